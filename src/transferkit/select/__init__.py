@@ -1,0 +1,1 @@
+"""Choosing a starting model: transferability scores, subsampling and ranking."""
