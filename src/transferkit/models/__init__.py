@@ -1,0 +1,1 @@
+"""Backbone + head models, freezing, and saving/loading (safetensors + JSON)."""

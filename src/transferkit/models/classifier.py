@@ -1,0 +1,111 @@
+"""`Classifier` = backbone + head, with labels; and a wrapper for Hugging Face
+sequence-classification models so both answer the same calls.
+
+Both expose: `labels`, `modality`, `preprocess(inputs) -> batch`, `forward(batch) -> logits`
+of shape (batch, n_labels).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from transferkit.errors import InputError
+from transferkit.models.backbone import Backbone, TextBackbone
+
+logger = logging.getLogger(__name__)
+
+
+def _check_labels(labels: Sequence[Any]) -> list[str]:
+    names = [str(x) for x in labels]
+    if len(names) < 2:
+        raise InputError(f"labels={names!r}: a classifier needs at least 2 distinct labels")
+    if len(set(names)) != len(names):
+        raise InputError(f"labels={names!r} has duplicates; give each class once")
+    return names
+
+
+class Classifier(nn.Module):
+    """A backbone followed by a linear head (optionally after dropout).
+
+    >>> # clf = Classifier(backbone, ["neg", "pos"]); logits = clf(clf.preprocess(["great"]))
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        labels: Sequence[Any],
+        *,
+        head: nn.Module | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.labels = _check_labels(labels)
+        self.dropout = float(dropout)
+        self.head = head if head is not None else self._new_head(len(self.labels))
+
+    def _new_head(self, n: int) -> nn.Module:
+        linear = nn.Linear(self.backbone.embedding_dim, n)
+        return nn.Sequential(nn.Dropout(self.dropout), linear) if self.dropout else linear
+
+    @property
+    def modality(self) -> str:
+        return self.backbone.modality
+
+    @property
+    def task(self) -> str:
+        return f"{self.modality}-classification"
+
+    def preprocess(self, inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
+        return self.backbone.preprocess(inputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.backbone(batch))  # (batch, n_labels)
+
+    def reset_head(self, labels: Sequence[Any]) -> None:
+        """Replace the head with a new one sized to `labels`; the old head is dropped loudly."""
+        new = _check_labels(labels)
+        logger.warning(
+            "dropping the source head (%d labels: %s) for a new head with %d labels",
+            len(self.labels),
+            ", ".join(self.labels[:5]) + ("..." if len(self.labels) > 5 else ""),
+            len(new),
+        )
+        self.labels = new
+        self.head = self._new_head(len(new))
+
+    def head_linear(self) -> nn.Linear:
+        """The final nn.Linear of the head."""
+        if isinstance(self.head, nn.Linear):
+            return self.head
+        linears = [m for m in self.head.modules() if isinstance(m, nn.Linear)]
+        return linears[-1]
+
+
+class HFTextClassifier(nn.Module):
+    """A Hugging Face `AutoModelForSequenceClassification` with its own head and labels,
+    used as it is (no mean pooling: the model's own pooling and head decide)."""
+
+    modality = "text"
+    task = "text-classification"
+
+    def __init__(self, model: nn.Module, tokenizer: Any, *, max_length: int, spec: dict[str, Any]):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.spec = dict(spec)
+        id2label = getattr(model.config, "id2label", None) or {}
+        n = int(model.config.num_labels)
+        self.labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n)]
+
+    preprocess = TextBackbone.preprocess
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        wanted = ("input_ids", "attention_mask", "token_type_ids")
+        return self.model(**{k: v for k, v in batch.items() if k in wanted}).logits

@@ -1,0 +1,64 @@
+"""Task pipelines with the calling convention of transformers.
+
+>>> from transferkit import pipeline
+>>> clf = pipeline("sentiment-analysis")                 # doctest: +SKIP
+>>> clf(["I love it", "I hate it"])                      # doctest: +SKIP
+[{'label': 'POSITIVE', 'score': 0.99}, {'label': 'NEGATIVE', 'score': 0.99}]
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any
+
+from transferkit.errors import InputError
+from transferkit.pipelines.base import Pipeline
+from transferkit.pipelines.classification import (
+    ImageClassificationPipeline,
+    TextClassificationPipeline,
+)
+from transferkit.pipelines.features import FeatureExtractionPipeline
+
+TASKS: dict[str, type[Pipeline]] = {
+    "sentiment-analysis": TextClassificationPipeline,
+    "text-classification": TextClassificationPipeline,
+    "feature-extraction": FeatureExtractionPipeline,
+    "image-classification": ImageClassificationPipeline,
+}
+
+__all__ = ["pipeline", "TASKS", "Pipeline"]
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        close = difflib.get_close_matches(str(task), list(TASKS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown task {task!r}.{hint} Tasks: {', '.join(TASKS)}.")
+    return task
+
+
+def pipeline(task: str, model: str | os.PathLike[str] | Any | None = None, **kwargs: Any) -> Pipeline:
+    """Build the pipeline for `task` on `model` (zoo name, folder, hub id, or a loaded
+    model); `model=None` takes the task's default model. Extra keyword arguments
+    (batch_size, top_k, normalize) go to the pipeline.
+    """
+    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.zoo.registry import DEFAULT_MODELS
+
+    check_task(task)
+    cls = TASKS[task]
+    if model is None:
+        model = DEFAULT_MODELS[task]
+    if isinstance(model, str | os.PathLike):
+        model = load_backbone(model) if cls is FeatureExtractionPipeline else load_model(model)
+    elif cls is FeatureExtractionPipeline and hasattr(model, "backbone"):
+        model = model.backbone
+    model.eval()
+    if cls is TextClassificationPipeline and model.modality != "text":
+        raise InputError(f"task {task!r} needs a text model; this one takes {model.modality}s. "
+                         "Use task 'image-classification'.")
+    if cls is ImageClassificationPipeline and model.modality != "image":
+        raise InputError(f"task {task!r} needs an image model; this one takes text. "
+                         "Use task 'text-classification'.")
+    return cls(model, **kwargs)

@@ -1,0 +1,90 @@
+"""Pipelines are preprocess → forward → postprocess, each testable alone.
+
+A call's return type depends only on its signature: one input in → one result out;
+a list in → a list out, in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from transferkit.errors import InputError
+from transferkit.utils.progress import progress_bar
+
+
+class Pipeline:
+    """Base pipeline. Subclasses implement `check`, `preprocess`, `forward`, `postprocess`."""
+
+    task = ""
+
+    def __init__(self, model: Any, *, batch_size: int = 32, top_k: int | None = None) -> None:
+        if batch_size < 1:
+            raise InputError(f"batch_size={batch_size} must be >= 1")
+        self.model = model
+        self.batch_size = int(batch_size)
+        self.top_k = top_k
+
+    # -- steps ---------------------------------------------------------------
+    def check(self, item: Any, position: int) -> Any:
+        """Validate one input; return it (possibly loaded) or raise InputError naming it."""
+        return item
+
+    def sort_key(self, item: Any) -> int:
+        """Length used to bucket similar inputs into one batch (0: keep order)."""
+        return 0
+
+    def preprocess(self, items: Sequence[Any]) -> dict[str, torch.Tensor]:
+        return self.model.preprocess(items)
+
+    @torch.inference_mode()
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(batch)
+
+    def postprocess(self, outputs: torch.Tensor, **kwargs: Any) -> list[Any]:
+        raise NotImplementedError
+
+    # -- call ----------------------------------------------------------------
+    def __call__(
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        errors: str = "raise",
+        progress: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the pipeline.
+
+        errors: "raise" (a bad input raises InputError naming its position) or "report"
+        (a bad input gives `{"error": message}` at its position; the others still run).
+        """
+        if errors not in ("raise", "report"):
+            raise InputError(f"errors={errors!r}; use 'raise' or 'report'")
+        single = not isinstance(inputs, list | tuple)
+        items = [inputs] if single else list(inputs)
+        if not single and not items:
+            raise InputError("inputs is an empty list; pass at least one input")
+        results: list[Any] = [None] * len(items)
+        good: list[tuple[int, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                good.append((i, self.check(item, i)))
+            except InputError as e:
+                if errors == "raise" or single:
+                    raise
+                results[i] = {"error": str(e)}
+        # Bucket by length: sort, pad per batch, restore order (less padding, faster).
+        good.sort(key=lambda pair: -self.sort_key(pair[1]))
+        bs = batch_size or self.batch_size
+        kw = {"top_k": self.top_k, **kwargs}
+        with progress_bar(len(good), self.task, enabled=progress) as bar:
+            for start in range(0, len(good), bs):
+                chunk = good[start : start + bs]
+                outputs = self.forward(self.preprocess([x for _, x in chunk]))
+                for (i, _), out in zip(chunk, self.postprocess(outputs, **kw), strict=True):
+                    results[i] = out
+                bar.advance(len(chunk))
+        return results[0] if single else results

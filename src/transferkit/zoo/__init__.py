@@ -1,0 +1,1 @@
+"""Where pretrained models come from: the registry of model cards and the factory."""
