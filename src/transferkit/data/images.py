@@ -166,8 +166,7 @@ class ImageTransform:
     def __post_init__(self) -> None:
         if not isinstance(self.resize, int) or not isinstance(self.crop, int):
             raise InputError(
-                f"resize and crop must be integers, got resize={self.resize!r}, "
-                f"crop={self.crop!r}"
+                f"resize and crop must be integers, got resize={self.resize!r}, crop={self.crop!r}"
             )
         if self.crop < 1 or self.resize < self.crop:
             raise InputError(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,19 +105,36 @@ def round_repeats(repeats: int, depth: float) -> int:
 
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding: output size ceil(input / stride), and
-    the odd pixel of padding, if any, goes right/bottom. Computed per call, so any
-    input size works (a stride-2 conv pads 3x3 by (0, 1) on even sizes, (1, 1) on odd).
+    the odd pixel of padding, if any, goes right/bottom. Computed per call for strided
+    convs, so any input size works (a stride-2 3x3 conv pads (0, 1) on even sizes,
+    (1, 1) on odd ones: 240- and 260-pixel inputs reach odd sizes in deeper layers).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
-        kh, kw = self.weight.shape[-2:]
+        kh, kw = self.kernel_size
         sh, sw = self.stride
+        if sh == 1 and sw == 1 and kh % 2 == 1 and kw % 2 == 1:
+            # Stride 1, odd kernel: "same" is symmetric and independent of the input.
+            pad = (kh // 2, kw // 2)
+            return F.conv2d(x, self.weight, self.bias, 1, pad, self.dilation, self.groups)
+        ih, iw = _static_size(x)
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
         if pad_h or pad_w:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _static_size(x: torch.Tensor) -> tuple[int, int]:
+    """(H, W) of ``x`` as Python ints. Under ``torch.jit.trace`` (ONNX export) sizes
+    are traced values and the padding becomes a constant: the exported graph is
+    specialised to the traced resolution, which is how these models are exported.
+    The TracerWarning saying so (one per strided conv) is silenced on purpose."""
+    if torch.jit.is_tracing():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return int(x.shape[-2]), int(x.shape[-1])
+    return int(x.shape[-2]), int(x.shape[-1])
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -229,7 +247,14 @@ class EfficientNetLite(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        return int(self.classifier[-1].out_features)
+        """Outputs of the last Linear in ``classifier``."""
+        linears = [m for m in self.classifier.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise AttributeError(
+                "classifier holds no nn.Linear (the head was removed); call "
+                "reset_classifier(num_classes) to attach one"
+            )
+        return linears[-1].out_features
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, 1280) pooled features."""

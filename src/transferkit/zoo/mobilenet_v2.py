@@ -125,7 +125,14 @@ class MobileNetV2(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        return int(self.classifier[-1].out_features)
+        """Outputs of the last Linear in ``classifier``."""
+        linears = [m for m in self.classifier.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise AttributeError(
+                "classifier holds no nn.Linear (the head was removed); call "
+                "reset_classifier(num_classes) to attach one"
+            )
+        return linears[-1].out_features
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, 1280) pooled features."""
