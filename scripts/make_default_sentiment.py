@@ -13,7 +13,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -60,7 +59,10 @@ def main() -> None:
         "reason": "frozen minilm-l6 features + logistic-regression head (C chosen on sst2 dev)",
         "train_data": "sst2 train (6920 sentences), ../shared/data/text/sst2",
         "hyperparameters": {"C": c},
-        "metrics": {"sst2_dev_accuracy": round(float(dev_acc), 4), "sst2_test_accuracy": round(test_acc, 4)},
+        "metrics": {
+            "sst2_dev_accuracy": round(float(dev_acc), 4),
+            "sst2_test_accuracy": round(test_acc, 4),
+        },
         "train_seconds": round(time.time() - t0, 1),
     }
     save_classifier(clf, args.out, meta=meta)

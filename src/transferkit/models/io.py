@@ -56,6 +56,7 @@ def atomic_write_dir(target: str | os.PathLike[str], write: Callable[[Path], Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         write(tmp)
+        _make_readable(tmp)
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}-{int(time.time())}"
             os.replace(target, old)
@@ -67,6 +68,15 @@ def atomic_write_dir(target: str | os.PathLike[str], write: Callable[[Path], Non
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _make_readable(folder: Path) -> None:
+    # mkdtemp makes a 0700 folder; give the result the usual permissions (umask applies).
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for f in folder.rglob("*"):
+        f.chmod((0o777 if f.is_dir() else 0o666) & ~umask)
 
 
 def save_folder(
@@ -104,7 +114,9 @@ def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str,
     try:
         config = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
-        raise ModelNotFoundError(f"{cfg_path} is not valid JSON ({e}); the folder is damaged") from e
+        raise ModelNotFoundError(
+            f"{cfg_path} is not valid JSON ({e}); the folder is damaged"
+        ) from e
     if config.get("format") != "transferkit":
         raise ModelNotFoundError(f"{cfg_path} is not a transferkit model config")
     weights = path / WEIGHTS_NAME

@@ -38,7 +38,9 @@ def check_task(task: str) -> str:
     return task
 
 
-def pipeline(task: str, model: str | os.PathLike[str] | Any | None = None, **kwargs: Any) -> Pipeline:
+def pipeline(
+    task: str, model: str | os.PathLike[str] | Any | None = None, **kwargs: Any
+) -> Pipeline:
     """Build the pipeline for `task` on `model` (zoo name, folder, hub id, or a loaded
     model); `model=None` takes the task's default model. Extra keyword arguments
     (batch_size, top_k, normalize) go to the pipeline.
@@ -56,9 +58,13 @@ def pipeline(task: str, model: str | os.PathLike[str] | Any | None = None, **kwa
         model = model.backbone
     model.eval()
     if cls is TextClassificationPipeline and model.modality != "text":
-        raise InputError(f"task {task!r} needs a text model; this one takes {model.modality}s. "
-                         "Use task 'image-classification'.")
+        raise InputError(
+            f"task {task!r} needs a text model; this one takes {model.modality}s. "
+            "Use task 'image-classification'."
+        )
     if cls is ImageClassificationPipeline and model.modality != "image":
-        raise InputError(f"task {task!r} needs an image model; this one takes text. "
-                         "Use task 'text-classification'.")
+        raise InputError(
+            f"task {task!r} needs an image model; this one takes text. "
+            "Use task 'text-classification'."
+        )
     return cls(model, **kwargs)

@@ -30,7 +30,10 @@ def top_labels(
     k = 1 if top_k is None else max(1, min(int(top_k), probs.shape[-1]))
     scores, idx = probs.topk(k, dim=-1)
     rows = [
-        [{"label": labels[j], "score": float(s)} for s, j in zip(sr.tolist(), ir.tolist(), strict=True)]
+        [
+            {"label": labels[j], "score": float(s)}
+            for s, j in zip(sr.tolist(), ir.tolist(), strict=True)
+        ]
         for sr, ir in zip(scores, idx, strict=True)
     ]
     return [r[0] for r in rows] if top_k is None else rows

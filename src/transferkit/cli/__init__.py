@@ -1,0 +1,72 @@
+"""The `transferkit` command line (typer). Each command family lives in its own module
+and registers itself here; heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import typer
+
+from transferkit.errors import TransferkitError
+
+app = typer.Typer(
+    name="transferkit",
+    help="Transfer learning, practical and measured: use, choose, adapt, prove and ship "
+    "pretrained models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules with a `register(app)` function; a missing optional module is skipped.
+_COMMAND_MODULES = (
+    "transferkit.cli.use",
+    "transferkit.cli.fit",
+    "transferkit.cli.rank",
+    "transferkit.cli.compare",
+    "transferkit.cli.export",
+    "transferkit.cli.serve",
+)
+
+
+def _register_all() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_all()
+
+
+def _quiet_third_party() -> None:
+    # Library noise (weight-loading bars, advisory warnings) hides our own output.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def main() -> None:
+    """Entry point: run the app; a TransferkitError prints one clear line and exits 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    _quiet_third_party()
+    try:
+        app()
+    except TransferkitError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)

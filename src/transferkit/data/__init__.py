@@ -1,0 +1,1 @@
+"""Reading user data: tables of text and labels, image folders."""

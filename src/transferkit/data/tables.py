@@ -1,0 +1,109 @@
+"""Read tables (CSV, TSV, JSONL, Parquet, plain text) and pick their columns.
+
+>>> # df = read_table("reviews.csv"); col = pick_column(df, None, TEXT_COLUMNS, "text", "reviews.csv")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transferkit.errors import DataError, FileMissingError, InputError
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "question", "input")
+LABEL_COLUMNS = ("label", "labels", "target", "class", "category", "y", "sentiment")
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}
+
+
+def read_table(path: str | os.PathLike[str]) -> Any:
+    """Read a table into a pandas DataFrame; `.txt` gives one column `text`, one row per line.
+
+    Errors name the file and the fix: missing file, unknown extension, not UTF-8, empty.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise FileMissingError(f"data file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise DataError(
+            f"{str(p)!r} is a folder; give a table file ({', '.join(sorted(TABLE_SUFFIXES))})"
+        )
+    suffix = p.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(
+            f"{str(p)!r} has extension {suffix!r}; supported tables: {', '.join(sorted(TABLE_SUFFIXES))}"
+        )
+    if p.stat().st_size == 0:
+        raise DataError(f"data file {str(p)!r} is empty; it needs a header and at least one row")
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(p)
+        elif suffix == ".txt":
+            lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            df = pd.DataFrame({"text": lines})
+        elif suffix in (".jsonl", ".json"):
+            df = pd.read_json(p, lines=suffix == ".jsonl", encoding="utf-8")
+        else:
+            df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{str(p)!r} is not UTF-8 (byte {e.start}: {e.object[e.start : e.start + 1]!r}); "
+            "re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    except ImportError as e:
+        raise DataError(
+            f"reading {str(p)!r} needs an extra: pip install 'transferkit[parquet]' ({e})"
+        ) from None
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(
+            f"cannot parse {str(p)!r} as {suffix[1:]}: {str(e).splitlines()[0]}"
+        ) from None
+    if len(df) == 0:
+        raise DataError(f"data file {str(p)!r} has no rows; it needs at least one example")
+    return df
+
+
+def pick_column(
+    df: Any, wanted: str | None, candidates: Sequence[str], role: str, source: str = "the data"
+) -> str:
+    """The column to use for `role` ("text" or "label"): `wanted` if given, else the first of
+    `candidates` present (case-insensitive). The error lists the columns there are."""
+    cols = [str(c) for c in df.columns]
+    flag = f"--{role}-column / {role}_column="
+    if wanted is not None:
+        if wanted in cols:
+            return wanted
+        raise DataError(
+            f"column {wanted!r} not found in {source}; columns are: {', '.join(cols)}. "
+            f"Pass {flag}<one of those>."
+        )
+    lower = {c.lower(): c for c in cols}
+    for name in candidates:
+        if name in lower:
+            return lower[name]
+    if role == "text" and len(cols) == 1:
+        return cols[0]
+    raise DataError(
+        f"no {role} column found in {source}; columns are: {', '.join(cols)}. "
+        f"Pass {flag}<one of those> (looked for: {', '.join(candidates)})."
+    )
+
+
+def read_texts(path: str | os.PathLike[str], text_column: str | None = None) -> list[Any]:
+    """The text column of a table file as a list (values kept as read, NaN as None)."""
+    df = read_table(path)
+    col = pick_column(df, text_column, TEXT_COLUMNS, "text", str(path))
+    values = df[col].tolist()
+    return [None if (isinstance(v, float) and v != v) else v for v in values]
+
+
+def as_list(inputs: Any, what: str = "inputs") -> list[Any]:
+    """Accept a list/tuple/Series/array of items; refuse a bare string with a fix."""
+    if isinstance(inputs, str):
+        raise InputError(
+            f"{what} is a single string; pass a list of strings, e.g. [{inputs!r:.40}]"
+        )
+    return list(inputs)

@@ -1,0 +1,23 @@
+"""Export to ONNX (fp32 or int8) and run exported folders on onnxruntime.
+
+Needs the `export` extra: pip install 'transferkit[export]' (onnx, onnxruntime).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["export_onnx", "load_onnx_model", "is_onnx_folder", "OnnxModel", "quantise_int8"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing transferkit.export must not import torch.onnx/onnxruntime.
+    if name in ("export_onnx", "quantise_int8", "parity_check"):
+        from transferkit.export import onnx
+
+        return getattr(onnx, name)
+    if name in ("load_onnx_model", "is_onnx_folder", "OnnxModel"):
+        from transferkit.export import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'transferkit.export' has no attribute {name!r}")

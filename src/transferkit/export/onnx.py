@@ -1,0 +1,359 @@
+"""Export a transferkit model (text or image, fine-tuned or LoRA) to ONNX, optionally int8.
+
+The exported folder is self-contained and loads with `load_model(folder)` /
+`pipeline(task, folder)`, which then run on onnxruntime instead of torch:
+
+    out/
+      transferkit.json   {"format": "transferkit-onnx", labels, modality, inputs, outputs,
+                          precision, quantisation, parity, source config}
+      model.onnx         graph with inputs by name and outputs "logits" and/or "features"
+      tokenizer files    (text models) so the folder needs no torch model at run time
+
+One graph serves both tasks: a classifier's graph outputs `logits` (batch, n_labels) and
+the pooled `features` (batch, embedding_dim) before L2 normalisation, so the same folder
+answers text-classification and feature-extraction without computing anything twice.
+
+int8 (`int8=True`): dynamic quantisation of the weight matrices only (MatMul/Gemm with a
+constant weight), per output channel, keeping sensitive parts in fp32 — embeddings,
+LayerNorm, softmax, the classifier head and (by default) the FFN down-projections whose
+inputs carry the large GELU outliers that per-tensor activation scales handle badly
+(Dettmers et al. 2022, "LLM.int8()"; Bondarenko et al. 2021, "Understanding and
+Overcoming the Challenges of Efficient Transformer Quantization"). See `quantise_int8`.
+
+>>> # report = export_onnx("sentiment-analysis", "out/sst2-int8", int8=True,
+>>> #                      parity_data="../shared/data/text/sst2/test.csv")
+>>> # pipeline("sentiment-analysis", "out/sst2-int8")("great film")
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit.errors import InputError, require_extra
+from transferkit.export.runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
+
+logger = logging.getLogger(__name__)
+
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+# ---------------------------------------------------------------- wrappers
+class _TextGraph(nn.Module):
+    """Encoder → mean pooling → (head). Inputs by name: transformers 5 models reject
+    positional tensors in the order torch.onnx passes them, so we call with keywords."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module | None, names: Sequence[str], pooled: bool):
+        super().__init__()
+        self.encoder, self.head, self.names, self.pooled = encoder, head, tuple(names), pooled
+
+    def forward(self, *tensors: torch.Tensor) -> Any:
+        kw = dict(zip(self.names, tensors, strict=True))
+        if not self.pooled:  # a Hugging Face sequence classifier: its own pooling and head
+            return self.encoder(**kw).logits
+        hidden = self.encoder(**kw).last_hidden_state  # (batch, tokens, hidden)
+        m = kw["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (batch, tokens, 1)
+        feats = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (batch, hidden)
+        return (self.head(feats), feats) if self.head is not None else feats
+
+
+class _ImageGraph(nn.Module):
+    def __init__(self, net: nn.Module, head: nn.Module | None):
+        super().__init__()
+        self.net, self.head = net, head
+
+    def forward(self, pixel_values: torch.Tensor) -> Any:
+        feats = self.net.forward_features(pixel_values)  # (batch, num_features)
+        return (self.head(feats), feats) if self.head is not None else feats
+
+
+def _merge_lora(module: nn.Module) -> nn.Module:
+    """A LoRA-adapted encoder (peft) merged into plain weights: W + B·A·(alpha/r)."""
+    if hasattr(module, "peft_config"):
+        return copy.deepcopy(module).merge_and_unload()
+    return module
+
+
+def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the export wrapper and the folder's description for a loaded model."""
+    from transferkit.models.backbone import ImageBackbone, TextBackbone
+    from transferkit.models.classifier import Classifier, HFTextClassifier
+
+    if isinstance(model, HFTextClassifier):
+        names = _text_input_names(model.tokenizer)
+        graph = _TextGraph(_merge_lora(model.model), None, names, pooled=False)
+        return graph, {"modality": "text", "labels": model.labels, "outputs": ["logits"],
+                       "max_length": model.max_length, "inputs": list(names)}
+    backbone, head, labels = model, None, None
+    if isinstance(model, Classifier):
+        backbone, head, labels = model.backbone, model.head, model.labels
+    if isinstance(backbone, TextBackbone):
+        names = _text_input_names(backbone.tokenizer)
+        graph = _TextGraph(_merge_lora(backbone.model), head, names, pooled=True)
+        info = {"modality": "text", "inputs": list(names), "max_length": backbone.max_length}
+    elif isinstance(backbone, ImageBackbone):
+        graph = _ImageGraph(_merge_lora(backbone.net), head)
+        info = {"modality": "image", "inputs": ["pixel_values"],
+                "preprocessing": backbone.transform.to_dict()}
+    else:
+        raise InputError(
+            f"cannot export a {type(model).__name__}; export takes a transferkit classifier, a "
+            "Hugging Face sequence classifier, or a text/image backbone"
+        )
+    info["outputs"] = ["logits", "features"] if head is not None else ["features"]
+    info["labels"] = labels
+    info["embedding_dim"] = backbone.embedding_dim
+    return graph, info
+
+
+def _text_input_names(tokenizer: Any) -> tuple[str, ...]:
+    names = tuple(getattr(tokenizer, "model_input_names", None) or ("input_ids", "attention_mask"))
+    unknown = [n for n in names if n not in TEXT_INPUTS]
+    if unknown:
+        raise InputError(f"tokenizer inputs {unknown} are not supported by export; known: {TEXT_INPUTS}")
+    return names
+
+
+def _dummy_inputs(info: dict[str, Any], tokenizer: Any) -> tuple[torch.Tensor, ...]:
+    if info["modality"] == "image":
+        crop = int(info["preprocessing"].get("crop", 224))
+        return (torch.zeros(2, 3, crop, crop),)
+    enc = tokenizer(["a short example", "a slightly longer example sentence here"],
+                    padding=True, return_tensors="pt")
+    return tuple(enc[n] for n in info["inputs"])
+
+
+def _torch_export(graph: nn.Module, dummy: tuple[torch.Tensor, ...], info: dict[str, Any], path: Path,
+                  opset: int) -> None:
+    names = list(info["inputs"])
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "tokens"} for n in names}
+    if info["modality"] == "image":
+        axes = {"pixel_values": {0: "batch"}}
+    for out in info["outputs"]:
+        axes[out] = {0: "batch"}
+    graph.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter warns about tracing internals we do not control.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, dummy, str(path), input_names=names, output_names=info["outputs"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False, do_constant_folding=True)
+    graph.eval()  # exporting can leave modules in training mode (dropout on): not here
+
+
+# ---------------------------------------------------------------- int8
+def quantise_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                  keep_fp32: Sequence[str] = ("output.dense",), per_channel: bool = True) -> dict[str, Any]:
+    """Dynamic int8 quantisation of `src` into `dst`: weights int8 per output channel,
+    activations quantised per batch at run time (ORT `quantize_dynamic`, MatMul only).
+
+    Kept in fp32: every node outside MatMul (embeddings' Gather, LayerNorm, Softmax, GELU),
+    the classifier head, and MatMuls whose ONNX name contains one of `keep_fp32` (default
+    the FFN down-projections `layer.N.output.dense`, whose GELU inputs carry outliers).
+    Returns a description of what was quantised, recorded in the folder's JSON.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(src))
+    inits = {i.name for i in model.graph.initializer}
+    candidates, excluded = [], []
+    for node in model.graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        const_weight = len(node.input) > 1 and node.input[1] in inits
+        # the head: the Gemm/MatMul whose output feeds the graph's logits
+        is_head = any(o in ("logits",) for o in node.output) or "head" in node.name
+        if not const_weight:
+            continue
+        if is_head or any(k in node.name or any(k in i for i in node.input) for k in keep_fp32):
+            excluded.append(node.name)
+        else:
+            candidates.append(node.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                         nodes_to_quantize=candidates, nodes_to_exclude=excluded,
+                         op_types_to_quantize=["MatMul", "Gemm"])
+    return {"method": "dynamic", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
+            "activations": "uint8 per-tensor, dynamic", "quantised_matmuls": len(candidates),
+            "fp32_matmuls": len(excluded), "keep_fp32": list(keep_fp32)}
+
+
+# ---------------------------------------------------------------- parity
+_SMOKE_TEXTS = [
+    "a gripping, beautifully acted film",
+    "dull, lifeless and far too long",
+    "it is neither good nor bad, just there",
+    "the best thing i have seen all year",
+]
+
+
+def _parity_inputs(info: dict[str, Any], data: str | os.PathLike[str] | None,
+                   text_column: str | None, limit: int | None) -> tuple[list[Any], list[str] | None, str]:
+    """Inputs (and their labels when the data has them) for the parity check."""
+    if data is None:
+        if info["modality"] == "text":
+            return list(_SMOKE_TEXTS), None, "4 built-in sentences"
+        rng = np.random.default_rng(0)
+        crop = int(info["preprocessing"].get("crop", 224))
+        imgs = [rng.integers(0, 256, (crop, crop, 3), dtype=np.uint8) for _ in range(4)]
+        return imgs, None, "4 random images"
+    path = Path(data)
+    if info["modality"] == "image":
+        from transferkit.data.images import list_image_folder
+
+        files, labels, _ = list_image_folder(path)
+        files, labels = files[:limit], labels[:limit]
+        return [str(f) for f in files], labels, str(path)
+    from transferkit.data.tables import LABEL_COLUMNS, TEXT_COLUMNS, pick_column, read_table
+
+    df = read_table(path)
+    col = pick_column(df, text_column, TEXT_COLUMNS, "text", str(path))
+    texts = [str(t) for t in df[col].tolist()][:limit]
+    try:
+        lab_col = pick_column(df, None, LABEL_COLUMNS, "label", str(path))
+        labels = [str(v) for v in df[lab_col].tolist()][:limit]
+    except Exception:  # no label column: agreement only, no accuracy
+        labels = None
+    return texts, labels, str(path)
+
+
+def _batched(model: Any, inputs: list[Any], run: Any, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Run `run(batch)` over length-sorted batches; outputs restored to input order."""
+    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
+    parts: dict[str, list[np.ndarray]] = {}
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        for k, v in run(model.preprocess([inputs[i] for i in idx])).items():
+            parts.setdefault(k, []).append(v)
+    inv = np.argsort(np.asarray(order))
+    return {k: np.concatenate(v)[inv] for k, v in parts.items()}
+
+
+def parity_check(model: Any, exported: OnnxModel, inputs: list[Any], labels: list[str] | None = None,
+                 *, source: str = "") -> dict[str, Any]:
+    """Compare the torch model with its export on `inputs`: the largest absolute logit
+    (or feature) difference, the share of identical predictions, accuracy of both when
+    `labels` are given, and the lowest cosine similarity of the pooled features."""
+    graph, info = _graph_for(model)
+    graph.eval()
+    names = info["inputs"]
+
+    def torch_run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            out = graph(*[batch[n] for n in names])
+        out = out if isinstance(out, tuple) else (out,)
+        return {k: v.float().numpy() for k, v in zip(info["outputs"], out, strict=True)}
+
+    ref = _batched(model, inputs, torch_run)
+    got = _batched(exported, inputs, exported.run)
+    report: dict[str, Any] = {"data": source, "n": len(inputs)}
+    if "features" in ref:
+        a, b = ref["features"], got["features"]
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+        report["max_feature_diff"] = float(np.abs(a - b).max())
+        report["min_feature_cosine"] = float(cos.min())
+    if "logits" in ref:
+        a, b = ref["logits"], got["logits"]
+        report["max_logit_diff"] = float(np.abs(a - b).max())
+        pa, pb = a.argmax(1), b.argmax(1)
+        report["agreement"] = float((pa == pb).mean())
+        if labels is not None and info["labels"]:
+            by_name = {str(lab).lower(): i for i, lab in enumerate(info["labels"])}
+            y = np.array([by_name.get(str(lab).lower(), -1) for lab in labels])
+            if (y >= 0).all():
+                report["accuracy_torch"] = float((pa == y).mean())
+                report["accuracy_onnx"] = float((pb == y).mean())
+                report["accuracy_change_points"] = round(100 * (report["accuracy_onnx"] - report["accuracy_torch"]), 3)
+    return report
+
+
+# ---------------------------------------------------------------- export
+def export_onnx(
+    model: Any,
+    out: str | os.PathLike[str],
+    *,
+    int8: bool = False,
+    parity_data: str | os.PathLike[str] | None = None,
+    text_column: str | None = None,
+    parity_limit: int | None = None,
+    keep_fp32: Sequence[str] | None = None,
+    opset: int = 17,
+) -> dict[str, Any]:
+    """Export `model` (a reference `load_model` accepts, or a loaded classifier/backbone) to
+    folder `out`, atomically; return the folder's description including the parity check.
+
+    int8: quantise the weights (see `quantise_int8`). parity_data: a table of texts (with a
+    label column for accuracy) or an image folder `root/<class>/*`; without it a few
+    built-in inputs are compared. A LoRA adapter is merged into the weights first.
+    """
+    require_extra("onnx", "export")
+    require_extra("onnxruntime", "export")
+    from transferkit.models.io import atomic_write_dir, versions
+
+    source_ref = None
+    if isinstance(model, str | os.PathLike):
+        from transferkit.zoo.factory import load_backbone, load_model, resolve
+
+        source_ref = os.fspath(model)
+        spec = resolve(model)
+        if spec["kind"] == "onnx":
+            raise InputError(f"{source_ref!r} is already an exported ONNX folder; export its source model")
+        try:
+            model = load_model(spec)
+        except InputError:  # a zoo encoder without a head: export its features
+            model = load_backbone(spec)
+    model.eval()
+    graph, info = _graph_for(model)
+    tokenizer = getattr(getattr(model, "backbone", model), "tokenizer", None)
+    dummy = _dummy_inputs(info, tokenizer)
+    t0 = time.perf_counter()
+
+    def write(tmp: Path) -> None:
+        fp32 = tmp / ("fp32.onnx" if int8 else ONNX_FILE)
+        _torch_export(graph, dummy, info, fp32, opset)
+        if int8:
+            quant = quantise_int8(fp32, tmp / ONNX_FILE, **({"keep_fp32": keep_fp32} if keep_fp32 is not None else {}))
+            fp32.unlink()
+        else:
+            quant = None
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        config = {
+            "format": ONNX_FORMAT, "format_version": 1, **info,
+            "precision": "int8" if int8 else "fp32", "quantisation": quant, "opset": opset,
+            "source": {"ref": source_ref, "spec": getattr(getattr(model, "backbone", model), "spec", None),
+                       "config": getattr(model, "config", None)},
+            "versions": {**versions(), "onnxruntime": _ort_version()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        exported = OnnxModel(tmp)
+        inputs, labels, where = _parity_inputs(info, parity_data, text_column, parity_limit)
+        config["parity"] = parity_check(model, exported, inputs, labels, source=where)
+        config["export_seconds"] = round(time.perf_counter() - t0, 1)
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+
+    target = atomic_write_dir(out, write)
+    model.eval()
+    config = json.loads((target / CONFIG_NAME).read_text())
+    logger.info("exported %s to %s; parity %s", source_ref or type(model).__name__, target, config["parity"])
+    return config
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)

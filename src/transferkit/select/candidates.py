@@ -1,0 +1,246 @@
+"""Candidate starting models for ranking, and their features at several cut points.
+
+A candidate is a model reference (zoo name, local folder, hub id, or an external
+features-only encoder such as ``multilingual-e5-small``) and a *cut*: the number of
+bottom layer groups kept (``Backbone.layer_groups()``, bottom → top). ``cut=None`` is
+the whole backbone with its own pooling. Adapting a model can mean removing its top
+layers, and intermediate layers often transfer better to a distant task.
+
+- text: cut k keeps the embeddings and encoder layers 1..k-1; its features are the
+  hidden states after layer k-1, mean-pooled over real tokens (as the full model is).
+- images: cut k keeps the stem and stages 1..k-1; its features are the output of that
+  stage, global-average-pooled over H, W.
+
+One encoding pass gives every cut of a model at once (forward hooks on the groups),
+and the source head's class probabilities where the model has one (LEEP, NCE).
+
+>>> parse_candidate("minilm-l6@4")
+('minilm-l6', 4)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from transferkit.errors import InputError
+
+__all__ = [
+    "LoadedModel",
+    "default_cuts",
+    "describe_cut",
+    "encode_all_cuts",
+    "load_candidate",
+    "parse_candidate",
+]
+
+_CUT_RE = re.compile(r"^(?P<ref>.+)@(?P<cut>\d+)$")
+
+
+def parse_candidate(text: str) -> tuple[str, int | None]:
+    """``"name@k"`` → ``(name, k)``; ``"name"`` → ``(name, None)`` (cuts chosen later)."""
+    m = _CUT_RE.match(text.strip())
+    if m is None:
+        return text.strip(), None
+    cut = int(m["cut"])
+    if cut < 1:
+        raise InputError(f"cut in {text!r} must be >= 1 (layer groups kept), got {cut}")
+    return m["ref"], cut
+
+
+def default_cuts(n_groups: int) -> list[int]:
+    """Two intermediate cut points at ~60% and ~80% of the depth (e.g. 7 groups → [4, 6],
+    9 groups → [5, 7]): deep enough to be semantic, shallow enough to differ from the top."""
+    cuts = {round(n_groups * 0.6), round(n_groups * 0.8)}
+    return sorted(c for c in cuts if 2 <= c < n_groups)
+
+
+@dataclass
+class LoadedModel:
+    """One loaded candidate model; all its cut points share one encoding pass."""
+
+    ref: str
+    modality: str
+    encoder: Any  # a transferkit Backbone, or an ExternalEncoder (features only)
+    head: Any = None  # source classification head on the full features, or None
+    features_only: bool = False
+
+    @property
+    def n_groups(self) -> int:
+        return 0 if self.features_only else len(self.encoder.layer_groups())
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.encoder.embedding_dim)
+
+
+def describe_cut(model: LoadedModel, cut: int | None) -> str:
+    """Human words for a cut point: 'full', 'encoder layer 3 of 6', 'stage 4 of 7'."""
+    if cut is None:
+        return "full"
+    n = model.n_groups
+    if model.modality == "text":
+        return f"encoder layer {cut - 1} of {n - 1}" if cut > 1 else "embeddings only"
+    return f"stage {cut - 1} of {n - 2}" if cut > 1 else "stem only"
+
+
+def load_candidate(ref: str, modality: str) -> LoadedModel:
+    """Load `ref` as a candidate of `modality`; raises (with the reason) if it cannot.
+
+    Image zoo models come with their ImageNet head (for LEEP/NCE); text models are
+    loaded as feature extractors (a text zoo classifier keeps its head).
+    """
+    from transferkit.select.external import is_external, load_external
+
+    if is_external(ref):
+        enc = load_external(ref)
+        if enc.modality != modality:
+            raise InputError(f"{ref!r} is a {enc.modality} model but the data is {modality}")
+        return LoadedModel(ref, enc.modality, enc, None, features_only=True)
+
+    from transferkit.zoo.factory import load_backbone, load_model, resolve
+    from transferkit.zoo.registry import get_card
+
+    spec = resolve(ref)
+    head = None
+    if spec["kind"] == "zoo" and get_card(spec["name"]).source_head:
+        clf = load_model(spec)
+        backbone, head = clf.backbone, clf.head  # type: ignore[union-attr]
+    else:
+        backbone = load_backbone(spec)
+    if backbone.modality != modality:
+        raise InputError(
+            f"{ref!r} is a {backbone.modality} model but the data is {modality}; "
+            f"pass {modality} candidates"
+        )
+    backbone.eval()
+    if head is not None:
+        head.eval()
+    return LoadedModel(ref, backbone.modality, backbone, head)
+
+
+# ----------------------------------------------------------------------- cut features
+
+
+class _EarlyExit(Exception):
+    """Raised by a hook to stop the forward pass once the deepest needed group has run."""
+
+
+def _hook_target(group: Any) -> Any:
+    """The module whose output is the group's output. A Sequential/ModuleList slice is not
+    called itself (its parent iterates the children), so hook its last child instead."""
+    from torch import nn
+
+    target = group
+    while isinstance(target, nn.Sequential | nn.ModuleList) and len(target) > 0:
+        target = target[-1]
+    return target
+
+
+def _pool(out: Any, batch: dict[str, Any]) -> Any:
+    """Group output → (B, D) features: masked token mean for text, spatial mean for images."""
+    import torch
+
+    x = out[0] if isinstance(out, tuple) else out
+    if x.dim() == 4:  # (B, C, H, W)
+        return x.mean(dim=(2, 3))
+    if x.dim() == 3:  # (B, T, H), mean over real tokens as the full model pools
+        mask = batch["attention_mask"].unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+        return (x * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    if x.dim() == 2:
+        return x
+    raise InputError(f"cannot pool a layer output of shape {tuple(x.shape)}")  # pragma: no cover
+
+
+def forward_cuts(
+    model: LoadedModel, batch: dict[str, Any], cuts: Sequence[int | None], *, stop_early: bool
+) -> dict[int | None, Any]:
+    """One forward pass of `batch` → {cut: (B, D) float tensor} for every requested cut.
+
+    With ``stop_early`` and no ``None`` in `cuts`, the pass stops after the deepest
+    group needed (so timing a cut measures the truncated model).
+    """
+    import torch
+
+    groups = model.encoder.layer_groups()
+    wanted = sorted({c for c in cuts if c is not None})
+    for c in wanted:
+        if not 1 <= c < len(groups):
+            raise InputError(
+                f"cut {c} is out of range for {model.ref!r}: it has {len(groups)} layer groups; "
+                f"a cut keeps 1..{len(groups) - 1} of them (or use the full model)"
+            )
+    found: dict[int | None, Any] = {}
+    deepest = wanted[-1] if wanted and None not in cuts and stop_early else None
+    handles = []
+
+    def make_hook(c: int):  # noqa: ANN202 - torch hook signature
+        def hook(_module: Any, _inputs: Any, out: Any) -> None:
+            found[c] = _pool(out, batch).float()
+            if deepest is not None and c == deepest:
+                raise _EarlyExit
+
+        return hook
+
+    for c in wanted:
+        handles.append(_hook_target(groups[c - 1]).register_forward_hook(make_hook(c)))
+    try:
+        with torch.inference_mode():
+            try:
+                full = model.encoder(batch)  # (B, embedding_dim)
+                if None in cuts:
+                    found[None] = full.float()
+            except _EarlyExit:
+                pass
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+def encode_all_cuts(
+    model: LoadedModel,
+    inputs: Sequence[Any],
+    cuts: Sequence[int | None],
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> tuple[dict[int | None, np.ndarray], np.ndarray | None]:
+    """Encode `inputs` once → ``({cut: (N, D_cut) float32}, source probs (N, Z) or None)``.
+
+    Text is processed longest first (less padding) and returned in input order.
+    """
+    import torch
+
+    from transferkit.utils.progress import progress_bar
+
+    n = len(inputs)
+    order = list(range(n))
+    if model.modality == "text":
+        order.sort(key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
+    chunks: dict[int | None, list[np.ndarray]] = {c: [] for c in cuts}
+    probs: list[np.ndarray] = []
+    with progress_bar(n, f"encoding with {model.ref}", enabled=progress) as bar:
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            items = [inputs[i] for i in idx]
+            if model.features_only:
+                chunks[None].append(model.encoder.encode(items))
+            else:
+                batch = model.encoder.preprocess(items)
+                need = list(cuts) if model.head is None or None in cuts else [*cuts, None]
+                out = forward_cuts(model, batch, need, stop_early=False)
+                for c in cuts:
+                    chunks[c].append(out[c].numpy())
+                if model.head is not None:
+                    with torch.inference_mode():
+                        logits = model.head(out[None])  # (B, Z)
+                    probs.append(torch.softmax(logits.double(), dim=-1).numpy())
+            bar.advance(len(idx))
+    inverse = np.argsort(np.asarray(order))  # rows back to input order
+    feats = {c: np.concatenate(v)[inverse] for c, v in chunks.items()}
+    return feats, (np.concatenate(probs)[inverse] if probs else None)
