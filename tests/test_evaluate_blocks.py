@@ -25,15 +25,7 @@ from transferkit.evaluate.domain import interpret_a_distance, proxy_a_distance, 
 from transferkit.evaluate.metrics import classification_report, format_report
 from transferkit.evaluate.stats import compare, mean_ci, separated, verdict
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data folder {DATA} is missing")
-    return DATA
 
 
 def read_split(root: Path, name: str, split: str) -> tuple[list[str], list[str]]:
@@ -185,7 +177,8 @@ def test_tfidf_logreg_fits_and_predicts():
         ({}, TEXTS, LABELS[:3], InputError, "one label per example"),
         ({"C": "auto"}, TEXTS, LABELS, InputError, "C='auto'"),
         ({"C": -1.0}, TEXTS, LABELS, InputError, "positive"),
-        ({"C": "cv"}, ["a b", "c d", "e f"], ["x", "y", "y"], DataError, "2 examples per class"),
+        ({"C": "cv"}, ["a b", "c d", "e f"], ["x", "y", "y"], DataError, "^C='cv' needs"),
+        ({}, ["", " "], ["x", "y"], DataError, "not empty"),
     ],
 )
 def test_tfidf_logreg_rejects_bad_input(kwargs, texts, labels, error, match):
@@ -217,12 +210,12 @@ def test_pixel_logreg_separates_colours_from_images_and_paths(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("name", "floor"), [("sst2", 0.80), ("trec", 0.85)])
-def test_tfidf_logreg_accuracy_floor_on_real_data(data_root, name, floor):
+def test_tfidf_logreg_accuracy_floor_on_real_data(shared_data, name, floor):
     # Measured (2 cores): sst2 0.831, trec 0.878; DESIGN.md reports 0.785-0.817 / 0.854-0.884.
     from transferkit.evaluate.baselines import TfidfLogReg
 
-    x_train, y_train = read_split(data_root, name, "train")
-    x_test, y_test = read_split(data_root, name, "test")
+    x_train, y_train = read_split(shared_data, name, "train")
+    x_test, y_test = read_split(shared_data, name, "test")
     clf = TfidfLogReg().fit(x_train, y_train)
     report = classification_report(y_test, clf.predict(x_test).tolist())
     assert report["accuracy"] >= floor, report["accuracy"]
@@ -230,11 +223,11 @@ def test_tfidf_logreg_accuracy_floor_on_real_data(data_root, name, floor):
 
 
 @pytest.mark.integration
-def test_pixel_logreg_beats_majority_on_hymenoptera(data_root):
+def test_pixel_logreg_beats_majority_on_hymenoptera(shared_data):
     # Measured: 0.601 val accuracy (C chosen by CV: 1e-3); the majority class gives 0.542.
     from transferkit.evaluate.baselines import PixelLogReg
 
-    root = data_root / "images" / "hymenoptera"
+    root = shared_data / "images" / "hymenoptera"
 
     def files(split: str) -> tuple[list[Path], list[str]]:
         pairs = [(p, c) for c in ("ants", "bees") for p in sorted((root / split / c).iterdir())]

@@ -83,6 +83,8 @@ def proxy_a_distance(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from transferkit.evaluate.baselines import one_thread
+
     src = _features(source_features, "source_features")
     tgt = _features(target_features, "target_features")
     if src.shape[1] != tgt.shape[1]:
@@ -107,7 +109,8 @@ def proxy_a_distance(
     y = np.repeat([0, 1], m)
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    accuracy = float(cross_val_score(clf, X, y, cv=cv, scoring="accuracy").mean())
+    with one_thread():  # small dense problem: thread pools only contend (see baselines)
+        accuracy = float(cross_val_score(clf, X, y, cv=cv, scoring="accuracy").mean())
     error = 1.0 - accuracy
     return {
         "a_distance": float(np.clip(2.0 * (1.0 - 2.0 * error), 0.0, 2.0)),
