@@ -247,7 +247,7 @@ def run_loop(
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 opt.step()
                 state.step += 1
-                total, count = total + float(loss), count + 1
+                total, count = total + float(loss.detach()), count + 1
                 state.loss = total / count
                 for cb in callbacks:
                     cb.on_step_end(state)

@@ -153,42 +153,142 @@ def _torch_export(graph: nn.Module, dummy: tuple[torch.Tensor, ...], info: dict[
 
 
 # ---------------------------------------------------------------- int8
-def quantise_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                  keep_fp32: Sequence[str] = ("output.dense",), per_channel: bool = True) -> dict[str, Any]:
-    """Dynamic int8 quantisation of `src` into `dst`: weights int8 per output channel,
-    activations quantised per batch at run time (ORT `quantize_dynamic`, MatMul only).
+_CALIBRATION_TEXTS = [  # generic sentences: activation ranges are mostly a property of the model
+    "the film is a charming and often funny look at family life",
+    "a tedious, badly written mess that never finds its footing",
+    "the battery lasts all day and the screen is bright",
+    "customer service never answered my emails",
+    "what is the capital city of australia ?",
+    "how many people live in new york ?",
+    "this is one of the most original stories in years",
+    "i would not recommend this product to anyone",
+    "the plot is predictable but the acting keeps it afloat",
+    "an intelligent , moving and thoroughly entertaining drama",
+    "it 's not a bad movie , just a forgettable one",
+    "the camera takes sharp pictures even in low light",
+    "who wrote the novel moby dick ?",
+    "slow , boring and far too long",
+    "a masterpiece of suspense with a terrific final act",
+    "the software crashes every time i open a large file",
+]
 
-    Kept in fp32: every node outside MatMul (embeddings' Gather, LayerNorm, Softmax, GELU),
-    the classifier head, and MatMuls whose ONNX name contains one of `keep_fp32` (default
-    the FFN down-projections `layer.N.output.dense`, whose GELU inputs carry outliers).
-    Returns a description of what was quantised, recorded in the folder's JSON.
+
+def _quantisable_matmuls(model: Any) -> list[Any]:
+    """MatMul nodes with a constant 2-D weight, except the classifier head."""
+    inits = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        if node.op_type != "MatMul" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        if "logits" in node.output or "/head" in node.name:
+            continue
+        if len(inits[node.input[1]].dims) == 2:
+            out.append(node)
+    return out
+
+
+def _activation_absmax(path: Path, names: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-channel max |x| of intermediate tensors `names` over calibration batches."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    for n in names:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    amax: dict[str, np.ndarray] = {}
+    for feed in feeds:
+        for n, v in zip(names, sess.run(names, feed), strict=True):
+            m = np.abs(v.reshape(-1, v.shape[-1])).max(0)  # (channels,)
+            amax[n] = np.maximum(amax[n], m) if n in amax else m
+    return amax
+
+
+def smooth_for_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], *, alpha: float = 0.5) -> int:
+    """SmoothQuant (Xiao et al. 2023): move activation outliers into the weights before
+    int8. For each weight matmul Y = X·W with X (…, in) and W (in, out), per input
+    channel s_j = max|X_j|^alpha / max|W_j,:|^(1-alpha); insert X' = X · (1/s) (one Mul,
+    shared by matmuls that read the same X, e.g. Q/K/V) and scale W' = diag(s)·W, so
+    X'·W' = X·W exactly in fp32 while X' has no outlier channels for the per-tensor
+    activation scale of dynamic quantisation. Returns the number of matmuls smoothed."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    groups: dict[str, list[Any]] = {}
+    for node in _quantisable_matmuls(model):
+        groups.setdefault(node.input[0], []).append(node)
+    amax = _activation_absmax(src, list(groups), feeds)
+    new_nodes = []
+    for x, nodes in groups.items():
+        weights = [numpy_helper.to_array(inits[n.input[1]]) for n in nodes]  # (in, out) each
+        w_max = np.max([np.abs(w).max(1) for w in weights], axis=0)  # (in,)
+        s = (np.maximum(amax[x], 1e-5) ** alpha) / (np.maximum(w_max, 1e-5) ** (1 - alpha))
+        s = np.clip(s, 1e-2, 1e2).astype(np.float32)
+        inv = numpy_helper.from_array((1.0 / s).astype(np.float32), f"{x}_smooth_inv")
+        model.graph.initializer.append(inv)
+        new_nodes.append(onnx.helper.make_node("Mul", [x, inv.name], [f"{x}_smoothed"], name=f"{x}_smooth"))
+        for node, w in zip(nodes, weights, strict=True):
+            # a fresh initializer per matmul: a weight may be shared elsewhere unscaled
+            wi = numpy_helper.from_array((w * s[:, None]).astype(np.float32), f"{node.input[1]}_smoothed")
+            model.graph.initializer.append(wi)
+            node.input[0], node.input[1] = f"{x}_smoothed", wi.name
+    # insert each Mul right before its first consumer so the graph stays topologically sorted
+    order = list(model.graph.node)
+    for mul in new_nodes:
+        first = next(i for i, n in enumerate(order) if mul.output[0] in n.input)
+        order.insert(first, mul)
+    del model.graph.node[:]
+    model.graph.node.extend(order)
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    onnx.save(model, str(dst))
+    return sum(len(v) for v in groups.values())
+
+
+def quantise_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                  calibration: list[dict[str, np.ndarray]] | None = None, smooth_alpha: float | None = 0.5,
+                  keep_fp32: Sequence[str] = (), per_channel: bool = True) -> dict[str, Any]:
+    """int8 `src` → `dst`: optional SmoothQuant (`smooth_for_int8`, calibrated on
+    `calibration` feeds), then ORT dynamic quantisation of the weight matmuls — weights
+    int8 per output channel, activations uint8 with a per-batch scale.
+
+    Kept in fp32: everything but those matmuls (embeddings' Gather, LayerNorm, Softmax,
+    GELU, the attention score matmuls), the classifier head, and matmuls whose ONNX node
+    name matches a regex in `keep_fp32`. Returns what was done, for the folder's JSON.
     """
+    import re
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = onnx.load(str(src))
-    inits = {i.name for i in model.graph.initializer}
-    candidates, excluded = [], []
-    for node in model.graph.node:
-        if node.op_type not in ("MatMul", "Gemm"):
-            continue
-        const_weight = len(node.input) > 1 and node.input[1] in inits
-        # the head: the Gemm/MatMul whose output feeds the graph's logits
-        is_head = any(o in ("logits",) for o in node.output) or "head" in node.name
-        if not const_weight:
-            continue
-        if is_head or any(k in node.name or any(k in i for i in node.input) for k in keep_fp32):
-            excluded.append(node.name)
-        else:
-            candidates.append(node.name)
+    src, dst = Path(src), Path(dst)
+    smoothed = 0
+    if smooth_alpha is not None and calibration:
+        tmp = dst.with_suffix(".smooth.onnx")
+        smoothed = smooth_for_int8(src, tmp, calibration, alpha=smooth_alpha)
+        src = tmp
+    nodes = [n.name for n in _quantisable_matmuls(onnx.load(str(src)))]
+    keep = [n for n in nodes if any(re.search(p, n) for p in keep_fp32)]
+    chosen = [n for n in nodes if n not in keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
-                         nodes_to_quantize=candidates, nodes_to_exclude=excluded,
-                         op_types_to_quantize=["MatMul", "Gemm"])
-    return {"method": "dynamic", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
-            "activations": "uint8 per-tensor, dynamic", "quantised_matmuls": len(candidates),
-            "fp32_matmuls": len(excluded), "keep_fp32": list(keep_fp32)}
+        logging.getLogger().disabled, was = True, logging.getLogger().disabled  # ORT's "pre-process" hint
+        try:
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                             nodes_to_quantize=chosen, op_types_to_quantize=["MatMul"])
+        finally:
+            logging.getLogger().disabled = was
+    if src.name.endswith(".smooth.onnx"):
+        src.unlink()
+    return {"method": "dynamic", "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
+            "activations": "uint8 per-tensor, scale computed per batch",
+            "smoothquant_alpha": smooth_alpha if smoothed else None, "smoothed_matmuls": smoothed,
+            "calibration_batches": len(calibration or []), "quantised_matmuls": len(chosen),
+            "fp32_matmuls": keep, "fp32_ops": "embeddings, LayerNorm, Softmax, GELU, attention scores, head"}
 
 
 # ---------------------------------------------------------------- parity

@@ -1,0 +1,62 @@
+"""`evaluate(model, data)`: accuracy, macro-F1, per-class table and confusion matrix.
+
+>>> # r = evaluate("my-model", "test.csv"); r["accuracy"], r["confusion"]
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from transferkit.errors import DataError
+
+
+def evaluate(
+    model: Any,
+    data: Any,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Score `model` (a folder, zoo name or loaded classifier) on labelled `data`.
+
+    Returns {"accuracy", "macro_f1", "n", "per_class", "confusion"}. Data labels are
+    matched to the model's labels case-insensitively ("positive" = "POSITIVE"); a label the
+    model does not know is an error naming it.
+    """
+    from transferkit.adapt.fitting import _report, predict_logits
+    from transferkit.data.datasets import load_labelled
+
+    if isinstance(model, str | os.PathLike):
+        from transferkit.zoo.factory import load_model
+
+        model = load_model(model)
+    d = load_labelled(data, text_column=text_column, label_column=label_column, what="evaluation")
+    labels = list(model.labels)
+    exact = set(labels)
+    lower = {lab.lower(): lab for lab in labels}
+    truth = []
+    for lab in d.labels:
+        if lab in exact:
+            truth.append(lab)
+        elif lab.lower() in lower:
+            truth.append(lower[lab.lower()])
+        else:
+            raise DataError(
+                f"{d.source}: label {lab!r} is not one of the model's labels "
+                f"({', '.join(labels[:20])}). Evaluate on data with the model's classes."
+            )
+    if getattr(model, "modality", "text") != d.modality:
+        raise DataError(f"{d.source} is {d.modality} data but the model takes {model.modality}")
+    pred = predict_logits(model, d.items, batch_size).argmax(1)
+    present = sorted(set(truth) | {labels[i] for i in pred}, key=labels.index)
+    if len(labels) <= 50:
+        present = labels
+    return _report(labels, truth, pred) if present == labels else _report_subset(present, truth, [labels[i] for i in pred])
+
+
+def _report_subset(labels: list[str], truth: list[str], pred: list[str]) -> dict[str, Any]:
+    from transferkit.evaluate.metrics import classification_report
+
+    return classification_report(truth, pred, labels=labels)

@@ -1,0 +1,102 @@
+"""CLI commands `transferkit fit TRAIN ...` and `transferkit evaluate MODEL DATA [--json]`.
+
+Registered on the main typer app by `register(app)`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def fit_command(
+    train: Annotated[str, typer.Argument(help="training data: CSV/TSV/JSONL/Parquet file or image folder")],
+    base: Annotated[str, typer.Option(help="zoo name, model folder or hub id; auto picks by modality")] = "auto",
+    strategy: Annotated[str, typer.Option(help="auto | probe | partial | full | lora | contrastive")] = "auto",
+    eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
+    text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
+    label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
+    budget: Annotated[float | None, typer.Option(help="wall-time budget in seconds")] = None,
+    epochs: Annotated[int | None, typer.Option(help="epochs (gradient strategies)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
+    freeze_groups: Annotated[int | None, typer.Option(help="partial: layer groups to freeze")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    out: Annotated[str | None, typer.Option(help="output model folder (default: <train>-model)")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="ignore a checkpoint; start over")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON result on stdout")] = False,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Adapt a pretrained model to your labelled data and save it as a folder."""
+    from transferkit.adapt.fitting import fit
+    from transferkit.errors import TransferkitError
+
+    if out is None:
+        p = Path(train)
+        out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
+    try:
+        result = fit(
+            train, base=base, strategy=strategy, eval=eval, text_column=text_column,
+            label_column=label_column, budget=budget, epochs=epochs, lr=lr, batch_size=batch_size,
+            freeze_groups=freeze_groups, seed=seed, out=out, resume=not fresh,
+            progress=progress and not as_json and sys.stderr.isatty(),
+        )
+    except TransferkitError as e:
+        _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: {out} was not changed; the last finished epoch is kept in "
+            f"{out}.checkpoint — run the same command again to resume.", err=True,
+        )
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    for line in result.summary:
+        typer.echo(line)
+    typer.echo(f"trained in {result.train_seconds:.1f} s; saved {result.model_dir}")
+
+
+def evaluate_command(
+    model: Annotated[str, typer.Argument(help="model folder or zoo name")],
+    data: Annotated[str, typer.Argument(help="labelled data: table file or image folder")],
+    text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
+    label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
+    batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
+    from transferkit.adapt.assess import evaluate
+    from transferkit.errors import TransferkitError
+
+    try:
+        report: dict[str, Any] = evaluate(
+            model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+        )
+    except TransferkitError as e:
+        _fail(str(e))
+        return
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    from rich.console import Console
+
+    from transferkit.evaluate.metrics import format_report
+
+    Console().print(format_report(report, title=f"{model} on {data}"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `fit` and `evaluate` to the main CLI app."""
+    app.command("fit")(fit_command)
+    app.command("evaluate")(evaluate_command)

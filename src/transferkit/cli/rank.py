@@ -1,0 +1,80 @@
+"""`transferkit rank`: which pretrained model to start from, by transferability and cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def rank_command(
+    train: Annotated[
+        Path, typer.Argument(help="Training data: a table file, or an image folder root/<class>/.")
+    ],
+    candidates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidates",
+            "-c",
+            help="Candidate model (repeat): zoo name, folder, hub id, multilingual-e5-small; "
+            "'name@k' for cut point k only. Default: every zoo model of the data's modality.",
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Seconds available to adapt the model.")
+    ] = None,
+    text_column: Annotated[str | None, typer.Option("--text-column")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column")] = None,
+    no_cuts: Annotated[
+        bool, typer.Option("--no-cuts", help="Rank whole models only (no cut points).")
+    ] = False,
+    max_examples: Annotated[
+        int, typer.Option("--max-examples", help="Score a stratified subsample this large.")
+    ] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Rank candidate starting models for TRAIN in seconds, without fine-tuning them.
+
+    Scores frozen features (LogME, H-score, kNN; LEEP/NCE from a source head), measures
+    cost on this machine, and recommends a model, a cut point and a strategy.
+    """
+    from transferkit.select.rank import rank
+
+    result = rank(
+        train,
+        candidates=candidates or None,
+        budget=budget,
+        text_column=text_column,
+        label_column=label_column,
+        cuts=None if no_cuts else "auto",
+        max_examples=max_examples,
+        progress=not as_json,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(result.table())
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.agreement:
+        pairs = ", ".join(f"{k} {v:+.2f}" for k, v in result.agreement.items())
+        console.print(f"score agreement (Kendall tau across candidates): {pairs}")
+    reco = result.recommendation
+    if reco is None:
+        console.print("[red]no candidate could be scored; see the reasons above[/red]")
+        raise typer.Exit(1)
+    cut = "" if reco["cut"] is None else f"@{reco['cut']}"
+    console.print(
+        f"[bold]recommended:[/bold] {reco['model']}{cut} with strategy "
+        f"[bold]{reco['strategy']}[/bold] — {reco['why']}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `rank` command to the CLI."""
+    app.command("rank")(rank_command)

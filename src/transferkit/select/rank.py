@@ -1,0 +1,311 @@
+"""`rank`: which pretrained model (and which cut point) to start from, in seconds.
+
+For every candidate: encode a (stratified sub)sample of the user's training data once,
+score the frozen features (LogME, H-score, kNN; LEEP and NCE from a source head),
+measure its cost on this machine, then rank by transferability and cost with a
+strategy for the data size (see :mod:`transferkit.select.recommend`). No candidate
+is fine-tuned.
+
+>>> from transferkit.select.rank import rank
+>>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP
+>>> result.recommendation["model"], result.recommendation["strategy"]  # doctest: +SKIP
+('minilm-l6', 'partial')
+>>> result.to_dict()["candidates"][0].keys()                           # doctest: +SKIP
+dict_keys(['model', 'cut', 'scores', 'cost', 'rank', 'why', ...])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from transferkit.errors import DataError, InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RankResult", "default_candidates", "rank"]
+
+_SAMPLE_FOR_COST = 16  # examples in the batch that latency and memory are measured on
+
+
+@dataclass
+class RankResult:
+    """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
+
+    candidates: list[dict[str, Any]]
+    recommendation: dict[str, Any] | None
+    modality: str
+    n_examples: int
+    n_scored: int
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    agreement: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": self.candidates,
+            "recommendation": self.recommendation,
+            "data": {
+                "modality": self.modality,
+                "examples": self.n_examples,
+                "scored_on": self.n_scored,
+                "classes": self.counts,
+            },
+            "score_agreement": self.agreement,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def table(self) -> Any:
+        """A rich Table: one row per candidate, best first; failed ones last with reason."""
+        from rich.table import Table
+
+        names = [s for s in ("logme", "hscore", "knn", "leep", "nce")
+                 if any(s in c["scores"] for c in self.candidates)]
+        t = Table(title=f"candidates for {self.modality} data "
+                        f"({self.n_scored} of {self.n_examples} examples scored)")
+        t.add_column("#", justify="right")
+        t.add_column("model")
+        t.add_column("cut")
+        for s in names:
+            t.add_column(s, justify="right")
+        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
+            t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
+        for c in self.candidates:
+            cost = c.get("cost") or {}
+            flag = " ⚠" if c.get("scores_disagree") else ""
+            t.add_row(
+                "-" if c["rank"] is None else str(c["rank"]),
+                c["model"],
+                c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
+                *[_fmt(c["scores"].get(s)) for s in names],
+                _fmt(cost.get("latency_ms"), ".1f"),
+                "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
+                _fmt(cost.get("peak_memory_mb"), ".0f"),
+                (c.get("strategy") or "") + flag,
+                c["why"],
+            )
+        return t
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "" if v is None else format(v, spec)
+
+
+def default_candidates(modality: str) -> list[str]:
+    """Every zoo model of `modality` that is not a classifier built on another zoo model
+    (its body would duplicate its base's features), plus external encoders of it."""
+    from transferkit.select.external import EXTERNAL_CARDS
+    from transferkit.zoo.registry import list_models
+
+    names = [c.name for c in list_models(modality) if c.base is None]
+    return names + [k for k, v in EXTERNAL_CARDS.items() if v["modality"] == modality]
+
+
+def _expand(
+    candidates: Sequence[str] | None, modality: str, cuts: str | Sequence[int] | None
+) -> list[tuple[str, list[int | None] | None]]:
+    """[(model ref, explicit cuts or None for 'decide once loaded')], keeping user order."""
+    from transferkit.select.candidates import parse_candidate
+
+    refs = list(candidates) if candidates else default_candidates(modality)
+    if isinstance(candidates, str):
+        raise InputError(f"candidates={candidates!r} is a string; pass a list, e.g. [{candidates!r}]")
+    plan: dict[str, list[int | None] | None] = {}
+    for text in refs:
+        ref, cut = parse_candidate(str(text))
+        if cut is not None:
+            current = plan.get(ref) or []
+            plan[ref] = [*current, cut] if cut not in current else current
+        elif ref not in plan:
+            plan[ref] = None
+    out: list[tuple[str, list[int | None] | None]] = []
+    for ref, explicit in plan.items():
+        if explicit is None and cuts is not None and not isinstance(cuts, str):
+            explicit = [None, *[int(c) for c in cuts]]
+        out.append((ref, explicit))
+    return out
+
+
+def _cuts_for(model: Any, explicit: list[int | None] | None, cuts: Any) -> list[int | None]:
+    from transferkit.select.candidates import default_cuts
+
+    if model.features_only:
+        if explicit and any(c is not None for c in explicit):
+            raise InputError(f"{model.ref!r} gives features only; it has no cut points")
+        return [None]
+    if explicit is not None:
+        return explicit
+    if cuts == "auto":
+        return [None, *default_cuts(model.n_groups)]
+    if cuts in (None, "none"):
+        return [None]
+    raise InputError(f"cuts={cuts!r}; use 'auto', 'none' or a list of ints")
+
+
+def _score(feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None) -> dict[str, float]:
+    from transferkit.select.scores import hscore, knn_accuracy, leep, logme, nce
+
+    out = {
+        "logme": logme(feats, y),
+        "hscore": hscore(feats, y),
+        "knn": knn_accuracy(feats, y, k=min(5, len(y) - 1)),
+    }
+    if probs is not None:
+        out["leep"] = leep(probs, y)
+        out["nce"] = nce(probs.argmax(axis=1), y)
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+def _cached_encode(
+    model: Any, data: Any, cuts: list[int | None], *, use_cache: bool, progress: bool,
+    batch_size: int,
+) -> tuple[dict[int | None, np.ndarray], np.ndarray | None]:
+    """encode_all_cuts, through fit's feature cache (one entry per cut and for the probs)."""
+    from transferkit.select.candidates import encode_all_cuts
+
+    keys: dict[Any, str] = {}
+    if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
+        from transferkit.adapt.cache import cache_key, load_features, model_identity
+
+        identity, fp = model_identity(model.encoder), data.fingerprint()
+        for c in [*cuts, "probs"]:
+            keys[c] = cache_key(identity, fp, f"rank-cut-{c}")
+        hits = {c: load_features(k) for c, k in keys.items()}
+        if all(hits[c] is not None for c in cuts) and (model.head is None or hits["probs"] is not None):
+            return {c: hits[c] for c in cuts}, (hits["probs"] if model.head is not None else None)
+    feats, probs = encode_all_cuts(model, data.items, cuts, batch_size=batch_size, progress=progress)
+    if keys:
+        from transferkit.adapt.cache import save_features
+
+        for c in cuts:
+            save_features(keys[c], feats[c])
+        if probs is not None:
+            save_features(keys["probs"], probs)
+    return feats, probs
+
+
+def rank(
+    train: Any,
+    *,
+    candidates: Sequence[str] | None = None,
+    budget: float | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    cuts: str | Sequence[int] | None = "auto",
+    max_examples: int = 2000,
+    batch_size: int = 32,
+    use_cache: bool = True,
+    progress: bool = False,
+    seed: int = 0,
+) -> RankResult:
+    """Rank candidate starting models for the labelled data `train`.
+
+    Args:
+        train: a table file (CSV/TSV/JSONL/Parquet), an image folder (``root/<class>/``),
+            a DataFrame, a ``(texts, labels)`` pair, or a ``LabelledData``.
+        candidates: model references: zoo names, local folders, hub ids,
+            ``multilingual-e5-small``; ``"name@k"`` asks for cut point k only. Default:
+            every zoo model of the data's modality.
+        budget: seconds available to adapt the chosen model (None: no limit).
+        cuts: cut points for candidates named without ``@k``: ``"auto"`` (two
+            intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list.
+        max_examples: larger data is scored on a stratified subsample of this size
+            (said in ``notes``); costs are still estimated for the full size.
+        use_cache: reuse features encoded before (fit's feature cache).
+
+    Returns:
+        A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
+        with its reason (``error``) while the others are ranked.
+
+    Raises:
+        DataError: a class with fewer than 2 examples (the scores need two per class),
+            or a single class.
+    """
+    from transferkit.data.datasets import load_labelled
+    from transferkit.select.candidates import describe_cut, load_candidate
+    from transferkit.select.cost import measure_cost
+    from transferkit.select.recommend import recommend
+    from transferkit.select.subsample import stratified_subsample
+
+    t0 = time.perf_counter()
+    if budget is not None and not budget > 0:
+        raise InputError(f"budget={budget!r} must be a positive number of seconds (or None)")
+    data = load_labelled(train, text_column=text_column, label_column=label_column)
+    counts = data.counts()
+    if len(counts) < 2:
+        raise DataError(
+            f"{data.source}: every example has label {next(iter(counts))!r}; ranking needs at "
+            "least 2 classes. Add examples of another class, or check --label-column."
+        )
+    small = {c: k for c, k in counts.items() if k < 2}
+    if small:
+        listed = ", ".join(f"{c!r} ({k})" for c, k in list(small.items())[:10])
+        raise DataError(
+            f"{data.source}: class(es) {listed} have fewer than 2 examples; transferability "
+            "scores compare examples within a class (leave-one-out kNN, class means), so each "
+            "class needs at least 2. Add examples or remove those rows."
+        )
+    notes = list(data.notes)
+    if len(data) > max_examples:
+        idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
+        sample = data.subset(idx.tolist())
+        notes.append(
+            f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
+            f"(max_examples={max_examples}); cost estimates use all {len(data)}"
+        )
+    else:
+        sample = data
+    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    cost_items = sample.items[:: max(1, len(sample) // _SAMPLE_FOR_COST)][:_SAMPLE_FOR_COST]
+
+    rows: list[dict[str, Any]] = []
+    for ref, explicit in _expand(candidates, data.modality, cuts):
+        try:
+            model = load_candidate(ref, data.modality)
+            model_cuts = _cuts_for(model, explicit, cuts)
+        except Exception as e:  # noqa: BLE001 - any load failure is reported, not fatal
+            logger.warning("candidate %s cannot be loaded: %s", ref, e)
+            rows.append(_failed(ref, explicit[0] if explicit else None, e))
+            continue
+        try:
+            feats, probs = _cached_encode(
+                model, sample, model_cuts, use_cache=use_cache, progress=progress,
+                batch_size=batch_size,
+            )
+        except Exception as e:  # noqa: BLE001 - e.g. a cut out of range, a bad input
+            logger.warning("candidate %s failed to encode: %s", ref, e)
+            rows.extend(_failed(ref, c, e) for c in model_cuts)
+            continue
+        for c in model_cuts:
+            try:
+                scores = _score(feats[c], y, probs if c is None else None)
+                cost = measure_cost(model, cost_items, c, n_train=len(data))
+            except Exception as e:  # noqa: BLE001
+                rows.append(_failed(ref, c, e))
+                continue
+            rows.append({
+                "model": ref, "cut": c, "cut_desc": describe_cut(model, c),
+                "features_only": model.features_only, "dim": int(feats[c].shape[1]),
+                "scores": scores, "cost": cost, "error": None,
+            })
+        del model  # free its weights before loading the next candidate
+
+    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
+    return RankResult(
+        candidates=ranked, recommendation=reco, modality=data.modality,
+        n_examples=len(data), n_scored=len(sample), counts=counts, notes=notes,
+        agreement=summary["agreement"], seconds=time.perf_counter() - t0,
+    )
+
+
+def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:
+    reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return {"model": ref, "cut": cut, "cut_desc": None, "features_only": None,
+            "scores": {}, "cost": {}, "error": reason}

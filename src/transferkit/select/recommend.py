@@ -1,0 +1,211 @@
+"""Turn scores, costs and the amount of data into a ranked table and one recommendation.
+
+The rule, in words (each step is said in the output):
+
+1. **Transferability** = the mean, over the feature scores every candidate has (LogME,
+   H-score, kNN), of each score min-max scaled across the candidates to [0, 1]. Scales
+   differ between scores (LogME is a log-evidence per example, kNN an accuracy), so only
+   their order across candidates is comparable; the mean of scaled scores is more robust
+   than any single one. LEEP and NCE are shown where a source head exists but do not
+   enter the mean, since text encoders and cut points have no head.
+2. **Cost** = log latency per example, scaled to [0, 1] across candidates. The utility is
+   ``transferability - w * cost`` with ``w`` larger when data is scarce (few examples
+   per class favour a small model used frozen: a large one cannot be tuned on them
+   anyway) and when a budget is tight.
+3. **Strategy** from examples per class and the budget: features-only models and
+   fewer than 100 per class → ``probe`` (or ``contrastive`` for text with fewer than
+   16 per class); up to ~1000 per class → ``partial``; more → ``full``. A strategy whose
+   estimated time exceeds the budget falls back to ``probe``; a candidate whose probe
+   alone exceeds it is ranked after every candidate that fits.
+4. **Honesty**: for each candidate, its rank under every score; when ranks differ by at
+   least a third of the candidates (and at least 2 places), the candidate is flagged
+   ``scores_disagree`` and the sentence says which score likes it and which does not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FEATURE_SCORES", "strategy_for", "recommend", "score_agreement"]
+
+FEATURE_SCORES = ("logme", "hscore", "knn")
+SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
+
+
+def _scaled(values: list[float]) -> list[float]:
+    lo, hi = min(values), max(values)
+    if hi - lo <= 1e-12 * max(abs(hi), 1.0):
+        return [1.0] * len(values)
+    return [(v - lo) / (hi - lo) for v in values]
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """1 = best (highest); ties share the better rank."""
+    order = sorted(values, reverse=True)
+    return [order.index(v) + 1 for v in values]
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def strategy_for(
+    *,
+    modality: str,
+    per_class: int,
+    features_only: bool,
+    finetune_s: float | None,
+    budget: float | None,
+) -> tuple[str, str]:
+    """(strategy, reason) for one candidate from examples per class (the smallest class)
+    and the budget. Strategies are `fit`'s: probe, contrastive, partial, full."""
+    if features_only:
+        return "probe", "it gives features only (it cannot be fine-tuned)"
+    if per_class < 16 and modality == "text":
+        return "contrastive", f"only {per_class} examples in the smallest class"
+    if per_class < 100:
+        return "probe", f"only {per_class} examples in the smallest class"
+    wanted = "partial" if per_class < 1000 else "full"
+    if budget is not None and finetune_s is not None and finetune_s > budget:
+        return "probe", (
+            f"{wanted} fine-tuning (est. {finetune_s:.0f} s) exceeds the {budget:g} s budget"
+        )
+    return wanted, f"{per_class} examples in the smallest class"
+
+
+def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Kendall tau between each pair of feature scores over the candidates (1 = same
+    order). Empty with fewer than 3 candidates."""
+    from scipy import stats
+
+    out: dict[str, float] = {}
+    if len(rows) < 3:
+        return out
+    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in rows)]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            xa = [r["scores"][a] for r in rows]
+            xb = [r["scores"][b] for r in rows]
+            if len(set(xa)) < 2 or len(set(xb)) < 2:
+                continue
+            out[f"{a}~{b}"] = round(float(stats.kendalltau(xa, xb).statistic), 3)
+    return out
+
+
+def recommend(
+    rows: list[dict[str, Any]],
+    *,
+    modality: str,
+    counts: dict[str, int],
+    budget: float | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
+    """Rank candidate rows and pick one.
+
+    Args:
+        rows: one dict per candidate: ``model``, ``cut``, ``scores`` (may be empty),
+            ``cost`` (may be empty), ``features_only``, and ``error`` (None when scored).
+        modality: "text" or "image".
+        counts: examples per class in the user's full training data.
+        budget: seconds the user can spend adapting, or None.
+
+    Returns:
+        ``(rows ranked, recommendation or None, summary)``. Scored rows get ``rank``
+        (1 = best), ``transferability``, ``utility``, ``strategy``, ``scores_disagree``
+        and a one-sentence ``why``; failed rows come last with ``rank`` None and their
+        reason as ``why``. The summary holds the score agreement and the weights used.
+    """
+    ok = [r for r in rows if r.get("error") is None]
+    failed = [r for r in rows if r.get("error") is not None]
+    per_class = min(counts.values())
+    n = len(ok)
+    summary: dict[str, Any] = {"agreement": score_agreement(ok), "cost_weight": 0.0}
+    if not ok:
+        for r in failed:
+            r.update(rank=None, why=f"not ranked: {r['error']}")
+        return failed, None, summary
+
+    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
+    scaled = {s: _scaled([r["scores"][s] for r in ok]) for s in names}
+    ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
+    latency = [max(r["cost"].get("latency_ms") or 1e-3, 1e-3) for r in ok]
+    cost = _scaled([math.log(v) for v in latency])
+
+    for i, r in enumerate(ok):
+        r["strategy"], r["_strategy_reason"] = strategy_for(
+            modality=modality,
+            per_class=per_class,
+            features_only=bool(r.get("features_only")),
+            finetune_s=r["cost"].get("finetune_s"),
+            budget=budget,
+        )
+        need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
+        need = need if need is not None else r["cost"].get("finetune_s") or 0.0
+        r["_fits"] = budget is None or need <= budget
+        r["transferability"] = round(float(np.mean([scaled[s][i] for s in names])), 4)
+        r["_score_ranks"] = {s: ranks[s][i] for s in names}
+
+    tight = budget is not None and any(not r["_fits"] for r in ok)
+    # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
+    # budget adds to it. 0.1 means a 10x slower model must transfer ~10% of the score
+    # range better to win.
+    w = 0.1 + (0.15 if per_class < 50 else 0.0) + (0.2 if tight else 0.0)
+    summary["cost_weight"] = w
+    for i, r in enumerate(ok):
+        r["utility"] = round(r["transferability"] - w * cost[i], 4)
+    ok.sort(key=lambda r: (not r["_fits"], -r["utility"]))
+
+    spread_flag = max(2, math.ceil(n / 3))
+    for k, r in enumerate(ok, start=1):
+        r["rank"] = k
+        sr = r.pop("_score_ranks")
+        spread = (max(sr.values()) - min(sr.values())) if sr else 0
+        r["score_spread"] = spread
+        r["scores_disagree"] = n >= 3 and spread >= spread_flag
+        r["why"] = _why(r, sr, n, per_class, budget, fits=r.pop("_fits"))
+        r.pop("_strategy_reason", None)
+    for r in failed:
+        r.update(rank=None, why=f"not ranked: {r['error']}")
+
+    best = ok[0]
+    others = f" of {n} candidates" if n > 1 else ""
+    reco = {
+        "model": best["model"],
+        "cut": best["cut"],
+        "strategy": best["strategy"],
+        "why": f"best balance of transferability and cost{others}: {best['why']}",
+    }
+    return ok + failed, reco, summary
+
+
+def _why(
+    r: dict[str, Any],
+    score_ranks: dict[str, int],
+    n: int,
+    per_class: int,
+    budget: float | None,
+    *,
+    fits: bool,
+) -> str:
+    """One sentence: where the scores put it, what it costs, and what to do with it."""
+    parts: list[str] = []
+    if score_ranks:
+        places = ", ".join(f"{SCORE_NAMES[s]} {_ordinal(k)}" for s, k in score_ranks.items())
+        parts.append(f"{places} of {n}")
+    if r.get("scores_disagree"):
+        hi = min(score_ranks, key=score_ranks.get)  # type: ignore[arg-type]
+        lo = max(score_ranks, key=score_ranks.get)  # type: ignore[arg-type]
+        parts.append(f"scores disagree ({SCORE_NAMES[hi]} likes it, {SCORE_NAMES[lo]} does not)")
+    c = r["cost"]
+    if c.get("latency_ms") is not None:
+        parts.append(f"{c['latency_ms']:.1f} ms/example, {c.get('params', 0) / 1e6:.1f}M params")
+    if not fits:
+        parts.append(f"even a probe (est. {c.get('probe_s', 0):.0f} s) exceeds the {budget:g} s budget")
+    else:
+        est = c.get("finetune_s") if r["strategy"] in ("partial", "full") else c.get("probe_s")
+        tail = f" (est. {est:.0f} s)" if est is not None else ""
+        parts.append(f"use {r['strategy']}{tail} since {r['_strategy_reason']}")
+    return "; ".join(parts) + "."
