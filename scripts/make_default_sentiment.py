@@ -43,16 +43,31 @@ def main() -> None:
     data = {s: _upper(pd.read_csv(Path(args.data) / f"{s}.csv")) for s in ("train", "dev", "test")}
     t0 = time.time()
     r = fit(
-        data["train"], base="minilm-l6", strategy="lora", eval=data["dev"], epochs=args.epochs,
-        lr=args.lr, lora_targets="all", lora_rank=8, batch_size=32, seed=0, progress=True,
+        data["train"],
+        base="minilm-l6",
+        strategy="lora",
+        eval=data["dev"],
+        epochs=args.epochs,
+        lr=args.lr,
+        lora_targets="all",
+        lora_rank=8,
+        batch_size=32,
+        seed=0,
+        progress=True,
     )
     seconds = time.time() - t0
     test = evaluate(r.model, data["test"])
     print(f"lora: dev={r.eval['accuracy']:.4f} test={test['accuracy']:.4f} in {seconds:.0f} s")
     old_path = Path(args.out) / "transferkit.json"
-    old = json.loads(old_path.read_text())["metrics"].get("sst2_test_accuracy", 0.0) if old_path.is_file() else 0.0
+    old = (
+        json.loads(old_path.read_text())["metrics"].get("sst2_test_accuracy", 0.0)
+        if old_path.is_file()
+        else 0.0
+    )
     if test["accuracy"] <= old and not args.force:
-        print(f"not replacing {args.out}: its sst2 test accuracy {old:.4f} >= {test['accuracy']:.4f}")
+        print(
+            f"not replacing {args.out}: its sst2 test accuracy {old:.4f} >= {test['accuracy']:.4f}"
+        )
         return
     meta = {
         "name": "minilm-l6-sst2",

@@ -46,8 +46,12 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(src / name, out / name)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     BertModel(config).save_pretrained(out)
     return out

@@ -36,7 +36,15 @@ def test_registry_cards() -> None:
     for required in ("minilm-l6", "mobilenet-v2", "efficientnet-lite0"):
         assert required in names
     card = get_card("mobilenet-v2").to_dict()
-    for key in ("modality", "params", "embedding_dim", "licence", "preprocessing", "source_head", "installed"):
+    for key in (
+        "modality",
+        "params",
+        "embedding_dim",
+        "licence",
+        "preprocessing",
+        "source_head",
+        "installed",
+    ):
         assert key in card
     assert card["head_labels"] == 1000 and card["modality"] == "image"
     assert all(c.modality == "text" for c in list_models("text"))

@@ -27,7 +27,9 @@ def test_sentiment_accuracy_on_sst2_test(sentiment, shared_data: Path) -> None:
     df = pd.read_csv(shared_data / "text/sst2/test.csv")
     preds = sentiment(df["text"].tolist(), batch_size=64)
     acc = np.mean([p["label"].lower() == y for p, y in zip(preds, df["label"], strict=True)])
-    card = json.loads((Path(transferkit.__file__).parent / "assets/minilm-l6-sst2/transferkit.json").read_text())
+    card = json.loads(
+        (Path(transferkit.__file__).parent / "assets/minilm-l6-sst2/transferkit.json").read_text()
+    )
     # the shipped card records what the model scores; this run must agree with it
     assert acc == pytest.approx(card["metrics"]["sst2_test_accuracy"], abs=0.003)
     assert acc > 0.80  # measured 0.8127 with the frozen-feature head
@@ -59,7 +61,10 @@ def test_image_classification_real_photo_and_bad_files(shared_data: Path, tmp_pa
     bees = sorted((shared_data / "images/hymenoptera/val/bees").glob("*.jpg"))[:4]
     fake = tmp_path / "notes.jpg"
     fake.write_text("not an image")
-    out = pipe([str(bees[0]), str(fake), str(tmp_path / "missing.jpg"), *map(str, bees[1:])], errors="report")
+    out = pipe(
+        [str(bees[0]), str(fake), str(tmp_path / "missing.jpg"), *map(str, bees[1:])],
+        errors="report",
+    )
     assert "input 1" in out[1]["error"] and "not a readable image" in out[1]["error"]
     assert "input 2" in out[2]["error"] and "missing.jpg" in out[2]["error"]
     good = [o for i, o in enumerate(out) if i not in (1, 2)]
@@ -67,7 +72,9 @@ def test_image_classification_real_photo_and_bad_files(shared_data: Path, tmp_pa
 
 
 def test_cli_predict_default_model_json() -> None:
-    res = CliRunner().invoke(app, ["predict", "sentiment-analysis", SENTENCE, "What a dreadful, boring mess", "--json"])
+    res = CliRunner().invoke(
+        app, ["predict", "sentiment-analysis", SENTENCE, "What a dreadful, boring mess", "--json"]
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert [set(r) for r in rows] == [{"input", "label", "score"}] * 2
@@ -82,8 +89,20 @@ def test_cli_batch_file_side_by_side(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "preds.jsonl"
     res = CliRunner().invoke(
         app,
-        ["predict", "sentiment-analysis", "--file", str(data), "--model", "sentiment-analysis",
-         "--model", "minilm-l6-sst2", "--top-k", "2", "--out", str(out)],
+        [
+            "predict",
+            "sentiment-analysis",
+            "--file",
+            str(data),
+            "--model",
+            "sentiment-analysis",
+            "--model",
+            "minilm-l6-sst2",
+            "--top-k",
+            "2",
+            "--out",
+            str(out),
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -93,7 +112,9 @@ def test_cli_batch_file_side_by_side(shared_data: Path, tmp_path: Path) -> None:
     assert ok["sentiment-analysis"]["label"] == ok["minilm-l6-sst2"]["label"]
     assert len(ok["minilm-l6-sst2"]["top_k"]) == 2
     csv_out = tmp_path / "preds.csv"
-    res = CliRunner().invoke(app, ["predict", "sentiment-analysis", "--file", str(data), "--out", str(csv_out)])
+    res = CliRunner().invoke(
+        app, ["predict", "sentiment-analysis", "--file", str(data), "--out", str(csv_out)]
+    )
     assert res.exit_code == 0
     table = pd.read_csv(csv_out)
     assert list(table.columns[:3]) == ["input", "label", "score"] and len(table) == 12
@@ -106,7 +127,10 @@ def test_cli_clear_errors(tmp_path: Path) -> None:
     cases = [
         (["predict", "sentiment-analysis", "--file", str(empty)], "is empty"),
         (["predict", "sentiment-analysys", "hi"], "Did you mean 'sentiment-analysis'"),
-        (["predict", "sentiment-analysis", "hi", "--model", "no-such-model"], "Installed zoo models"),
+        (
+            ["predict", "sentiment-analysis", "hi", "--model", "no-such-model"],
+            "Installed zoo models",
+        ),
         (["predict", "sentiment-analysis", "--file", str(tmp_path / "nope.csv")], "does not exist"),
     ]
     for args, message in cases:

@@ -136,7 +136,7 @@ def predict(
     if out is not None and not out.parent.exists():
         raise FileMissingError(f"--out folder {str(out.parent)!r} does not exist; create it first")
     items = _read_inputs(task, inputs or [], file, text_column)
-    refs = model or [None]
+    refs: list[str | None] = list(model) if model else [None]
     if len(set(refs)) != len(refs):
         raise InputError(f"--model given twice with the same value: {refs}")
     show_progress = len(items) > 64 and sys.stderr.isatty()

@@ -69,9 +69,9 @@ class TextBackbone(Backbone):
 
     modality = "text"
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, max_length: int, spec: dict[str, Any]):
+    def __init__(self, model: Any, tokenizer: Any, *, max_length: int, spec: dict[str, Any]):
         super().__init__(spec)
-        self.model = model
+        self.model: Any = model
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.embedding_dim = int(model.config.hidden_size)
@@ -95,7 +95,7 @@ class TextBackbone(Backbone):
         return _mean_pool(out.last_hidden_state, batch["attention_mask"])  # (batch, hidden)
 
     def layer_groups(self) -> list[nn.Module]:
-        base = getattr(self.model, "base_model", self.model)
+        base: Any = getattr(self.model, "base_model", self.model)
         # peft wraps the model: reach the transformer underneath
         while hasattr(base, "model") and not hasattr(base, "embeddings"):
             base = base.model
@@ -112,9 +112,9 @@ class ImageBackbone(Backbone):
 
     modality = "image"
 
-    def __init__(self, net: nn.Module, transform: Any, *, spec: dict[str, Any]):
+    def __init__(self, net: Any, transform: Any, *, spec: dict[str, Any]):
         super().__init__(spec)
-        self.net = net
+        self.net: Any = net
         self.transform = transform
         self.embedding_dim = int(net.num_features)
 

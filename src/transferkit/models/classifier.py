@@ -47,7 +47,8 @@ class Classifier(nn.Module):
         self.backbone = backbone
         self.labels = _check_labels(labels)
         self.dropout = float(dropout)
-        self.head = head if head is not None else self._new_head(len(self.labels))
+        self.head: nn.Module = head if head is not None else self._new_head(len(self.labels))
+        self.config: dict[str, Any] = {}  # how the model was made (set when loaded)
 
     def _new_head(self, n: int) -> nn.Module:
         linear = nn.Linear(self.backbone.embedding_dim, n)
@@ -94,9 +95,9 @@ class HFTextClassifier(nn.Module):
     modality = "text"
     task = "text-classification"
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, max_length: int, spec: dict[str, Any]):
+    def __init__(self, model: Any, tokenizer: Any, *, max_length: int, spec: dict[str, Any]):
         super().__init__()
-        self.model = model
+        self.model: Any = model
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.spec = dict(spec)

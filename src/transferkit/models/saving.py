@@ -64,10 +64,11 @@ def save_classifier(
             raise ValueError("save either a LoRA adapter or body weights, not both")
         tensors.update({f"backbone.{k}": state[k] for k in keys})
         config["body"] = "full" if body == "full" else "partial"
-    if hasattr(clf.backbone, "max_length"):
-        config.setdefault("preprocessing", {"max_length": clf.backbone.max_length})
-    elif hasattr(clf.backbone, "transform"):
-        config.setdefault("preprocessing", clf.backbone.transform.to_dict())
+    bb: Any = clf.backbone
+    if hasattr(bb, "max_length"):
+        config.setdefault("preprocessing", {"max_length": bb.max_length})
+    elif hasattr(bb, "transform"):
+        config.setdefault("preprocessing", bb.transform.to_dict())
     config.update(meta or {})
     return save_folder(target, config, tensors)
 
@@ -89,7 +90,7 @@ def load_classifier(path: str | os.PathLike[str]) -> Classifier:
     from transferkit.zoo.factory import load_backbone
 
     config, tensors = read_folder(path)
-    backbone = load_backbone(config["base"])
+    backbone: Any = load_backbone(config["base"])
     if hasattr(backbone, "max_length") and "max_length" in config.get("preprocessing", {}):
         backbone.max_length = int(config["preprocessing"]["max_length"])
     groups: dict[str, dict[str, torch.Tensor]] = {"head": {}, "backbone": {}, "lora": {}}

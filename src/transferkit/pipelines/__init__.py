@@ -50,21 +50,23 @@ def pipeline(
 
     check_task(task)
     cls = TASKS[task]
-    if model is None:
-        model = DEFAULT_MODELS[task]
-    if isinstance(model, str | os.PathLike):
-        model = load_backbone(model) if cls is FeatureExtractionPipeline else load_model(model)
-    elif cls is FeatureExtractionPipeline and hasattr(model, "backbone"):
-        model = model.backbone
-    model.eval()
-    if cls is TextClassificationPipeline and model.modality != "text":
+    ref = DEFAULT_MODELS[task] if model is None else model
+    loaded: Any
+    if isinstance(ref, str | os.PathLike):
+        loaded = load_backbone(ref) if cls is FeatureExtractionPipeline else load_model(ref)
+    elif cls is FeatureExtractionPipeline and hasattr(ref, "backbone"):
+        loaded = ref.backbone
+    else:
+        loaded = ref
+    pipe_model: Any = loaded.eval()
+    if cls is TextClassificationPipeline and pipe_model.modality != "text":
         raise InputError(
-            f"task {task!r} needs a text model; this one takes {model.modality}s. "
+            f"task {task!r} needs a text model; this one takes {pipe_model.modality}s. "
             "Use task 'image-classification'."
         )
-    if cls is ImageClassificationPipeline and model.modality != "image":
+    if cls is ImageClassificationPipeline and pipe_model.modality != "image":
         raise InputError(
             f"task {task!r} needs an image model; this one takes text. "
             "Use task 'text-classification'."
         )
-    return cls(model, **kwargs)
+    return cls(pipe_model, **kwargs)
