@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,7 +144,8 @@ def predict(
     show_progress = len(items) > 64 and sys.stderr.isatty()
     columns: dict[str, list[dict[str, Any]]] = {}
     for ref in refs:
-        pipe = pipeline(task, model=ref, batch_size=batch_size)
+        with _status(f"loading model {ref or 'for ' + task}"):
+            pipe = pipeline(task, model=ref, batch_size=batch_size)
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
@@ -169,6 +172,18 @@ def predict(
         _print_table(rows, names)
     if all(_all_failed(r, names) for r in rows):
         raise typer.Exit(2)
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    """A spinner on stderr while something slow without a count runs (model loading)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
 
 
 def _all_failed(row: dict[str, Any], names: list[str]) -> bool:
