@@ -143,7 +143,6 @@ def _hook_target(group: Any) -> Any:
 
 def _pool(out: Any, batch: dict[str, Any]) -> Any:
     """Group output → (B, D) features: masked token mean for text, spatial mean for images."""
-    import torch
 
     x = out[0] if isinstance(out, tuple) else out
     if x.dim() == 4:  # (B, C, H, W)

@@ -27,7 +27,7 @@ from typing import Any
 
 from transferkit.select.candidates import LoadedModel, forward_cuts
 
-__all__ = ["FINETUNE_EPOCHS", "measure_cost", "count_params"]
+__all__ = ["FINETUNE_EPOCHS", "count_params", "measure_cost", "prepare"]
 
 FINETUNE_EPOCHS = 3  # the estimate assumes a short fine-tune, as `fit` does by default
 _TRAIN_STEP_FORWARDS = 3.0  # forward + backward ≈ 3 forward passes
@@ -76,24 +76,18 @@ def count_params(model: LoadedModel, cut: int | None) -> tuple[int, int]:
     return n, nbytes
 
 
-def _time_batch(model: LoadedModel, items: Sequence[Any], cut: int | None, repeats: int) -> float:
-    """Best-of-`repeats` seconds for one batch (preprocessing included, after a warm-up)."""
-    best = float("inf")
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        if model.features_only:
-            model.encoder.encode(list(items))
-        else:
-            batch = model.encoder.preprocess(list(items))
-            forward_cuts(model, batch, [cut], stop_early=True)
-        if i > 0:  # the first pass warms up caches and lazy initialisation
-            best = min(best, time.perf_counter() - t0)
-    return best
+def _forward(model: LoadedModel, prepared: Any, cut: int | None) -> None:
+    if model.features_only:
+        model.encoder.encode(prepared)
+    else:
+        forward_cuts(model, prepared, [cut], stop_early=True)
 
 
-def _activation_bytes(model: LoadedModel, items: Sequence[Any], cut: int | None) -> int | None:
+def _activation_bytes(model: LoadedModel, prepared: Any, cut: int | None) -> int | None:
+    """One forward pass (it doubles as the warm-up), sampling the C heap after each leaf."""
     in_use = _heap_reader()
     if in_use is None or model.features_only:
+        _forward(model, prepared, cut)
         return None
     peak = [0]
     base = in_use()
@@ -104,12 +98,20 @@ def _activation_bytes(model: LoadedModel, items: Sequence[Any], cut: int | None)
     leaves = [m for m in model.encoder.modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
-        batch = model.encoder.preprocess(list(items))
-        forward_cuts(model, batch, [cut], stop_early=True)
+        _forward(model, prepared, cut)
     finally:
         for h in handles:
             h.remove()
     return max(peak[0], 0)
+
+
+def prepare(model: LoadedModel, sample: Sequence[Any]) -> tuple[Any, float]:
+    """(the batch `measure_cost` runs on, seconds its preprocessing took). Prepare once
+    per model and reuse it for every cut: preprocessing does not depend on the cut."""
+    t0 = time.perf_counter()
+    prepared = list(sample) if model.features_only else model.encoder.preprocess(list(sample))
+    seconds = 0.0 if model.features_only else time.perf_counter() - t0
+    return prepared, seconds  # features-only engines tokenise inside encode()
 
 
 def measure_cost(
@@ -119,18 +121,27 @@ def measure_cost(
     *,
     n_train: int,
     repeats: int = 2,
+    prepared: Any = None,
+    preprocess_s: float = 0.0,
 ) -> dict[str, Any]:
     """Cost of candidate (`model`, `cut`) measured on `sample` (one batch of user inputs).
 
     Returns a JSON-ready dict: ``params``, ``latency_ms`` (per example, at this batch
-    size), ``batch_size``, ``peak_memory_mb`` (weights + measured activations for the
+    size, preprocessing included), ``batch_size``, ``peak_memory_mb`` (weights + measured activations for the
     batch; activations None where not measurable), ``probe_s`` and ``finetune_s``
     (estimates for `n_train` examples; ``finetune_s`` is None for features-only models).
+    Pass ``prepared, preprocess_s = prepare(model, sample)`` to reuse one batch.
     """
+    if prepared is None:
+        prepared, preprocess_s = prepare(model, sample)
     params, weight_bytes = count_params(model, cut)
-    seconds = _time_batch(model, sample, cut, repeats)
-    per_example = seconds / max(len(sample), 1)
-    act = _activation_bytes(model, sample, cut)
+    act = _activation_bytes(model, prepared, cut)  # also the warm-up pass
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _forward(model, prepared, cut)
+        best = min(best, time.perf_counter() - t0)
+    per_example = (best + preprocess_s) / max(len(sample), 1)
     mb = 2**20
     return {
         "params": params,

@@ -66,10 +66,15 @@ class RankResult:
         """A rich Table: one row per candidate, best first; failed ones last with reason."""
         from rich.table import Table
 
-        names = [s for s in ("logme", "hscore", "knn", "leep", "nce")
-                 if any(s in c["scores"] for c in self.candidates)]
-        t = Table(title=f"candidates for {self.modality} data "
-                        f"({self.n_scored} of {self.n_examples} examples scored)")
+        names = [
+            s
+            for s in ("logme", "hscore", "knn", "leep", "nce")
+            if any(s in c["scores"] for c in self.candidates)
+        ]
+        t = Table(
+            title=f"candidates for {self.modality} data "
+            f"({self.n_scored} of {self.n_examples} examples scored)"
+        )
         t.add_column("#", justify="right")
         t.add_column("model")
         t.add_column("cut")
@@ -116,20 +121,28 @@ def _expand(
 
     refs = list(candidates) if candidates else default_candidates(modality)
     if isinstance(candidates, str):
-        raise InputError(f"candidates={candidates!r} is a string; pass a list, e.g. [{candidates!r}]")
-    plan: dict[str, list[int | None] | None] = {}
+        raise InputError(
+            f"candidates={candidates!r} is a string; pass a list, e.g. [{candidates!r}]"
+        )
+    order: list[str] = []
+    bare: set[str] = set()
+    explicit: dict[str, list[int | None]] = {}
     for text in refs:
         ref, cut = parse_candidate(str(text))
-        if cut is not None:
-            current = plan.get(ref) or []
-            plan[ref] = [*current, cut] if cut not in current else current
-        elif ref not in plan:
-            plan[ref] = None
+        if ref not in order:
+            order.append(ref)
+        if cut is None:
+            bare.add(ref)
+        elif cut not in explicit.setdefault(ref, []):
+            explicit[ref].append(cut)
     out: list[tuple[str, list[int | None] | None]] = []
-    for ref, explicit in plan.items():
-        if explicit is None and cuts is not None and not isinstance(cuts, str):
-            explicit = [None, *[int(c) for c in cuts]]
-        out.append((ref, explicit))
+    for ref in order:
+        if ref in explicit:  # "m@4" alone: that cut; with "m" too: the full model as well
+            out.append((ref, ([None] if ref in bare else []) + explicit[ref]))
+        elif cuts is not None and not isinstance(cuts, str):
+            out.append((ref, [None, *[int(c) for c in cuts]]))
+        else:
+            out.append((ref, None))  # decided once loaded ("auto" needs the depth)
     return out
 
 
@@ -164,7 +177,12 @@ def _score(feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None) -> dict[s
 
 
 def _cached_encode(
-    model: Any, data: Any, cuts: list[int | None], *, use_cache: bool, progress: bool,
+    model: Any,
+    data: Any,
+    cuts: list[int | None],
+    *,
+    use_cache: bool,
+    progress: bool,
     batch_size: int,
 ) -> tuple[dict[int | None, np.ndarray], np.ndarray | None]:
     """encode_all_cuts, through fit's feature cache (one entry per cut and for the probs)."""
@@ -178,9 +196,13 @@ def _cached_encode(
         for c in [*cuts, "probs"]:
             keys[c] = cache_key(identity, fp, f"rank-cut-{c}")
         hits = {c: load_features(k) for c, k in keys.items()}
-        if all(hits[c] is not None for c in cuts) and (model.head is None or hits["probs"] is not None):
+        if all(hits[c] is not None for c in cuts) and (
+            model.head is None or hits["probs"] is not None
+        ):
             return {c: hits[c] for c in cuts}, (hits["probs"] if model.head is not None else None)
-    feats, probs = encode_all_cuts(model, data.items, cuts, batch_size=batch_size, progress=progress)
+    feats, probs = encode_all_cuts(
+        model, data.items, cuts, batch_size=batch_size, progress=progress
+    )
     if keys:
         from transferkit.adapt.cache import save_features
 
@@ -230,7 +252,7 @@ def rank(
     """
     from transferkit.data.datasets import load_labelled
     from transferkit.select.candidates import describe_cut, load_candidate
-    from transferkit.select.cost import measure_cost
+    from transferkit.select.cost import measure_cost, prepare
     from transferkit.select.recommend import recommend
     from transferkit.select.subsample import stratified_subsample
 
@@ -276,36 +298,67 @@ def rank(
             continue
         try:
             feats, probs = _cached_encode(
-                model, sample, model_cuts, use_cache=use_cache, progress=progress,
+                model,
+                sample,
+                model_cuts,
+                use_cache=use_cache,
+                progress=progress,
                 batch_size=batch_size,
             )
         except Exception as e:  # noqa: BLE001 - e.g. a cut out of range, a bad input
             logger.warning("candidate %s failed to encode: %s", ref, e)
             rows.extend(_failed(ref, c, e) for c in model_cuts)
             continue
+        try:
+            prepared, prep_s = prepare(model, cost_items)
+        except Exception as e:  # noqa: BLE001
+            rows.extend(_failed(ref, c, e) for c in model_cuts)
+            continue
         for c in model_cuts:
             try:
                 scores = _score(feats[c], y, probs if c is None else None)
-                cost = measure_cost(model, cost_items, c, n_train=len(data))
+                cost = measure_cost(
+                    model, cost_items, c, n_train=len(data), prepared=prepared, preprocess_s=prep_s
+                )
             except Exception as e:  # noqa: BLE001
                 rows.append(_failed(ref, c, e))
                 continue
-            rows.append({
-                "model": ref, "cut": c, "cut_desc": describe_cut(model, c),
-                "features_only": model.features_only, "dim": int(feats[c].shape[1]),
-                "scores": scores, "cost": cost, "error": None,
-            })
+            rows.append(
+                {
+                    "model": ref,
+                    "cut": c,
+                    "cut_desc": describe_cut(model, c),
+                    "features_only": model.features_only,
+                    "dim": int(feats[c].shape[1]),
+                    "scores": scores,
+                    "cost": cost,
+                    "error": None,
+                }
+            )
         del model  # free its weights before loading the next candidate
 
     ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
     return RankResult(
-        candidates=ranked, recommendation=reco, modality=data.modality,
-        n_examples=len(data), n_scored=len(sample), counts=counts, notes=notes,
-        agreement=summary["agreement"], seconds=time.perf_counter() - t0,
+        candidates=ranked,
+        recommendation=reco,
+        modality=data.modality,
+        n_examples=len(data),
+        n_scored=len(sample),
+        counts=counts,
+        notes=notes,
+        agreement=summary["agreement"],
+        seconds=time.perf_counter() - t0,
     )
 
 
 def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:
     reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return {"model": ref, "cut": cut, "cut_desc": None, "features_only": None,
-            "scores": {}, "cost": {}, "error": reason}
+    return {
+        "model": ref,
+        "cut": cut,
+        "cut_desc": None,
+        "features_only": None,
+        "scores": {},
+        "cost": {},
+        "error": reason,
+    }

@@ -203,7 +203,9 @@ def _why(
     if c.get("latency_ms") is not None:
         parts.append(f"{c['latency_ms']:.1f} ms/example, {c.get('params', 0) / 1e6:.1f}M params")
     if not fits:
-        parts.append(f"even a probe (est. {c.get('probe_s', 0):.0f} s) exceeds the {budget:g} s budget")
+        parts.append(
+            f"even a probe (est. {c.get('probe_s', 0):.0f} s) exceeds the {budget:g} s budget"
+        )
     else:
         est = c.get("finetune_s") if r["strategy"] in ("partial", "full") else c.get("probe_s")
         tail = f" (est. {est:.0f} s)" if est is not None else ""

@@ -1,0 +1,244 @@
+"""rank: candidates and cut points, cost, recommendation, bad input, JSON and CLI (tiny BERT)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transferkit.errors import DataError, InputError
+
+POS = [
+    "a wonderful film",
+    "great acting and a great story",
+    "i loved it",
+    "brilliant and moving",
+    "a joy to watch",
+    "superb",
+    "funny and warm",
+    "the best film this year",
+]
+NEG = [
+    "a terrible film",
+    "boring and far too long",
+    "i hated it",
+    "dull and lifeless",
+    "a waste of time",
+    "awful",
+    "flat jokes and bad acting",
+    "the worst film this year",
+]
+
+
+def _data() -> tuple[list[str], list[str]]:
+    return POS + NEG, ["pos"] * len(POS) + ["neg"] * len(NEG)
+
+
+def test_cut_features_equal_the_hidden_states_they_name(tiny_bert: Path) -> None:
+    import torch
+
+    from transferkit.select.candidates import encode_all_cuts, load_candidate
+
+    model = load_candidate(str(tiny_bert), "text")
+    assert model.n_groups == 3  # embeddings + 2 layers
+    feats, probs = encode_all_cuts(model, POS[:5], [None, 2], batch_size=2)
+    assert probs is None and feats[None].shape == (5, 32) and feats[2].shape == (5, 32)
+    # Reference: hidden state after encoder layer 1, mean-pooled over real tokens.
+    enc = model.encoder.tokenizer(POS[:5], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.encoder.model(**enc, output_hidden_states=True)
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    for cut, hidden in ((2, out.hidden_states[1]), (None, out.last_hidden_state)):
+        ref = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+        np.testing.assert_allclose(feats[cut], ref, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(feats[2], feats[None])
+
+
+def test_cost_counts_the_kept_layers_and_measures_time(tiny_bert: Path) -> None:
+    from transferkit.select.candidates import load_candidate
+    from transferkit.select.cost import measure_cost
+
+    model = load_candidate(str(tiny_bert), "text")
+    full = measure_cost(model, POS, None, n_train=1000)
+    cut = measure_cost(model, POS, 2, n_train=1000)
+    layer = sum(p.numel() for p in model.encoder.layer_groups()[2].parameters())
+    assert full["params"] - cut["params"] >= layer > 0
+    assert full["latency_ms"] > 0 and full["batch_size"] == len(POS)
+    assert full["peak_memory_mb"] >= full["weights_mb"] > 0
+    assert full["finetune_s"] == pytest.approx(
+        full["latency_ms"] / 1e3 * 3 * 1000 * 3, rel=0.01, abs=0.1
+    )
+
+
+def test_rank_reports_a_bad_candidate_and_ranks_the_rest(tiny_bert: Path, tmp_path: Path) -> None:
+    from transferkit.select.rank import rank
+
+    missing = str(tmp_path / "no-such-model")
+    result = rank(_data(), candidates=[str(tiny_bert), missing], use_cache=False)
+    rows = result.to_dict()["candidates"]
+    good = [r for r in rows if r["rank"] is not None]
+    bad = [r for r in rows if r["rank"] is None]
+    assert [r["cut"] for r in good] and {r["cut"] for r in good} == {None, 2}
+    assert sorted(r["rank"] for r in good) == list(range(1, len(good) + 1))
+    assert len(bad) == 1 and bad[0]["model"] == missing
+    assert "no-such-model" in bad[0]["why"] and "does not exist" in bad[0]["why"]
+    assert rows[-1] is bad[0]  # failed candidates come last
+    for r in good:
+        assert set(r["scores"]) == {"logme", "hscore", "knn"}
+        assert 0.0 <= r["scores"]["knn"] <= 1.0
+        assert r["why"].endswith(".") and r["strategy"] == "contrastive"  # 8 per class, text
+    reco = result.recommendation
+    assert reco is not None and reco["model"] == good[0]["model"] and reco["cut"] == good[0]["cut"]
+
+
+def test_rank_json_shape(tiny_bert: Path) -> None:
+    from transferkit.select.rank import rank
+
+    d = rank(_data(), candidates=[f"{tiny_bert}@2"], budget=60, use_cache=False).to_dict()
+    json.dumps(d)  # JSON-ready
+    assert set(d) >= {"candidates", "recommendation"}
+    (row,) = d["candidates"]
+    assert set(row) >= {"model", "cut", "scores", "cost", "rank", "why"} and row["cut"] == 2
+    assert set(row["cost"]) >= {"params", "latency_ms", "peak_memory_mb", "finetune_s"}
+    assert set(d["recommendation"]) == {"model", "cut", "strategy", "why"}
+
+
+def test_rank_refuses_a_class_with_one_example() -> None:
+    from transferkit.select.rank import rank
+
+    texts, labels = _data()
+    with pytest.raises(DataError, match=r"'rare' \(1\).*at least 2"):
+        rank((texts + ["odd one"], labels + ["rare"]), candidates=["minilm-l6"])
+
+
+def test_rank_subsamples_large_data_and_says_so(tiny_bert: Path) -> None:
+    from transferkit.select.rank import rank
+
+    texts, labels = _data()
+    result = rank(
+        (texts * 3, labels * 3),
+        candidates=[str(tiny_bert)],
+        cuts=None,
+        max_examples=20,
+        use_cache=False,
+    )
+    assert result.n_scored == 20 and result.n_examples == 48
+    assert any("stratified subsample of 20 of 48" in n for n in result.notes)
+
+
+def test_rank_uses_the_feature_cache(tiny_bert: Path) -> None:
+    from transferkit.select.rank import rank
+
+    first = rank(_data(), candidates=[str(tiny_bert)])
+    second = rank(_data(), candidates=[str(tiny_bert)])
+    for a, b in zip(first.candidates, second.candidates, strict=True):
+        assert a["scores"] == b["scores"]
+
+
+def test_recommend_rules_prefer_cheap_models_on_little_data_and_respect_budget() -> None:
+    from transferkit.select.recommend import recommend, strategy_for
+
+    def row(name: str, s: float, ms: float, finetune: float | None = 100.0) -> dict:
+        return {
+            "model": name,
+            "cut": None,
+            "features_only": finetune is None,
+            "error": None,
+            "scores": {"logme": s, "hscore": s, "knn": s},
+            "cost": {"latency_ms": ms, "params": 1e6, "probe_s": ms, "finetune_s": finetune},
+        }
+
+    # Slightly better but 100x slower loses on 10 examples per class.
+    rows = [row("big", 1.0, 100.0), row("small", 0.97, 1.0), row("bad", 0.0, 1.0)]
+    ranked, reco, _ = recommend(rows, modality="image", counts={"a": 10, "b": 10})
+    assert reco is not None and reco["model"] == "small" and reco["strategy"] == "probe"
+    assert [r["model"] for r in ranked] == ["small", "big", "bad"]
+    # A probe that exceeds the budget ranks after those that fit, and says why.
+    rows = [row("slow", 1.0, 500.0), row("fast", 0.5, 1.0)]
+    ranked, reco, _ = recommend(rows, modality="text", counts={"a": 5000, "b": 5000}, budget=50)
+    assert reco is not None and reco["model"] == "fast"
+    assert "exceeds the 50 s budget" in ranked[1]["why"]
+    assert (
+        strategy_for(
+            modality="text", per_class=5000, features_only=False, finetune_s=10.0, budget=None
+        )[0]
+        == "full"
+    )
+    assert (
+        strategy_for(
+            modality="text", per_class=300, features_only=False, finetune_s=900.0, budget=100
+        )[0]
+        == "probe"
+    )
+    assert (
+        strategy_for(
+            modality="text", per_class=300, features_only=True, finetune_s=None, budget=None
+        )[0]
+        == "probe"
+    )
+
+
+def test_recommend_flags_candidates_the_scores_disagree_on() -> None:
+    from transferkit.select.recommend import recommend
+
+    def row(name: str, logme: float, knn: float) -> dict:
+        return {
+            "model": name,
+            "cut": None,
+            "error": None,
+            "features_only": False,
+            "scores": {"logme": logme, "hscore": logme, "knn": knn},
+            "cost": {"latency_ms": 1.0, "params": 1e6, "probe_s": 1.0, "finetune_s": 1.0},
+        }
+
+    rows = [row("a", 4, 1), row("b", 3, 2), row("c", 2, 3), row("d", 1, 4)]
+    ranked, _, summary = recommend(rows, modality="text", counts={"x": 50, "y": 50})
+    flagged = {r["model"] for r in ranked if r["scores_disagree"]}
+    assert flagged == {"a", "d"}
+    assert "scores disagree" in next(r for r in ranked if r["model"] == "a")["why"]
+    assert summary["agreement"]["logme~knn"] == pytest.approx(-1.0)
+
+
+def test_parse_candidate_and_default_cuts() -> None:
+    from transferkit.select.candidates import default_cuts, parse_candidate
+
+    assert parse_candidate("mobilenet-v2@5") == ("mobilenet-v2", 5)
+    assert parse_candidate("org/model") == ("org/model", None)
+    with pytest.raises(InputError, match="must be >= 1"):
+        parse_candidate("minilm-l6@0")
+    assert default_cuts(7) == [4, 6] and default_cuts(9) == [5, 7] and default_cuts(1) == []
+
+
+def test_cli_rank_json(tiny_bert: Path, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from transferkit.cli.rank import register
+
+    texts, labels = _data()
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "sentence,y\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels, strict=True))
+    )
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # a second command keeps `rank` a named subcommand
+    res = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            str(csv),
+            "--candidates",
+            str(tiny_bert),
+            "--label-column",
+            "y",
+            "--no-cuts",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["recommendation"]["model"] == str(tiny_bert)
+    assert out["data"]["classes"] == {"neg": 8, "pos": 8}
