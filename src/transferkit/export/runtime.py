@@ -54,8 +54,9 @@ class OnnxModel:
     """An exported model on onnxruntime. `output` picks "logits" (classification) or
     "features" (pooled, unnormalised embeddings)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, output: str | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, output: str | None = None, threads: int | None = None
+    ) -> None:
         require_extra("onnxruntime", "export")
         import onnxruntime as ort
 
@@ -69,13 +70,16 @@ class OnnxModel:
         outputs = list(self.config["outputs"])
         self.output = output or outputs[0]
         if self.output not in outputs:
-            raise InputError(f"{self.path} has outputs {outputs}; {self.output!r} is not one of them")
+            raise InputError(
+                f"{self.path} has outputs {outputs}; {self.output!r} is not one of them"
+            )
         self.modality: str = self.config["modality"]
         self.labels: list[str] | None = self.config.get("labels")
         self.embedding_dim = int(self.config.get("embedding_dim") or 0)
         self.input_names: list[str] = list(self.config["inputs"])
-        self.session = ort.InferenceSession(str(self.path / ONNX_FILE), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.path / ONNX_FILE), session_options(threads), providers=["CPUExecutionProvider"]
+        )
         self._tokenizer: Any = None
         self._transform: Any = None
         self.spec = {"kind": "onnx", "path": str(self.path)}
@@ -84,7 +88,9 @@ class OnnxModel:
     # -- the surface pipelines use -------------------------------------------------
     @property
     def task(self) -> str:
-        return f"{self.modality}-classification" if self.output == "logits" else "feature-extraction"
+        return (
+            f"{self.modality}-classification" if self.output == "logits" else "feature-extraction"
+        )
 
     @property
     def tokenizer(self) -> Any:
@@ -100,8 +106,9 @@ class OnnxModel:
             from transferkit.data.images import ImageTransform
 
             pre = self.config["preprocessing"]
-            self._transform = ImageTransform(pre["resize"], pre["crop"], tuple(pre["mean"]),
-                                             tuple(pre["std"]))
+            self._transform = ImageTransform(
+                pre["resize"], pre["crop"], tuple(pre["mean"]), tuple(pre["std"])
+            )
         return self._transform
 
     @property
@@ -125,9 +132,12 @@ class OnnxModel:
         texts = list(inputs)
         for i, t in enumerate(texts):
             if not isinstance(t, str):
-                raise InputError(f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings")
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                             return_tensors="np")
+                raise InputError(
+                    f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings"
+                )
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
         return {n: torch.from_numpy(np.asarray(enc[n], dtype=np.int64)) for n in self.input_names}
 
     def run(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -148,10 +158,26 @@ class OnnxModel:
 
     def card(self) -> dict[str, Any]:
         """What the folder says about itself (for `/models` and reports)."""
-        keep = ("modality", "labels", "outputs", "inputs", "precision", "quantisation", "parity",
-                "source", "embedding_dim", "max_length", "created", "versions")
-        return {"name": self.path.name, "kind": "onnx", "task": self.task,
-                **{k: self.config[k] for k in keep if k in self.config}}
+        keep = (
+            "modality",
+            "labels",
+            "outputs",
+            "inputs",
+            "precision",
+            "quantisation",
+            "parity",
+            "source",
+            "embedding_dim",
+            "max_length",
+            "created",
+            "versions",
+        )
+        return {
+            "name": self.path.name,
+            "kind": "onnx",
+            "task": self.task,
+            **{k: self.config[k] for k in keep if k in self.config},
+        }
 
 
 def load_onnx_model(path: str | os.PathLike[str], *, output: str | None = None) -> OnnxModel:

@@ -119,16 +119,27 @@ def decode_image(data: bytes, what: str) -> Any:
             img = Image.open(io.BytesIO(data))
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise RequestProblem(
-                    422, f"{what} is {img.width}×{img.height} pixels; the limit is "
-                    f"{MAX_IMAGE_PIXELS:,} pixels. Resize it first.")
+                    422,
+                    f"{what} is {img.width}×{img.height} pixels; the limit is "
+                    f"{MAX_IMAGE_PIXELS:,} pixels. Resize it first.",
+                )
             img.load()
         return img.convert("RGB")
     except RequestProblem:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as e:
-        raise RequestProblem(422, f"{what} is not an image this server can read ({type(e).__name__}: "
-                                  f"{str(e)[:120]}); send a JPEG/PNG/GIF/WebP file") from None
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as e:
+        raise RequestProblem(
+            422,
+            f"{what} is not an image this server can read ({type(e).__name__}: "
+            f"{str(e)[:120]}); send a JPEG/PNG/GIF/WebP file",
+        ) from None
 
 
 def decode_base64_image(s: str, position: int) -> Any:
@@ -138,9 +149,11 @@ def decode_base64_image(s: str, position: int) -> Any:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise RequestProblem(
-            422, f"{what} is not base64 ({s[:40]!r}...); image models take base64-encoded image "
+            422,
+            f"{what} is not base64 ({s[:40]!r}...); image models take base64-encoded image "
             "bytes or a data URL in 'inputs', or a multipart upload in 'files'. File paths are "
-            "never opened.") from None
+            "never opened.",
+        ) from None
     return decode_image(raw, what)
 
 
@@ -151,17 +164,27 @@ def parse_json_body(body: bytes) -> tuple[Any, dict[str, Any]]:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RequestProblem(422, f'the request body is not valid JSON ({e}); send {{"inputs": ...}}') from None
+        raise RequestProblem(
+            422, f'the request body is not valid JSON ({e}); send {{"inputs": ...}}'
+        ) from None
     if not isinstance(data, dict):
-        raise RequestProblem(422, f'the JSON body is a {type(data).__name__}; send an object {{"inputs": ...}}')
+        raise RequestProblem(
+            422, f'the JSON body is a {type(data).__name__}; send an object {{"inputs": ...}}'
+        )
     unknown = sorted(set(data) - {"inputs", "parameters"})
     if unknown:
-        raise RequestProblem(422, f"unknown field(s) {unknown}; the body takes 'inputs' and 'parameters'")
+        raise RequestProblem(
+            422, f"unknown field(s) {unknown}; the body takes 'inputs' and 'parameters'"
+        )
     if "inputs" not in data:
-        raise RequestProblem(422, 'the JSON body has no "inputs"; send {"inputs": "a text"} or a list')
+        raise RequestProblem(
+            422, 'the JSON body has no "inputs"; send {"inputs": "a text"} or a list'
+        )
     params = data.get("parameters") or {}
     if not isinstance(params, dict):
-        raise RequestProblem(422, f"'parameters' is a {type(params).__name__}; send an object like {{\"top_k\": 2}}")
+        raise RequestProblem(
+            422, f"'parameters' is a {type(params).__name__}; send an object like {{\"top_k\": 2}}"
+        )
     return data["inputs"], params
 
 
@@ -175,33 +198,47 @@ def check_top_k(params: dict[str, Any], n_labels: int | None) -> int | None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise RequestProblem(422, f"parameters.top_k={k!r}; give a whole number >= 1")
     if n_labels is None:
-        raise RequestProblem(422, "parameters.top_k applies to classification; this model extracts features")
+        raise RequestProblem(
+            422, "parameters.top_k applies to classification; this model extracts features"
+        )
     return min(k, n_labels)
 
 
-def check_items(inputs: Any, modality: str, max_batch: int, max_chars: int) -> tuple[list[Any], bool]:
+def check_items(
+    inputs: Any, modality: str, max_batch: int, max_chars: int
+) -> tuple[list[Any], bool]:
     """Validate `inputs` (str or list of str) → (items ready for the pipeline, single?)."""
     single = isinstance(inputs, str)
     if not single and not isinstance(inputs, list):
-        raise RequestProblem(422, f"'inputs' is a {type(inputs).__name__}; send a string or a list of strings")
+        raise RequestProblem(
+            422, f"'inputs' is a {type(inputs).__name__}; send a string or a list of strings"
+        )
     items = [inputs] if single else inputs
     if not items:
         raise RequestProblem(422, "'inputs' is an empty list; send at least one input")
     if len(items) > max_batch:
-        raise RequestProblem(422, f"'inputs' has {len(items)} items; the limit is max_batch={max_batch} "
-                                  "per request. Split it into smaller requests.")
+        raise RequestProblem(
+            422,
+            f"'inputs' has {len(items)} items; the limit is max_batch={max_batch} "
+            "per request. Split it into smaller requests.",
+        )
     out = []
     for i, x in enumerate(items):
         if not isinstance(x, str):
-            raise RequestProblem(422, f"inputs[{i}] is {type(x).__name__} {json.dumps(x)[:40]}; give a string")
+            raise RequestProblem(
+                422, f"inputs[{i}] is {type(x).__name__} {json.dumps(x)[:40]}; give a string"
+            )
         if modality == "image":
             out.append(decode_base64_image(x, i))
             continue
         if not x.strip():
             raise RequestProblem(422, f"inputs[{i}] is an empty string; give some text")
         if len(x) > max_chars:
-            raise RequestProblem(422, f"inputs[{i}] has {len(x):,} characters; the limit is "
-                                      f"max_chars={max_chars:,}. Shorten it.")
+            raise RequestProblem(
+                422,
+                f"inputs[{i}] has {len(x):,} characters; the limit is "
+                f"max_chars={max_chars:,}. Shorten it.",
+            )
         out.append(x)
     return out, single
 
@@ -256,9 +293,15 @@ def create_app(
         yield
         batcher.close()
 
-    app = FastAPI(title="transferkit", version=_version(),
-                  description=f"{pipe.task} with {card['model']}", openapi_url=None, docs_url=None,
-                  redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="transferkit",
+        version=_version(),
+        description=f"{pipe.task} with {card['model']}",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.pipeline, app.state.batcher, app.state.metrics = pipe, batcher, metrics
 
     def authorise(request: Request) -> None:
@@ -266,9 +309,14 @@ def create_app(
             return
         got = request.headers.get("authorization", "")
         scheme, _, value = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise RequestProblem(401, "missing or wrong bearer token; send the header "
-                                      "'Authorization: Bearer <token>' (the --token the server was started with)")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), token.encode()
+        ):
+            raise RequestProblem(
+                401,
+                "missing or wrong bearer token; send the header "
+                "'Authorization: Bearer <token>' (the --token the server was started with)",
+            )
 
     guard = [Depends(authorise)]
 
@@ -283,14 +331,18 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        msgs = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5]]
+        msgs = [
+            f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}"
+            for e in exc.errors()[:5]
+        ]
         return JSONResponse({"error": "; ".join(msgs)}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server log"},
-                            status_code=500)
+        return JSONResponse(
+            {"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500
+        )
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Any:
@@ -302,37 +354,54 @@ def create_app(
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_request_bytes:
-            raise RequestProblem(413, f"the request has {int(declared):,} bytes; the limit is "
-                                      f"max_request_bytes={max_request_bytes:,}. Send fewer or smaller inputs.")
+            raise RequestProblem(
+                413,
+                f"the request has {int(declared):,} bytes; the limit is "
+                f"max_request_bytes={max_request_bytes:,}. Send fewer or smaller inputs.",
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_request_bytes:
-                raise RequestProblem(413, f"the request is over max_request_bytes={max_request_bytes:,} "
-                                          "bytes. Send fewer or smaller inputs.")
+                raise RequestProblem(
+                    413,
+                    f"the request is over max_request_bytes={max_request_bytes:,} "
+                    "bytes. Send fewer or smaller inputs.",
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
     async def read_upload(request: Request, body: bytes) -> list[Any]:
         if modality != "image":
-            raise RequestProblem(422, "this model takes text; send JSON {\"inputs\": ...}, not a file upload")
+            raise RequestProblem(
+                422, 'this model takes text; send JSON {"inputs": ...}, not a file upload'
+            )
 
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
         try:
-            form = await Request(request.scope, replay).form(max_files=max_batch, max_fields=max_batch)
+            form = await Request(request.scope, replay).form(
+                max_files=max_batch, max_fields=max_batch
+            )
         except Exception as e:  # malformed multipart, too many parts
-            raise RequestProblem(422, f"cannot read the multipart upload ({str(e)[:120]}); send "
-                                      f"up to max_batch={max_batch} images in field 'files'") from None
-        uploads = [v for k, v in form.multi_items() if k == "files" and hasattr(v, "read")]
-        if not uploads:
-            raise RequestProblem(422, f"the upload has no files in field 'files' (fields: {sorted(form.keys())})")
-        images = []
-        for i, up in enumerate(uploads):
-            data = await up.read()
-            images.append(decode_image(data, f"files[{i}] ({up.filename!r})"))
-        await form.close()
+            raise RequestProblem(
+                422,
+                f"cannot read the multipart upload ({str(e)[:120]}); send "
+                f"up to max_batch={max_batch} images in field 'files'",
+            ) from None
+        try:  # the form spools uploads to temporary files: always close them
+            uploads = [v for k, v in form.multi_items() if k == "files" and hasattr(v, "read")]
+            if not uploads:
+                raise RequestProblem(
+                    422, f"the upload has no files in field 'files' (fields: {sorted(form.keys())})"
+                )
+            images = []
+            for i, up in enumerate(uploads):
+                data = await up.read()
+                images.append(decode_image(data, f"files[{i}] ({up.filename!r})"))
+        finally:
+            await form.close()
         return images
 
     @app.post("/predict", dependencies=guard, openapi_extra=PREDICT_OPENAPI, summary="Predict")
@@ -346,11 +415,16 @@ def create_app(
             inputs, params = parse_json_body(body)
             items, single = check_items(inputs, modality, max_batch, max_chars)
         else:
-            raise RequestProblem(415, f"content type {ctype!r} is not accepted; send application/json "
-                                      "or multipart/form-data")
+            raise RequestProblem(
+                415,
+                f"content type {ctype!r} is not accepted; send application/json "
+                "or multipart/form-data",
+            )
         top_k = check_top_k(params, n_all)
         results = await batcher.submit(items)
-        bad = [(i, r["error"]) for i, r in enumerate(results) if isinstance(r, dict) and "error" in r]
+        bad = [
+            (i, r["error"]) for i, r in enumerate(results) if isinstance(r, dict) and "error" in r
+        ]
         if bad:
             raise RequestProblem(422, "; ".join(f"inputs[{i}]: {m}" for i, m in bad[:5]))
         if n_all:  # the batch ran with every label's score; keep what this request asked for
@@ -368,14 +442,24 @@ def create_app(
     async def models() -> dict[str, Any]:
         return card
 
-    @app.get("/metrics", dependencies=guard, summary="Request counts, latency percentiles, batching")
+    @app.get(
+        "/metrics", dependencies=guard, summary="Request counts, latency percentiles, batching"
+    )
     async def get_metrics() -> dict[str, Any]:
-        return {**metrics.summary(), "batches": batcher.batches, "items": batcher.items,
-                "mean_batch_items": round(batcher.items / batcher.batches, 2) if batcher.batches else 0.0}
+        return {
+            **metrics.summary(),
+            "batches": batcher.batches,
+            "items": batcher.items,
+            "mean_batch_items": round(batcher.items / batcher.batches, 2)
+            if batcher.batches
+            else 0.0,
+        }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        return HTMLResponse(PAGE_HTML.replace("{{TASK}}", pipe.task).replace("{{MODALITY}}", modality))
+        return HTMLResponse(
+            PAGE_HTML.replace("{{TASK}}", pipe.task).replace("{{MODALITY}}", modality)
+        )
 
     @app.get("/openapi.json", dependencies=guard, include_in_schema=False)
     async def openapi() -> JSONResponse:

@@ -22,8 +22,13 @@ class MicroBatcher:
     """`await batcher.submit(items)` → the results of `run(items_of_many_requests)` for
     `items`. `run` takes a list and returns a list of the same length."""
 
-    def __init__(self, run: Callable[[list[Any]], list[Any]], *, max_items: int = 64,
-                 max_wait_s: float = 0.002) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[Any]], list[Any]],
+        *,
+        max_items: int = 64,
+        max_wait_s: float = 0.002,
+    ) -> None:
         self.run = run
         self.max_items = int(max_items)
         self.max_wait_s = float(max_wait_s)
@@ -37,7 +42,12 @@ class MicroBatcher:
     def _ensure_worker(self) -> asyncio.Queue[tuple[list[Any], asyncio.Future[list[Any]]]]:
         # The worker belongs to the running loop; a test client may start a new loop.
         loop = asyncio.get_running_loop()
-        if self._queue is None or self._loop is not loop or self._worker is None or self._worker.done():
+        if (
+            self._queue is None
+            or self._loop is not loop
+            or self._worker is None
+            or self._worker.done()
+        ):
             self._queue = asyncio.Queue()
             self._loop = loop
             self._worker = loop.create_task(self._work(self._queue))
@@ -49,7 +59,9 @@ class MicroBatcher:
         await queue.put((list(items), fut))
         return await fut
 
-    async def _work(self, queue: asyncio.Queue[tuple[list[Any], asyncio.Future[list[Any]]]]) -> None:
+    async def _work(
+        self, queue: asyncio.Queue[tuple[list[Any], asyncio.Future[list[Any]]]]
+    ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             jobs = [await queue.get()]

@@ -22,8 +22,11 @@ class Metrics:
 
     def record(self, path: str, status: int, seconds: float) -> None:
         # Unknown paths are pooled so a scanner cannot grow the table without bound.
-        key = path if path in ("/predict", "/health", "/models", "/metrics", "/", "/docs",
-                               "/openapi.json") else "other"
+        key = (
+            path
+            if path in ("/predict", "/health", "/models", "/metrics", "/", "/docs", "/openapi.json")
+            else "other"
+        )
         with self._lock:
             self.counts[(key, status)] += 1
             self.latency.setdefault(key, deque(maxlen=self.window)).append(seconds)
@@ -46,5 +49,9 @@ class Metrics:
                 }
             total = sum(self.counts.values())
             errors = sum(n for (_, s), n in self.counts.items() if s >= 500)
-        return {"uptime_s": round(time.time() - self.started, 1), "requests": total,
-                "server_errors": errors, "routes": routes}
+        return {
+            "uptime_s": round(time.time() - self.started, 1),
+            "requests": total,
+            "server_errors": errors,
+            "routes": routes,
+        }

@@ -20,15 +20,25 @@ class HealthResponse(BaseModel):
 
 _PREDICTION = {
     "oneOf": [
-        {"type": "object", "properties": {"label": {"type": "string"}, "score": {"type": "number"}}},
+        {
+            "type": "object",
+            "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
+        },
         {"type": "array", "items": {}},
     ]
 }
 
 _ERROR = {
     "description": "A clear message naming the bad value and the limit or fix",
-    "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
 }
 
 PREDICT_OPENAPI: dict[str, Any] = {
@@ -45,7 +55,11 @@ PREDICT_OPENAPI: dict[str, Any] = {
                             "description": "a text (or base64 image), or a list of them",
                             "oneOf": [
                                 {"type": "string", "minLength": 1},
-                                {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                                {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"type": "string", "minLength": 1},
+                                },
                             ],
                         },
                         "parameters": {
@@ -60,16 +74,23 @@ PREDICT_OPENAPI: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
                     "required": ["files"],
                 }
             },
         },
     },
     "responses": {
-        "200": {"description": "One result for one input, a list for a list",
-                "content": {"application/json": {"schema": _PREDICTION}}},
-        "401": _ERROR, "413": _ERROR, "415": _ERROR, "422": _ERROR,
+        "200": {
+            "description": "One result for one input, a list for a list",
+            "content": {"application/json": {"schema": _PREDICTION}},
+        },
+        "401": _ERROR,
+        "413": _ERROR,
+        "415": _ERROR,
+        "422": _ERROR,
     },
 }
 
@@ -81,11 +102,13 @@ def install_openapi(app: Any, *, secured: bool) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        spec = get_openapi(title=app.title, version=app.version, description=app.description,
-                           routes=app.routes)
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         if secured:
             spec.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer"}}
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
             for path, ops in spec["paths"].items():
                 if path != "/health":
                     for op in ops.values():
