@@ -113,6 +113,13 @@ def test_rank_refuses_a_class_with_one_example() -> None:
         rank((texts + ["odd one"], labels + ["rare"]), candidates=["minilm-l6"])
 
 
+def test_rank_refuses_a_string_of_candidates() -> None:
+    from transferkit.select.rank import rank
+
+    with pytest.raises(InputError, match="is a string; pass a list"):
+        rank(_data(), candidates="minilm-l6")
+
+
 def test_rank_subsamples_large_data_and_says_so(tiny_bert: Path) -> None:
     from transferkit.select.rank import rank
 

@@ -25,8 +25,12 @@ def rank_command(
     budget: Annotated[
         float | None, typer.Option("--budget", help="Seconds available to adapt the model.")
     ] = None,
-    text_column: Annotated[str | None, typer.Option("--text-column")] = None,
-    label_column: Annotated[str | None, typer.Option("--label-column")] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Text column of a table (auto: text, ...).")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option("--label-column", help="Label column (auto: label, ...).")
+    ] = None,
     no_cuts: Annotated[
         bool, typer.Option("--no-cuts", help="Rank whole models only (no cut points).")
     ] = False,

@@ -119,11 +119,11 @@ def _expand(
     """[(model ref, explicit cuts or None for 'decide once loaded')], keeping user order."""
     from transferkit.select.candidates import parse_candidate
 
-    refs = list(candidates) if candidates else default_candidates(modality)
     if isinstance(candidates, str):
         raise InputError(
             f"candidates={candidates!r} is a string; pass a list, e.g. [{candidates!r}]"
         )
+    refs = list(candidates) if candidates else default_candidates(modality)
     order: list[str] = []
     bare: set[str] = set()
     explicit: dict[str, list[int | None]] = {}
