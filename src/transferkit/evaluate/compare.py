@@ -1,0 +1,699 @@
+"""`compare`: prove (or disprove) that transfer helped, on the user's own data.
+
+One call trains, on the same split and within one budget:
+
+- **transfer**: `transferkit.adapt.fit` from the pretrained base (its strategy, head
+  reused when the labels match);
+- **scratch**: the same architecture from random initialisation, same loop
+  (`evaluate.scratch`);
+- **classical**: TF-IDF + logistic regression (text) or downscaled pixels + logistic
+  regression (images), `evaluate.baselines`;
+
+over several seeds (mean, 95% interval), with per-epoch train/validation curves, the
+final train-minus-evaluation gap (overfitting), the time the transfer model needed to
+reach the scratch model's best validation accuracy, a learning curve over training
+sizes, a domain-gap check, and warnings (`evaluate.warnings`). Returns the result dict
+that `evaluate.report.render_html` draws.
+
+Data: `train` is split once (seed 0) into a fitting part and a 10% stratified
+validation part (used by every method for early stopping and curves) when every class
+has >= 10 examples; `eval` is the test data, used only for the reported scores.
+
+Budget: work runs in priority order (seed 0 of classical, transfer, scratch; domain
+gap; further seeds; learning-curve points, small first); a unit whose estimated cost
+exceeds what is left is skipped and listed in ``result["skipped"]`` with the reason.
+Scratch runs get a time limit (at most half of what is left), and say so when hit.
+
+>>> # from transferkit.evaluate.compare import compare
+>>> # r = compare("train.csv", eval="test.csv", seeds=3, report="report.html")
+>>> # r["transfer"]["accuracy"], r["warnings"]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from transferkit.errors import DataError, FileMissingError, InputError
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("transfer", "scratch", "classical")
+TRAIN_ACC_SAMPLE = 512
+
+
+def _check_out(path: str | os.PathLike[str] | None, what: str) -> Path | None:
+    """Fail before any training when an output path cannot be written."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(
+            f"{what} {str(out)!r} is a folder; pass a file path such as {str(out / 'report.html')!r}"
+        )
+    if not out.parent.is_dir():
+        raise FileMissingError(
+            f"cannot write the {what} {str(out)!r}: the folder {str(out.parent)!r} does not exist. "
+            f"Create it first (mkdir -p {out.parent}) or choose another path."
+        )
+    return out
+
+
+class _Clock:
+    """The comparison's budget: what is left, and what was skipped and why."""
+
+    def __init__(self, budget: float | None, say: Callable[[str], None]) -> None:
+        self.budget = budget
+        self.start = time.time()
+        self.skipped: list[dict[str, str]] = []
+        self.say = say
+
+    @property
+    def left(self) -> float:
+        return math.inf if self.budget is None else self.budget - (time.time() - self.start)
+
+    def fits(self, what: str, estimate: float) -> bool:
+        if self.budget is None or estimate <= self.left:
+            return True
+        why = (
+            f"budget: needs about {estimate:.0f} s, {max(0.0, self.left):.0f} s left of "
+            f"{self.budget:g} s (raise --budget to measure it)"
+        )
+        self.skipped.append({"what": what, "why": why})
+        self.say(f"skipped {what}: {why}")
+        return False
+
+
+# ---------------------------------------------------------------- one run of each method
+
+
+def _score(
+    model_predict: Callable[[list[Any]], list[str]], data: Any, fit_data: Any
+) -> dict[str, Any]:
+    """Evaluation report on `data` plus accuracy on (up to 512 of) the training data."""
+    import numpy as np
+
+    from transferkit.evaluate.metrics import classification_report
+
+    rep = classification_report(data.labels, model_predict(data.items), labels=data.classes)
+    idx = np.random.default_rng(0).permutation(len(fit_data))[:TRAIN_ACC_SAMPLE]
+    sample = [fit_data.items[i] for i in idx]
+    pred = model_predict(sample)
+    train_acc = float(np.mean([p == fit_data.labels[i] for p, i in zip(pred, idx, strict=True)]))
+    return {"report": rep, "train_accuracy": train_acc}
+
+
+def _torch_predict(clf: Any, classes: list[str]) -> Callable[[list[Any]], list[str]]:
+    from transferkit.adapt.fitting import predict_logits
+
+    return lambda items: [classes[i] for i in predict_logits(clf, items).argmax(1)]
+
+
+def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
+    """Report curves from a loop history: epoch, train_acc, val_acc, train_loss."""
+    if not history:
+        return None
+    out: dict[str, Any] = {"epoch": [int(r["epoch"]) for r in history]}
+    for src, dst in (
+        ("train_accuracy", "train_acc"),
+        ("val_accuracy", "val_acc"),
+        ("loss", "train_loss"),
+    ):
+        if all(src in r for r in history):
+            out[dst] = [float(r[src]) for r in history]
+    return out
+
+
+def _epoch_seconds(
+    history: list[dict[str, float]], total: float | None = None
+) -> tuple[list[float] | None, bool]:
+    """Cumulative training seconds at the end of each epoch, and whether they are an
+    approximation (history without "seconds": equal-length epochs of `total` assumed)."""
+    if not history:
+        return None, False
+    if all("seconds" in r for r in history):
+        return [float(r["seconds"]) for r in history], False
+    if total is None:
+        return None, False
+    return [total * (i + 1) / len(history) for i in range(len(history))], True
+
+
+def run_transfer(
+    fit_data: Any,
+    val: Any,
+    test: Any,
+    *,
+    base: str,
+    strategy: str,
+    seed: int,
+    budget: float | None,
+    text_column: str | None,
+    label_column: str | None,
+) -> dict[str, Any]:
+    from transferkit.adapt.fitting import fit
+
+    t0, c0 = time.time(), time.process_time()
+    r = fit(
+        fit_data, base=base, strategy=strategy, eval=val, seed=seed, budget=budget, progress=False
+    )
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    scored = _score(_torch_predict(r.model, fit_data.classes), test, fit_data)
+    return {
+        "seed": seed,
+        "wall": wall,
+        "cpu": cpu,
+        "fit_train_seconds": r.train_seconds,
+        "strategy": r.strategy,
+        "reason": r.reason,
+        "history": r.history,
+        "curves": _curves(r.history),
+        "epoch_seconds": _epoch_seconds(r.history, r.train_seconds),
+        "val_accuracy": (r.eval or {}).get("accuracy"),
+        "zero_shot": r.zero_shot,
+        "notes": list(r.summary),
+        **scored,
+    }
+
+
+def run_scratch(
+    template: Any,
+    fit_data: Any,
+    val: Any,
+    test: Any,
+    *,
+    seed: int,
+    time_limit: float | None,
+    epochs: int | None,
+) -> dict[str, Any]:
+    from transferkit.evaluate.scratch import train_from_scratch
+
+    t0, c0 = time.time(), time.process_time()
+    run = train_from_scratch(
+        template, fit_data, val, seed=seed, time_limit=time_limit, epochs=epochs
+    )
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    scored = _score(_torch_predict(run.model, fit_data.classes), test, fit_data)
+    notes = []
+    if run.stop_reason:
+        notes.append(
+            f"stopped: {run.stop_reason} after {len(run.history)} of {run.epochs_planned} epochs"
+        )
+    return {
+        "seed": seed,
+        "wall": wall,
+        "cpu": cpu,
+        "history": run.history,
+        "curves": _curves(run.history),
+        "epoch_seconds": _epoch_seconds(run.history),
+        "stop_reason": run.stop_reason,
+        "epochs_planned": run.epochs_planned,
+        "hyperparameters": run.hyperparameters,
+        "notes": notes,
+        **scored,
+    }
+
+
+def run_classical(fit_data: Any, test: Any, *, seed: int) -> dict[str, Any]:
+    from transferkit.evaluate.baselines import PixelLogReg, TfidfLogReg
+
+    t0, c0 = time.time(), time.process_time()
+    est = (TfidfLogReg if fit_data.modality == "text" else PixelLogReg)(random_state=seed)
+    est.fit(fit_data.items, fit_data.labels)
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    scored = _score(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
+    name = (
+        "TF-IDF (word 1-2 + char 3-5 grams) + logistic regression"
+        if fit_data.modality == "text"
+        else f"{est.size}x{est.size} RGB pixels + logistic regression"
+    )
+    return {"seed": seed, "wall": wall, "cpu": cpu, "model": name, "notes": [], **scored}
+
+
+def _summarise(runs: list[dict[str, Any]], n_eval: int) -> dict[str, Any]:
+    """One method's entry in the result, from its runs (one per seed)."""
+    from statistics import fmean
+
+    from transferkit.evaluate.stats import mean_ci
+    from transferkit.evaluate.warnings import decision_ci
+
+    accs = [r["report"]["accuracy"] for r in runs]
+    ci = decision_ci(accs, n_eval)
+    first = runs[0]
+    train_acc = fmean(r["train_accuracy"] for r in runs)
+    out: dict[str, Any] = {
+        "accuracy": fmean(accs),
+        "macro_f1": fmean(r["report"]["macro_f1"] for r in runs),
+        "train_seconds": fmean(r["wall"] for r in runs),
+        "cpu_seconds": fmean(r["cpu"] for r in runs),
+        "train_accuracy": train_acc,
+        "overfit_gap": train_acc - fmean(accs),
+        # "seeds" drives the report's bars and verdicts: the decision interval (seeds and
+        # evaluation-set noise, see warnings.decision_ci); "seed_ci" is the seed spread alone.
+        "seeds": ci,
+        "ci": ci,
+        "seed_ci": mean_ci(accs),
+        "runs": [
+            {k: r.get(k) for k in ("seed", "wall", "cpu", "train_accuracy", "stop_reason")}
+            | {
+                "accuracy": r["report"]["accuracy"],
+                "macro_f1": r["report"]["macro_f1"],
+                "epochs": len(r.get("history") or []),
+            }
+            for r in runs
+        ],
+        "confusion": first["report"]["confusion"],
+        "per_class": first["report"]["per_class"],
+        "curves": first.get("curves"),
+        "notes": sorted({n for r in runs for n in r.get("notes", [])}),
+    }
+    if first.get("epoch_seconds") and first["epoch_seconds"][0] is not None:
+        out["epoch_seconds"], out["epoch_seconds_approximate"] = first["epoch_seconds"]
+    for key in ("strategy", "reason", "model", "hyperparameters", "epochs_planned"):
+        if key in first:
+            out[key] = first[key]
+    final = [
+        r["curves"]
+        for r in runs
+        if r.get("curves") and r["curves"].get("train_acc") and r["curves"].get("val_acc")
+    ]
+    if final:  # last-epoch gap of the loop's own curves (train sample vs validation)
+        out["final_curve_gap"] = fmean(c["train_acc"][-1] - c["val_acc"][-1] for c in final)
+    return out
+
+
+def time_to_reach(transfer: dict[str, Any], scratch: dict[str, Any]) -> dict[str, Any] | None:
+    """Seconds the transfer model needed to reach the scratch model's best validation
+    accuracy (seed 0 runs), from the per-epoch curves."""
+    s_curves = scratch.get("curves") or {}
+    if not s_curves.get("val_acc") or not scratch.get("epoch_seconds"):
+        return None
+    s_best = max(s_curves["val_acc"])
+    s_at = scratch["epoch_seconds"][s_curves["val_acc"].index(s_best)]
+    out: dict[str, Any] = {"scratch_best_val_accuracy": s_best, "scratch_seconds_to_best": s_at}
+    t_curves = transfer.get("curves") or {}
+    if t_curves.get("val_acc") and transfer.get("epoch_seconds"):
+        pairs = zip(transfer["epoch_seconds"], t_curves["val_acc"], strict=True)
+        hit = [s for s, a in pairs if a >= s_best]
+        out["transfer_seconds"] = hit[0] if hit else None
+        out["approximate"] = bool(transfer.get("epoch_seconds_approximate"))
+    else:  # no epochs (probe, contrastive): the whole training, if its result is as good
+        val = transfer.get("runs_val_accuracy")
+        reached = isinstance(val, int | float) and val >= s_best
+        out["transfer_seconds"] = transfer["train_seconds"] if reached else None
+        out["approximate"] = False
+    out["reached"] = out["transfer_seconds"] is not None
+    if out["reached"] and out["transfer_seconds"] > 0:
+        out["speedup"] = s_at / out["transfer_seconds"]
+    return out
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def _reference(
+    reference: Any, modality: str, text_column: str | None
+) -> tuple[list[Any] | None, str]:
+    """Reference inputs of the source domain, and how the report names them."""
+    if reference is None:
+        if modality == "text":
+            from transferkit.evaluate.reference_text import GENERIC_ENGLISH
+
+            return list(GENERIC_ENGLISH), (
+                f"transferkit's generic English sample ({len(GENERIC_ENGLISH)} sentences written "
+                "for this check; not the model's pretraining data)"
+            )
+        return (
+            None,
+            "none: no sample of the source domain (ImageNet) ships with transferkit; pass reference=FOLDER",
+        )
+    if (
+        isinstance(reference, list | tuple)
+        and reference
+        and not isinstance(reference[0], list | tuple)
+    ):
+        return list(reference), f"the {len(reference)} reference inputs given"
+    from transferkit.data.datasets import load_labelled
+
+    ref = load_labelled(reference, text_column=text_column, what="reference")
+    return list(ref.items), f"{ref.source} ({len(ref)} examples)"
+
+
+def compare(
+    train: Any,
+    *,
+    eval: Any = None,  # noqa: A002 - the name users expect (`--eval`)
+    base: str = "auto",
+    strategy: str = "auto",
+    seeds: int = 3,
+    sizes: str | Sequence[int | str] | None = "8,32,128,all",
+    budget: float | None = None,
+    report: str | os.PathLike[str] | None = None,
+    json_path: str | os.PathLike[str] | None = None,
+    reference: Any = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    scratch: bool = True,
+    classical: bool = True,
+    scratch_epochs: int | None = None,
+    scratch_time_limit: float | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Compare transfer from `base` with scratch and classical baselines; return the result.
+
+    train / eval / reference: anything `transferkit.adapt.fit` reads (table file, image
+    folder, DataFrame, (texts, labels)); `reference` may also be a list of inputs. Without
+    `eval`, 20% of train (stratified, seed 0) becomes the test set.
+    seeds: runs per method (>= 1; 3+ to call differences). sizes: learning-curve sizes
+    per class plus "all" (None or "" for no curve). budget: wall seconds for everything.
+    report / json_path: files written at the end; their folders are checked first.
+    scratch_epochs / scratch_time_limit: cap the from-scratch runs (text transformers
+    from scratch are slow on CPU); the result says when a cap stopped a run.
+
+    Result keys: task, transfer, scratch, classical, learning_curve, time_to_reach,
+    domain_gap, warnings, skipped, notes (see `evaluate.report` for the section shapes).
+    """
+    from transferkit.data.datasets import (
+        check_eval_labels,
+        check_trainable,
+        load_labelled,
+        stratified_split,
+    )
+    from transferkit.evaluate.curves import (
+        curve_point,
+        parse_sizes,
+        plan_sizes,
+        subsample_per_class,
+    )
+
+    say = say or (lambda msg: logger.info(msg))
+    if not isinstance(seeds, int) or seeds < 1:
+        raise InputError(
+            f"seeds={seeds!r}; pass a whole number >= 1 (3 or more to call differences)"
+        )
+    if budget is not None and budget <= 0:
+        raise InputError(f"budget={budget!r} seconds must be positive, or None for no limit")
+    report_path = _check_out(report, "report")
+    json_out = _check_out(json_path, "JSON result")
+    size_list = parse_sizes(sizes)
+    clock = _Clock(budget, say)
+    notes: list[str] = []
+
+    data = load_labelled(train, text_column=text_column, label_column=label_column, what="train")
+    check_trainable(data)
+    if eval is not None:
+        test = load_labelled(eval, text_column=text_column, label_column=label_column, what="eval")
+        check_eval_labels(data, test)
+    else:
+        if min(data.counts().values()) < 5:
+            raise DataError(
+                f"{data.source}: a class has fewer than 5 examples, too few to hold out a test "
+                "set; pass separate evaluation data with --eval"
+            )
+        data, test = stratified_split(data, 0.2, 0)
+        notes.append(
+            f"no --eval: {len(test)} examples (20%, stratified, seed 0) held out of train as the test set"
+        )
+    if min(data.counts().values()) >= 10:
+        fit_data, val = stratified_split(data, 0.1, 0)
+        notes.append(
+            f"validation: {len(val)} examples (10% of train, stratified, seed 0) for early stopping and curves, shared by all methods"
+        )
+    else:
+        fit_data, val = data, None
+        notes.append(
+            "no validation split (a class has < 10 examples): no early stopping, no validation curves"
+        )
+    classes = data.classes
+
+    from transferkit.adapt.fitting import auto_base
+    from transferkit.evaluate.warnings import match_head
+    from transferkit.zoo.factory import load_backbone, load_model
+
+    base_name = auto_base(data)[0] if base == "auto" else base
+    template = load_backbone(base_name)
+    if template.modality != data.modality:
+        raise InputError(
+            f"base {base_name!r} is a {template.modality} model but the data is {data.modality}"
+        )
+    try:
+        source = load_model(base_name)
+    except (InputError, LookupError):
+        source = None  # a feature extractor: no source head
+    labels = list(getattr(source, "labels", None) or [])
+    head = "reused" if source is not None and match_head(labels, classes) else "new"
+    task: dict[str, Any] = {
+        "name": Path(str(getattr(data, "source", "data"))).stem
+        if isinstance(train, str | os.PathLike)
+        else data.source,
+        "modality": data.modality,
+        "base": base_name,
+        "classes": classes,
+        "head": head,
+        "head_note": (
+            f"same classes: the source head of {base_name} ({', '.join(labels)}) is reused"
+            if head == "reused"
+            else f"new classes: a new head for {len(classes)} classes"
+            + (f" replaces the source head ({len(labels)} labels)" if labels else "")
+        ),
+        "n_train": len(data),
+        "n_fit": len(fit_data),
+        "n_val": len(val) if val is not None else 0,
+        "n_eval": len(test),
+        "seeds": seeds,
+        "budget_seconds": budget,
+    }
+    say(
+        f"comparing on {len(fit_data)} training examples, {len(test)} test examples, base {base_name}, {seeds} seed(s)"
+    )
+
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    resolved = strategy
+    measured: dict[str, float] = {}
+
+    def do_classical(seed: int, part: Any = None) -> dict[str, Any] | None:
+        part = part if part is not None else fit_data
+        est = measured.get("classical", 2.0 + len(part) / 1000) * max(
+            1.0, len(part) / len(fit_data)
+        )
+        if not clock.fits(
+            f"classical seed {seed}" + ("" if part is fit_data else f" ({len(part)} examples)"), est
+        ):
+            return None
+        r = run_classical(part, test, seed=seed)
+        measured.setdefault("classical", r["wall"])
+        return r
+
+    def do_transfer(seed: int, part: Any = None) -> dict[str, Any] | None:
+        nonlocal resolved
+        part = part if part is not None else fit_data
+        if "transfer" in measured:
+            est = measured["transfer"] * max(0.2, len(part) / len(fit_data))
+        else:
+            from transferkit.adapt.strategies import choose_strategy, n_params
+
+            plan = choose_strategy(
+                strategy,
+                modality=part.modality,
+                counts=part.counts(),
+                budget=None,
+                params=n_params(template),
+            )
+            est = plan.estimated_seconds
+        what = f"transfer seed {seed}" + ("" if part is fit_data else f" ({len(part)} examples)")
+        if not clock.fits(
+            what, est if part is not fit_data or "transfer" in measured else min(est, clock.left)
+        ):
+            return None
+        fit_budget = None if clock.budget is None else max(1.0, clock.left)
+        r = run_transfer(
+            part,
+            val,
+            test,
+            base=base_name,
+            strategy=resolved,
+            seed=seed,
+            budget=fit_budget,
+            text_column=text_column,
+            label_column=label_column,
+        )
+        if "transfer" not in measured:
+            measured["transfer"] = r["wall"]
+            resolved = r["strategy"]  # every later run (seeds, curve) uses the same strategy
+        return r
+
+    def do_scratch(seed: int, part: Any = None) -> dict[str, Any] | None:
+        part = part if part is not None else fit_data
+        what = f"scratch seed {seed}" + ("" if part is fit_data else f" ({len(part)} examples)")
+        limit = scratch_time_limit
+        if clock.budget is not None:
+            half = max(1.0, clock.left / 2)
+            limit = half if limit is None else min(limit, half)
+            if clock.left < 5:
+                clock.fits(what, 5.0)
+                return None
+        r = run_scratch(
+            template, part, val, test, seed=seed, time_limit=limit, epochs=scratch_epochs
+        )
+        return r
+
+    # 1. seed 0 of every method
+    if classical and (r := do_classical(0)):
+        runs["classical"].append(r)
+    if r := do_transfer(0):
+        runs["transfer"].append(r)
+    if scratch and (r := do_scratch(0)):
+        runs["scratch"].append(r)
+    # 2. domain gap
+    domain_gap: dict[str, Any] | None = None
+    if clock.fits("domain_gap", 5.0 + 0.02 * len(test)):
+        domain_gap = _domain_gap(
+            source, template, fit_data, test, base_name, labels, reference, text_column, clock
+        )
+    # 3. further seeds
+    for seed in range(1, seeds):
+        for method, fn, on in (
+            ("classical", do_classical, classical),
+            ("transfer", do_transfer, True),
+            ("scratch", do_scratch, scratch),
+        ):
+            if on and runs[method] and (r := fn(seed)):
+                runs[method].append(r)
+
+    result: dict[str, Any] = {"task": task}
+    n_eval = len(test)
+    for method in METHODS:
+        result[method] = _summarise(runs[method], n_eval) if runs[method] else None
+    if result["transfer"]:
+        task["strategy"] = result["transfer"].get("strategy")
+        task["strategy_reason"] = result["transfer"].get("reason")
+        result["transfer"]["runs_val_accuracy"] = runs["transfer"][0].get("val_accuracy")
+    if not scratch:
+        clock.skipped.append(
+            {"what": "scratch", "why": "turned off (scratch=False / --no-scratch)"}
+        )
+    if not classical:
+        clock.skipped.append(
+            {"what": "classical", "why": "turned off (classical=False / --no-classical)"}
+        )
+    for method in METHODS:
+        if result[method] is None and not any(s["what"] == method for s in clock.skipped):
+            clock.skipped.append({"what": method, "why": "budget: not even its first seed fitted"})
+    if result["transfer"] and result["transfer"].get("curves") is None:
+        clock.skipped.append(
+            {
+                "what": "transfer.curves",
+                "why": f"strategy {resolved!r} trains no epochs (no per-epoch curve)",
+            }
+        )
+    if result["scratch"] and val is None:
+        clock.skipped.append(
+            {
+                "what": "time_to_reach",
+                "why": "needs a validation split (every class >= 10 examples)",
+            }
+        )
+    result["time_to_reach"] = (
+        time_to_reach(result["transfer"], result["scratch"])
+        if result["transfer"] and result["scratch"]
+        else None
+    )
+
+    # 4. learning curve
+    points: list[dict[str, Any]] = []
+    if size_list:
+        ok, skipped_sizes = plan_sizes(fit_data.counts(), size_list)
+        clock.skipped += skipped_sizes
+        for k in ok:
+            if k == "all":
+                accs = {m: [r["report"]["accuracy"] for r in runs[m]] for m in METHODS}
+                points.append(curve_point("all", len(fit_data), len(classes), accs))
+                continue
+            accs = {m: [] for m in METHODS}
+            for seed in range(seeds):
+                part = subsample_per_class(fit_data, int(k), 1000 + seed)
+                for method, fn, on in (
+                    ("classical", do_classical, classical),
+                    ("transfer", do_transfer, True),
+                    ("scratch", do_scratch, scratch),
+                ):
+                    if on and (r := fn(seed, part)):
+                        accs[method].append(r["report"]["accuracy"])
+            if any(accs.values()):
+                points.append(curve_point(k, int(k) * len(classes), len(classes), accs))
+        if len(points) < 2:
+            clock.skipped.append(
+                {
+                    "what": "learning_curve",
+                    "why": "fewer than 2 sizes could be measured: "
+                    + (
+                        "; ".join(f"{s['what']}: {s['why']}" for s in skipped_sizes)
+                        or "see the budget notes"
+                    ),
+                }
+            )
+    else:
+        clock.skipped.append({"what": "learning_curve", "why": "no sizes requested"})
+    result["learning_curve"] = points if len(points) >= 2 else []
+    result["domain_gap"] = domain_gap
+    if domain_gap is None and not any(s["what"] == "domain_gap" for s in clock.skipped):
+        clock.skipped.append({"what": "domain_gap", "why": "nothing could be measured"})
+    task["elapsed_seconds"] = round(time.time() - clock.start, 1)
+
+    from transferkit.evaluate.warnings import transfer_warnings
+
+    result["warnings"] = transfer_warnings(result)
+    result["skipped"] = clock.skipped
+    result["notes"] = notes
+    for w in result["warnings"]:
+        logger.warning("%s: %s", w["kind"], w["message"])
+    if report_path is not None:
+        from transferkit.evaluate.report import render_html
+
+        render_html(result, report_path)
+    if json_out is not None:
+        from transferkit.evaluate.report import write_json
+
+        write_json(result, json_out)
+    return result
+
+
+def _domain_gap(
+    source: Any,
+    template: Any,
+    fit_data: Any,
+    test: Any,
+    base_name: str,
+    labels: list[str],
+    reference: Any,
+    text_column: str | None,
+    clock: _Clock,
+) -> dict[str, Any] | None:
+    gap: dict[str, Any] = {}
+    if source is not None:
+        gap["source"] = f"{base_name} head ({len(labels)} labels)"
+        gap.update(_source_check(source, test))
+    ref_items, ref_name = _reference(reference, fit_data.modality, text_column)
+    gap["reference"] = ref_name
+    if ref_items is None:
+        clock.skipped.append({"what": "domain_gap.a_distance", "why": ref_name})
+    elif len(ref_items) < 5 or len(fit_data) < 5:
+        clock.skipped.append(
+            {"what": "domain_gap.a_distance", "why": "fewer than 5 reference or target examples"}
+        )
+    else:
+        from transferkit.evaluate.warnings import feature_gap
+
+        pad = feature_gap(template, ref_items, fit_data.items)
+        gap.update({k: v for k, v in pad.items() if k != "folds"})
+    return gap or None
+
+
+def _source_check(source: Any, test: Any) -> dict[str, Any]:
+    from transferkit.evaluate.warnings import source_head_check
+
+    return source_head_check(source, test)
