@@ -53,7 +53,11 @@ def evaluate(
     present = sorted(set(truth) | {labels[i] for i in pred}, key=labels.index)
     if len(labels) <= 50:
         present = labels
-    return _report(labels, truth, pred) if present == labels else _report_subset(present, truth, [labels[i] for i in pred])
+    return (
+        _report(labels, truth, pred)
+        if present == labels
+        else _report_subset(present, truth, [labels[i] for i in pred])
+    )
 
 
 def _report_subset(labels: list[str], truth: list[str], pred: list[str]) -> dict[str, Any]:

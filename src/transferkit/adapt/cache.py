@@ -69,8 +69,13 @@ def save_features(key: str, features: np.ndarray) -> Path:
 
 
 def encode(
-    model: Any, items: list[Any], *, fingerprint: str | None = None, progress: bool = False,
-    batch_size: int = 64, flip: bool = False,
+    model: Any,
+    items: list[Any],
+    *,
+    fingerprint: str | None = None,
+    progress: bool = False,
+    batch_size: int = 64,
+    flip: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """Features (n, embedding_dim) of `items` through the frozen body, and whether they
     came from the cache. `fingerprint=None` skips the cache. `flip`: images mirrored."""
@@ -86,7 +91,9 @@ def encode(
     return feats, False
 
 
-def _encode(model: Any, items: list[Any], *, progress: bool, batch_size: int, flip: bool) -> np.ndarray:
+def _encode(
+    model: Any, items: list[Any], *, progress: bool, batch_size: int, flip: bool
+) -> np.ndarray:
     import torch
 
     from transferkit.utils.progress import progress_bar
@@ -94,7 +101,9 @@ def _encode(model: Any, items: list[Any], *, progress: bool, batch_size: int, fl
     backbone = getattr(model, "backbone", model)
     was_training = backbone.training
     backbone.eval()
-    order = sorted(range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0)
+    order = sorted(
+        range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0
+    )
     out = np.zeros((len(items), backbone.embedding_dim), dtype=np.float32)
     with torch.inference_mode(), progress_bar(len(items), "encoding", enabled=progress) as bar:
         for s in range(0, len(order), batch_size):

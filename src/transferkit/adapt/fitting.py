@@ -72,7 +72,10 @@ def auto_base(data: LabelledData) -> tuple[str, str]:
     """The base for `base="auto"`, and why. Hook: when `transferkit.select` offers a
     ranking (`transferkit rank`), this is where its top candidate would be taken."""
     name = DEFAULT_BASES[data.modality]
-    return name, f"base auto: {name}, the default {data.modality} body (use `transferkit rank` to compare)"
+    return (
+        name,
+        f"base auto: {name}, the default {data.modality} body (use `transferkit rank` to compare)",
+    )
 
 
 def _load_base(ref: str) -> tuple[Any, Any]:
@@ -101,7 +104,9 @@ def _match_head(src: Any, classes: list[str]) -> list[int] | None:
 
 
 def predict_logits(clf: Any, items: list[Any], batch_size: int = 64) -> np.ndarray:
-    order = sorted(range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0)
+    order = sorted(
+        range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0
+    )
     out: np.ndarray | None = None
     clf.eval()
     with torch.inference_mode():
@@ -160,6 +165,7 @@ def fit(
     freeze_groups: int | None = None,
     lora_targets: str = "qv",
     lora_rank: int = 8,
+    patience: int | None = 2,
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     resume: bool = True,
@@ -171,6 +177,8 @@ def fit(
     a DataFrame, or (texts, labels). Without `eval`, a stratified `val_fraction` of train
     (fixed seed) is held out when every class has >= 10 examples.
     strategy: auto | probe | partial | full | lora | contrastive. budget: wall seconds.
+    patience: early stopping on validation accuracy after that many epochs without gain
+    (None: off).
     A kept source head (labels match, case-insensitive) is scored zero-shot first.
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
     of the same call resumes from it (`resume=False` starts over).
@@ -185,14 +193,20 @@ def fit(
     fingerprint = data.fingerprint()
     eval_data: LabelledData | None = None
     if eval is not None:
-        eval_data = load_labelled(eval, text_column=text_column, label_column=label_column, what="eval")
+        eval_data = load_labelled(
+            eval, text_column=text_column, label_column=label_column, what="eval"
+        )
         check_eval_labels(data, eval_data)
         notes += eval_data.notes
     elif min(data.counts().values()) >= 10:
         data, eval_data = stratified_split(data, val_fraction, seed)
-        notes.append(f"validation: {len(eval_data)} examples held out of train (stratified, seed {seed})")
+        notes.append(
+            f"validation: {len(eval_data)} examples held out of train (stratified, seed {seed})"
+        )
     else:
-        notes.append("no evaluation data and fewer than 10 examples in a class: no validation split")
+        notes.append(
+            "no evaluation data and fewer than 10 examples in a class: no validation split"
+        )
     classes = data.classes
 
     base_name = base
@@ -225,13 +239,23 @@ def fit(
         head_note = f"new head for {len(classes)} classes"
         if src is not None:
             head_note += f"; dropped the source head of {base_name} ({len(src.labels)} labels)"
-            logger.warning("dropping the source head of %s (%d labels) for a new head with %d labels",
-                           base_name, len(src.labels), len(classes))
+            logger.warning(
+                "dropping the source head of %s (%d labels) for a new head with %d labels",
+                base_name,
+                len(src.labels),
+                len(classes),
+            )
     notes.append(head_note)
 
     plan = choose_strategy(
-        strategy, modality=data.modality, counts=data.counts(), budget=budget,
-        params=n_params(backbone), epochs=epochs, lr=lr, batch_size=batch_size,
+        strategy,
+        modality=data.modality,
+        counts=data.counts(),
+        budget=budget,
+        params=n_params(backbone),
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
     )
     if plan.strategy == "lora" and base_cfg.get("body"):
         raise InputError(
@@ -255,10 +279,18 @@ def fit(
             steps = contrastive_steps(len(data))
             remaining = None if budget is None else max(1.0, budget - (time.time() - t_start) - 2)
             info = contrastive_tune(
-                backbone, data.items, y, steps=steps, lr=lr or 2e-5, seed=seed,
-                time_limit=remaining, progress=progress,
+                backbone,
+                data.items,
+                y,
+                steps=steps,
+                lr=lr or 2e-5,
+                seed=seed,
+                time_limit=remaining,
+                progress=progress,
             )
-            hp.update({"contrastive_steps": info["steps"], "pairs": info["pairs"], "lr": lr or 2e-5})
+            hp.update(
+                {"contrastive_steps": info["steps"], "pairs": info["pairs"], "lr": lr or 2e-5}
+            )
             feats, hit = encode(clf, data.items, fingerprint=None, progress=progress)
             result_extra["feature_cache"] = None
         else:
@@ -272,29 +304,52 @@ def fit(
             src_w = clf.head_linear().weight.detach().numpy().copy()
             src_b = clf.head_linear().bias.detach().numpy().copy()
             _set_head(clf, w, b)
-            new_acc = float((predict_logits(clf, eval_data.items).argmax(1) ==
-                             np.array([classes.index(x) for x in eval_data.labels])).mean())
+            new_acc = float(
+                (
+                    predict_logits(clf, eval_data.items).argmax(1)
+                    == np.array([classes.index(x) for x in eval_data.labels])
+                ).mean()
+            )
             if new_acc < zero_shot["accuracy"]:
                 candidate = {"w": src_w, "b": src_b}
-                notes.append(f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head")
+                notes.append(
+                    f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head"
+                )
         _set_head(clf, candidate["w"], candidate["b"])
         body: Any = "full" if (plan.strategy == "contrastive" or base_cfg.get("body")) else None
         loop_info: dict[str, Any] = {"history": [], "resumed": 0}
     else:
         groups, note = param_groups(
-            clf, plan.strategy, plan.lr, freeze_groups=freeze_groups,
-            lora_targets=lora_targets, lora_rank=lora_rank,
+            clf,
+            plan.strategy,
+            plan.lr,
+            freeze_groups=freeze_groups,
+            lora_targets=lora_targets,
+            lora_rank=lora_rank,
         )
         notes.append(note)
         hp.update({"epochs": plan.epochs, "lr": plan.lr, "batch_size": plan.batch_size})
         if plan.strategy == "partial":
-            hp["freeze_groups"] = freeze_groups if freeze_groups is not None else len(backbone.layer_groups()) // 2
+            hp["freeze_groups"] = (
+                freeze_groups if freeze_groups is not None else len(backbone.layer_groups()) // 2
+            )
         if plan.strategy == "lora":
             hp.update({"lora_rank": lora_rank, "lora_targets": lora_targets})
         loop_info = _train_gradient(
-            clf, data, y, eval_data, plan, groups, seed=seed, budget=budget, t_start=t_start,
+            clf,
+            data,
+            y,
+            eval_data,
+            plan,
+            groups,
+            seed=seed,
+            budget=budget,
+            t_start=t_start,
             ckpt_dir=ckpt_dir if resume or ckpt_dir is None else _fresh(ckpt_dir),
-            fingerprint=fingerprint, progress=progress, base_name=base_name,
+            fingerprint=fingerprint,
+            progress=progress,
+            base_name=base_name,
+            patience=patience,
         )
         if loop_info.get("stop"):
             notes.append(loop_info["stop"])
@@ -311,7 +366,9 @@ def fit(
         ev = _report(classes, eval_data.labels, predict_logits(clf, eval_data.items).argmax(1))
     summary = [f"strategy {plan.strategy}: {plan.reason}", *notes]
     if ev is not None:
-        summary.append(f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})")
+        summary.append(
+            f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
+        )
     model_dir = None
     if out is not None:
         from transferkit.models.saving import save_classifier
@@ -321,11 +378,17 @@ def fit(
             "strategy": plan.strategy,
             "reason": plan.reason,
             "hyperparameters": hp,
-            "metrics": {"eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
-                        "zero_shot_accuracy": zero_shot["accuracy"] if zero_shot else None},
+            "metrics": {
+                "eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
+                "zero_shot_accuracy": zero_shot["accuracy"] if zero_shot else None,
+            },
             "train_seconds": round(train_seconds, 2),
-            "data": {"fingerprint": fingerprint, "source": data.source, "n_train": len(data),
-                     "counts": data.counts()},
+            "data": {
+                "fingerprint": fingerprint,
+                "source": data.source,
+                "n_train": len(data),
+                "counts": data.counts(),
+            },
             "notes": notes,
         }
         model_dir = str(save_classifier(clf, out, body=body, meta=meta))
@@ -334,10 +397,19 @@ def fit(
 
             shutil.rmtree(ckpt_dir, ignore_errors=True)
     return FitResult(
-        model=clf, model_dir=model_dir, base=base_name, strategy=plan.strategy, reason=plan.reason,
-        train_seconds=train_seconds, eval=ev, zero_shot=zero_shot, summary=summary,
-        hyperparameters=hp, history=loop_info["history"],
-        feature_cache=result_extra.get("feature_cache"), resumed_from_epoch=loop_info["resumed"],
+        model=clf,
+        model_dir=model_dir,
+        base=base_name,
+        strategy=plan.strategy,
+        reason=plan.reason,
+        train_seconds=train_seconds,
+        eval=ev,
+        zero_shot=zero_shot,
+        summary=summary,
+        hyperparameters=hp,
+        history=loop_info["history"],
+        feature_cache=result_extra.get("feature_cache"),
+        resumed_from_epoch=loop_info["resumed"],
     )
 
 
@@ -349,20 +421,41 @@ def _fresh(ckpt_dir: Path) -> Path:
 
 
 def _train_gradient(
-    clf: Any, data: LabelledData, y: np.ndarray, eval_data: LabelledData | None, plan: Plan,
-    groups: list[dict[str, Any]], *, seed: int, budget: float | None, t_start: float, ckpt_dir: Path | None, fingerprint: str,
-    progress: bool, base_name: str,
+    clf: Any,
+    data: LabelledData,
+    y: np.ndarray,
+    eval_data: LabelledData | None,
+    plan: Plan,
+    groups: list[dict[str, Any]],
+    *,
+    seed: int,
+    budget: float | None,
+    t_start: float,
+    ckpt_dir: Path | None,
+    fingerprint: str,
+    progress: bool,
+    base_name: str,
+    patience: int | None,
 ) -> dict[str, Any]:
     from transferkit.adapt.loop import (
-        Checkpoint, EarlyStopping, LoopConfig, ProgressCallback, TimeLimit, run_loop,
+        Checkpoint,
+        EarlyStopping,
+        LoopConfig,
+        ProgressCallback,
+        TimeLimit,
+        run_loop,
     )
 
     backbone = clf.backbone
     image = data.modality == "image"
     pixels = None
     if image and len(data) <= 3000:  # decode once; (n, 3, h, w) float32 in memory
-        pixels = torch.cat([backbone.preprocess(data.items[s : s + 64])["pixel_values"]
-                            for s in range(0, len(data), 64)])
+        pixels = torch.cat(
+            [
+                backbone.preprocess(data.items[s : s + 64])["pixel_values"]
+                for s in range(0, len(data), 64)
+            ]
+        )
     lengths = [len(x) if isinstance(x, str) else 0 for x in data.items]
     yt = torch.as_tensor(y)
 
@@ -371,8 +464,10 @@ def _train_gradient(
         idx = rng.permutation(len(data))
         bs = plan.batch_size
         if not image:  # length-bucketed batches: less padding, ~2x faster on CPU
-            chunks = [sorted(idx[s : s + bs * 50], key=lambda i: lengths[i])
-                      for s in range(0, len(idx), bs * 50)]
+            chunks = [
+                sorted(idx[s : s + bs * 50], key=lambda i: lengths[i])
+                for s in range(0, len(idx), bs * 50)
+            ]
             batches = [c[s : s + bs] for c in chunks for s in range(0, len(c), bs)]
             order = rng.permutation(len(batches))
             return [[int(i) for i in batches[j]] for j in order]
@@ -402,18 +497,26 @@ def _train_gradient(
             if not any(p.requires_grad for p in g.parameters()):
                 g.eval()
 
-    callbacks: list[Any] = [ProgressCallback(progress), EarlyStopping(2)]
+    callbacks: list[Any] = [ProgressCallback(progress)]
+    if patience is not None:
+        callbacks.append(EarlyStopping(patience))
     if budget is not None:
         callbacks.append(TimeLimit(max(1.0, budget - (time.time() - t_start))))
     if ckpt_dir is not None:
-        key = hashlib.sha256(json.dumps(
-            [fingerprint, base_name, plan.strategy, plan.epochs, plan.lr, plan.batch_size, seed]
-        ).encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            json.dumps(
+                [fingerprint, base_name, plan.strategy, plan.epochs, plan.lr, plan.batch_size, seed]
+            ).encode()
+        ).hexdigest()[:24]
         callbacks.append(Checkpoint(ckpt_dir, key))
     state = run_loop(
-        clf, plan_epoch, step_loss,
+        clf,
+        plan_epoch,
+        step_loss,
         groups,
-        LoopConfig(epochs=plan.epochs, seed=seed), validate=validate, callbacks=callbacks,
+        LoopConfig(epochs=plan.epochs, seed=seed),
+        validate=validate,
+        callbacks=callbacks,
         on_train_mode=frozen_eval,
     )
     return {"history": state.history, "resumed": state.resumed_from, "stop": state.stop_reason}

@@ -161,7 +161,9 @@ class Checkpoint(Callback):
         info = {"key": self.key, "state": meta, "param_groups": opt_sd["param_groups"]}
 
         def write(tmp: Path) -> None:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+            save_file(
+                {k: v.contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors")
+            )
             (tmp / "state.json").write_text(json.dumps(info, default=str))
 
         atomic_write_dir(self.folder, write)
@@ -175,7 +177,9 @@ class Checkpoint(Callback):
             return False
         info = json.loads(meta_path.read_text())
         if info.get("key") != self.key:
-            logger.warning("ignoring checkpoint %s: it was made for other data or settings", self.folder)
+            logger.warning(
+                "ignoring checkpoint %s: it was made for other data or settings", self.folder
+            )
             return False
         tensors = load_file(str(self.folder / "state.safetensors"))
         params = dict(self.module.named_parameters())

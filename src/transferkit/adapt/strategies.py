@@ -46,7 +46,7 @@ def n_params(backbone: Any) -> int:
 
 def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: int) -> float:
     """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto."""
-    rate = (_TEXT_RATE if modality == "text" else _IMAGE_RATE)
+    rate = _TEXT_RATE if modality == "text" else _IMAGE_RATE
     scale = max(params, 1) / _REF_PARAMS[modality]
     enc = n / rate["encode"] * scale
     if strategy == "probe":
@@ -112,56 +112,84 @@ def choose_strategy(
             )
         if modality == "image":
             e, _, _ = default_hparams("partial", modality, n)
-            if per_class >= 50 and (budget is None or est("partial", e) <= budget) and budget is not None:
-                strategy, reason = "partial", (
-                    f"{per_class}+ images per class and a {budget:g} s budget that fits partial "
-                    f"fine-tuning (about {est('partial', e):.0f} s), so the top layers are tuned"
+            if (
+                per_class >= 50
+                and (budget is None or est("partial", e) <= budget)
+                and budget is not None
+            ):
+                strategy, reason = (
+                    "partial",
+                    (
+                        f"{per_class}+ images per class and a {budget:g} s budget that fits partial "
+                        f"fine-tuning (about {est('partial', e):.0f} s), so the top layers are tuned"
+                    ),
                 )
             else:
-                strategy, reason = "probe", (
-                    f"an ImageNet CNN's frozen features already separate most image classes; "
-                    f"a probe on {n} images takes about {probe_s:.0f} s"
-                    + ("" if budget is not None else " (give --budget for fine-tuning)")
+                strategy, reason = (
+                    "probe",
+                    (
+                        f"an ImageNet CNN's frozen features already separate most image classes; "
+                        f"a probe on {n} images takes about {probe_s:.0f} s"
+                        + ("" if budget is not None else " (give --budget for fine-tuning)")
+                    ),
                 )
         elif per_class < 4:
-            strategy, reason = "probe", (
-                f"only {per_class} example(s) in the smallest class: too few to tune the body "
-                "without overfitting, so a regularised head on frozen features"
+            strategy, reason = (
+                "probe",
+                (
+                    f"only {per_class} example(s) in the smallest class: too few to tune the body "
+                    "without overfitting, so a regularised head on frozen features"
+                ),
             )
         elif per_class <= 150 and n <= 2000:
             c_est = est("contrastive", 1)
             if budget is not None and c_est > budget:
-                strategy, reason = "probe", (
-                    f"few labels ({per_class} in the smallest class) but the {budget:g} s budget "
-                    f"is below contrastive tuning's ~{c_est:.0f} s, so a frozen probe"
+                strategy, reason = (
+                    "probe",
+                    (
+                        f"few labels ({per_class} in the smallest class) but the {budget:g} s budget "
+                        f"is below contrastive tuning's ~{c_est:.0f} s, so a frozen probe"
+                    ),
                 )
             else:
-                strategy, reason = "contrastive", (
-                    f"few labels ({per_class}-{max(counts.values())} per class): SetFit-style "
-                    f"contrastive pairs tune the body, then a head (~{c_est:.0f} s)"
+                strategy, reason = (
+                    "contrastive",
+                    (
+                        f"few labels ({per_class}-{max(counts.values())} per class): SetFit-style "
+                        f"contrastive pairs tune the body, then a head (~{c_est:.0f} s)"
+                    ),
                 )
         else:
             e, _, _ = default_hparams("full", modality, n)
             full_s = est("full", e)
             if budget is None or full_s <= budget:
-                strategy, reason = "full", (
-                    f"{n} labelled examples are enough to fine-tune the whole body "
-                    f"(about {full_s:.0f} s for {e} epochs"
-                    + (f", within the {budget:g} s budget)" if budget else ")")
+                strategy, reason = (
+                    "full",
+                    (
+                        f"{n} labelled examples are enough to fine-tune the whole body "
+                        f"(about {full_s:.0f} s for {e} epochs"
+                        + (f", within the {budget:g} s budget)" if budget else ")")
+                    ),
                 )
             else:
                 e2, _, _ = default_hparams("lora", modality, n)
                 e2 = 1
                 if est("lora", e2) <= budget:
-                    strategy, reason = "lora", (
-                        f"full fine-tuning (~{full_s:.0f} s) exceeds the {budget:g} s budget; "
-                        "one LoRA epoch fits"
+                    strategy, reason = (
+                        "lora",
+                        (
+                            f"full fine-tuning (~{full_s:.0f} s) exceeds the {budget:g} s budget; "
+                            "one LoRA epoch fits"
+                        ),
                     )
                     epochs = epochs or 1
                 else:
-                    strategy, reason = "probe", (
-                        f"the {budget:g} s budget is below any fine-tuning of {n} examples "
-                        f"(full ~{full_s:.0f} s), so a frozen probe (~{probe_s:.0f} s)"
+                    strategy, reason = (
+                        "probe",
+                        (
+                            f"the {budget:g} s budget is below any fine-tuning of {n} examples "
+                            f"(full ~{full_s:.0f} s), so a frozen probe (~{probe_s:.0f} s)"
+                        ),
                     )
     else:
         reason = f"strategy {strategy!r} chosen by the user"
@@ -214,8 +242,14 @@ def fit_logistic(
 
 
 def param_groups(
-    clf: Any, strategy: str, lr: float, *, freeze_groups: int | None = None, decay: float = 0.8,
-    lora_targets: str | list[str] = "qv", lora_rank: int = 8,
+    clf: Any,
+    strategy: str,
+    lr: float,
+    *,
+    freeze_groups: int | None = None,
+    decay: float = 0.8,
+    lora_targets: str | list[str] = "qv",
+    lora_rank: int = 8,
 ) -> tuple[list[dict[str, Any]], str]:
     """Parameter groups (each {"params", "lr"}) for partial/full/lora, and a note.
 
@@ -229,8 +263,14 @@ def param_groups(
     if strategy == "lora":
         _add_lora(backbone, lora_targets, lora_rank)
         lora = [p for n, p in backbone.named_parameters() if p.requires_grad]
-        groups = [{"params": lora, "lr": lr}, {"params": list(clf.head.parameters()), "lr": head_lr}]
-        return groups, f"LoRA rank {lora_rank} on {lora_targets} ({sum(p.numel() for p in lora)} params)"
+        groups = [
+            {"params": lora, "lr": lr},
+            {"params": list(clf.head.parameters()), "lr": head_lr},
+        ]
+        return (
+            groups,
+            f"LoRA rank {lora_rank} on {lora_targets} ({sum(p.numel() for p in lora)} params)",
+        )
     layers = backbone.layer_groups()
     if strategy == "full":
         backbone.freeze(0)

