@@ -180,7 +180,8 @@ def parse_json_body(body: bytes) -> tuple[Any, dict[str, Any]]:
         raise RequestProblem(
             422, 'the JSON body has no "inputs"; send {"inputs": "a text"} or a list'
         )
-    params = data.get("parameters") or {}
+    params = data.get("parameters")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise RequestProblem(
             422, f"'parameters' is a {type(params).__name__}; send an object like {{\"top_k\": 2}}"

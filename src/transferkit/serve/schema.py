@@ -63,9 +63,21 @@ PREDICT_OPENAPI: dict[str, Any] = {
                             ],
                         },
                         "parameters": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {"top_k": {"type": "integer", "minimum": 1}},
+                            "anyOf": [
+                                {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "top_k": {
+                                            "anyOf": [
+                                                {"type": "integer", "minimum": 1},
+                                                {"type": "null"},
+                                            ]
+                                        }
+                                    },
+                                },
+                                {"type": "null"},
+                            ]
                         },
                     },
                 },
@@ -113,6 +125,7 @@ def install_openapi(app: Any, *, secured: bool) -> None:
                 if path != "/health":
                     for op in ops.values():
                         op["security"] = [{"bearer": []}]
+                        op.setdefault("responses", {}).setdefault("401", _ERROR)
         app.openapi_schema = spec
         return spec
 
