@@ -120,11 +120,11 @@ def main() -> None:
     )
     export_s = time.perf_counter() - t0
     systems = {
-        "transformers pipeline (text-classification)": lambda: hf_pipe(
-            texts, batch_size=BATCH, truncation=True
+        "transformers pipeline (text-classification)": lambda xs: hf_pipe(
+            xs, batch_size=BATCH, truncation=True
         ),
-        "sentence-transformers encode": lambda: st.encode(
-            texts, batch_size=BATCH, normalize_embeddings=True
+        "sentence-transformers encode": lambda xs: st.encode(
+            xs, batch_size=BATCH, normalize_embeddings=True
         ),
         "ours: sentiment-analysis (torch)": pipeline("sentiment-analysis", batch_size=BATCH),
         "ours: feature-extraction (torch)": pipeline("feature-extraction", batch_size=BATCH),

@@ -292,91 +292,112 @@ def tokenwise_int8(
     channel-wise weights (Yao et al. 2022). One outlier token in a padded batch then no
     longer coarsens every other token's grid, and results do not depend on batch-mates.
 
-        s_x = max_j |X_ij| / 127            (…, 1)   per token
-        q   = round(X / s_x) + 128          uint8 (zero point 128)
-        W_q = round(W / s_w), s_w = max_i |W_ij| / 127    int8 (in, out), per column
-        Y   = MatMulInteger(q, W_q; zp 128) · s_x · s_w   ≈ X·W    (…, out)
+        X2  = X reshaped to (rows, in)                      rows = batch · tokens
+        s_x = max_j |X2_ij| / 127                           (rows,)   per token
+        q   = QuantizeLinear(X2, s_x, 128, axis=0)          uint8 (rows, in)
+        W_q = round(W / s_w), s_w = max_i |W_ij| / 127      int8 (in, out), per column
+        Y   = MatMulIntegerToFloat(q, W_q; zp 128, s_w) · s_x  → reshaped to (…, out)
 
     The quantised X is computed once per input and shared (Q, K and V read the same X).
     Returns the number of matmuls rewritten.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     inits = {i.name: i for i in model.graph.initializer}
     wanted = set(nodes)
-    consts = [
-        numpy_helper.from_array(np.array(127.0, np.float32), "tk_q127"),
-        numpy_helper.from_array(np.array(1e-8, np.float32), "tk_eps"),
-        numpy_helper.from_array(np.array(128.0, np.float32), "tk_zp_f"),
-        numpy_helper.from_array(np.array(128, np.uint8), "tk_zp_u8"),
-    ]
-    model.graph.initializer.extend(consts)
-    quantised_x: dict[str, tuple[str, str]] = {}  # X name -> (q name, scale name)
-    out_nodes: list[Any] = []
-    count = 0
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(1 / 127.0, np.float32), "tk_inv127"),
+            numpy_helper.from_array(np.array(1e-8, np.float32), "tk_eps"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "tk_one"),
+            numpy_helper.from_array(np.array(128, np.uint8), "tk_zp_u8"),
+            numpy_helper.from_array(np.array([0], np.int64), "tk_0"),
+            numpy_helper.from_array(np.array([-1], np.int64), "tk_m1"),
+            numpy_helper.from_array(np.array([1], np.int64), "tk_ax1"),
+        ]
+    )
+    done: dict[str, str] = {}  # X name -> prefix of its quantised tensors
+    out: list[Any] = []
     for node in model.graph.node:
         if node.name not in wanted:
-            out_nodes.append(node)
+            out.append(node)
             continue
         x, w_name = node.input[0], node.input[1]
+        w = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # (in, out)
+        c_in, c_out = w.shape
         p = node.name.strip("/").replace("/", "_")
-        if x not in quantised_x:
-            k = f"tkq_{len(quantised_x)}"
-            out_nodes += [
-                helper.make_node("Abs", [x], [f"{k}_abs"], name=f"{k}_abs"),
+        if x not in done:
+            k = f"tkq_{len(done)}"
+            zp = numpy_helper.from_array(np.array([128], np.uint8))
+            model.graph.initializer.append(
+                numpy_helper.from_array(np.array([-1, c_in], np.int64), f"{k}_2d")
+            )
+            out += [
+                helper.make_node("Reshape", [x, f"{k}_2d"], [f"{k}_x2"], name=f"{k}_x2"),
+                helper.make_node("Abs", [f"{k}_x2"], [f"{k}_abs"], name=f"{k}_abs"),
                 helper.make_node(
-                    "ReduceMax",
-                    [f"{k}_abs"],
-                    [f"{k}_amax"],
-                    name=f"{k}_amax",
-                    axes=[-1],
-                    keepdims=1,
+                    "ReduceMax", [f"{k}_abs"], [f"{k}_amax"], name=f"{k}_amax", axes=[1], keepdims=0
+                ),
+                helper.make_node("Max", [f"{k}_amax", "tk_eps"], [f"{k}_amx"], name=f"{k}_amx"),
+                helper.make_node("Mul", [f"{k}_amx", "tk_inv127"], [f"{k}_s"], name=f"{k}_s"),
+                helper.make_node("Shape", [f"{k}_s"], [f"{k}_n"], name=f"{k}_n"),
+                helper.make_node(
+                    "ConstantOfShape", [f"{k}_n"], [f"{k}_zp"], name=f"{k}_zp", value=zp
                 ),
                 helper.make_node(
-                    "Max", [f"{k}_amax", "tk_eps"], [f"{k}_amax_eps"], name=f"{k}_amax_eps"
+                    "QuantizeLinear",
+                    [f"{k}_x2", f"{k}_s", f"{k}_zp"],
+                    [f"{k}_q"],
+                    name=f"{k}_q",
+                    axis=0,
                 ),
                 helper.make_node(
-                    "Div", [f"{k}_amax_eps", "tk_q127"], [f"{k}_scale"], name=f"{k}_scale"
+                    "Unsqueeze", [f"{k}_s", "tk_ax1"], [f"{k}_scol"], name=f"{k}_scol"
                 ),
-                helper.make_node("Div", [x, f"{k}_scale"], [f"{k}_xs"], name=f"{k}_xs"),
-                helper.make_node("Round", [f"{k}_xs"], [f"{k}_xr"], name=f"{k}_xr"),
-                helper.make_node("Add", [f"{k}_xr", "tk_zp_f"], [f"{k}_xz"], name=f"{k}_xz"),
+                helper.make_node("Shape", [x], [f"{k}_shape"], name=f"{k}_shape"),
                 helper.make_node(
-                    "Cast", [f"{k}_xz"], [f"{k}_q"], name=f"{k}_q", to=TensorProto.UINT8
+                    "Slice", [f"{k}_shape", "tk_0", "tk_m1"], [f"{k}_lead"], name=f"{k}_lead"
                 ),
             ]
-            quantised_x[x] = (f"{k}_q", f"{k}_scale")
-        q, sx = quantised_x[x]
-        w = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # (in, out)
+            done[x] = k
+        k = done[x]
         sw = np.maximum(np.abs(w).max(0), 1e-12) / 127.0  # (out,)
         wq = np.clip(np.round(w / sw), -127, 127).astype(np.int8)
         model.graph.initializer.extend(
             [
                 numpy_helper.from_array(wq, f"{p}_wq"),
                 numpy_helper.from_array(sw.astype(np.float32), f"{p}_sw"),
+                numpy_helper.from_array(np.array([c_out], np.int64), f"{p}_cout"),
             ]
         )
-        out_nodes += [
+        out += [
             helper.make_node(
-                "MatMulInteger", [q, f"{p}_wq", "tk_zp_u8"], [f"{p}_y32"], name=f"{p}_mmi"
+                "MatMulIntegerToFloat",
+                [f"{k}_q", f"{p}_wq", "tk_one", f"{p}_sw", "tk_zp_u8"],
+                [f"{p}_y2"],
+                name=f"{p}_mm",
+                domain="com.microsoft",
+            ),
+            helper.make_node("Mul", [f"{p}_y2", f"{k}_scol"], [f"{p}_y2s"], name=f"{p}_y2s"),
+            helper.make_node(
+                "Concat", [f"{k}_lead", f"{p}_cout"], [f"{p}_oshape"], name=f"{p}_oshape", axis=0
             ),
             helper.make_node(
-                "Cast", [f"{p}_y32"], [f"{p}_yf"], name=f"{p}_yf", to=TensorProto.FLOAT
+                "Reshape", [f"{p}_y2s", f"{p}_oshape"], [node.output[0]], name=f"{p}_y"
             ),
-            helper.make_node("Mul", [f"{p}_yf", sx], [f"{p}_ys"], name=f"{p}_ys"),
-            helper.make_node("Mul", [f"{p}_ys", f"{p}_sw"], [node.output[0]], name=f"{p}_y"),
         ]
-        count += 1
     del model.graph.node[:]
-    model.graph.node.extend(out_nodes)
+    model.graph.node.extend(out)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     used = {i for n in model.graph.node for i in n.input}
     keep = [i for i in model.graph.initializer if i.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
     onnx.save(model, str(dst))
-    return count
+    return len(wanted)
 
 
 def quantise_int8(
@@ -417,7 +438,7 @@ def quantise_int8(
     chosen = [n for n in nodes if n not in keep]
     if scheme == "tokenwise":
         tokenwise_int8(src, dst, chosen)
-        acts = "uint8, one scale per token (row), computed at run time"
+        acts = "uint8, one scale per token (row), computed at run time (QuantizeLinear per row)"
     else:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
