@@ -204,3 +204,25 @@ def test_cli_export(text_clf, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "o" / "transferkit.json").read_text())["parity"]["n"] == 4
     bad = CliRunner().invoke(app, ["export", str(folder), "--out", str(tmp_path / "p")])
     assert bad.exit_code != 0 and "--onnx" in bad.output
+
+
+def test_pipeline_runtime_onnx_exports_once_into_the_cache(text_clf, tmp_path: Path) -> None:
+    from transferkit.errors import InputError
+    from transferkit.export.runtime import OnnxModel
+    from transferkit.models.saving import save_classifier
+    from transferkit.pipelines import pipeline
+
+    folder = save_classifier(text_clf, tmp_path / "clf", body="full")
+    fast = pipeline("text-classification", str(folder), runtime="onnx")
+    assert isinstance(fast.model, OnnxModel)
+    cached = fast.model.path
+    assert cached.is_relative_to(Path(__import__("os").environ["TRANSFERKIT_CACHE"]))
+    made = (cached / "model.onnx").stat().st_mtime_ns
+    again = pipeline("feature-extraction", str(folder), runtime="onnx")
+    assert again.model.path == cached and (cached / "model.onnx").stat().st_mtime_ns == made
+    ref = pipeline("text-classification", text_clf)(TEXTS)
+    assert [r["score"] for r in fast(TEXTS)] == pytest.approx([r["score"] for r in ref], abs=1e-5)
+    with pytest.raises(InputError, match="runtime='tpu'"):
+        pipeline("text-classification", str(folder), runtime="tpu")
+    with pytest.raises(InputError, match="needs a model reference"):
+        pipeline("text-classification", text_clf, runtime="onnx")

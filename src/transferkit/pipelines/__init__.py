@@ -44,6 +44,10 @@ def pipeline(
     """Build the pipeline for `task` on `model` (zoo name, folder, hub id, or a loaded
     model); `model=None` takes the task's default model. Extra keyword arguments
     (batch_size, top_k, normalize) go to the pipeline.
+
+    runtime="onnx" or "onnx-int8" runs the same pipeline on onnxruntime: the model is
+    exported once into the cache (`transferkit.export.cache`) and reused; an exported
+    folder passed as `model` runs on onnxruntime anyway.
     """
     from transferkit.zoo.factory import load_backbone, load_model
     from transferkit.zoo.registry import DEFAULT_MODELS
@@ -51,6 +55,16 @@ def pipeline(
     check_task(task)
     cls = TASKS[task]
     ref = DEFAULT_MODELS[task] if model is None else model
+    runtime = kwargs.pop("runtime", "torch")
+    if runtime != "torch":
+        if not isinstance(ref, str | os.PathLike):
+            raise InputError(
+                f"runtime={runtime!r} needs a model reference (name or folder), not a loaded "
+                f"{type(ref).__name__}; or export it with transferkit.export.export_onnx"
+            )
+        from transferkit.export.cache import cached_export
+
+        ref = cached_export(ref, runtime)
     loaded: Any
     if isinstance(ref, str | os.PathLike):
         loaded = load_backbone(ref) if cls is FeatureExtractionPipeline else load_model(ref)
