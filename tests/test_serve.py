@@ -295,3 +295,17 @@ def test_bad_images_get_422(image_client: TestClient, tmp_path: Path) -> None:
     )
     assert broken.status_code == 422
     assert image_client.get("/metrics").json()["server_errors"] == 0
+
+
+def test_serving_an_exported_onnx_folder(text_pipe, tmp_path: Path) -> None:
+    from transferkit.export import export_onnx
+    from transferkit.serve import create_app
+
+    export_onnx(text_pipe.model, tmp_path / "onnx")
+    with TestClient(create_app(str(tmp_path / "onnx"))) as c:
+        got = c.post("/predict", json={"inputs": ["a good film", "bad"]}).json()
+        card = c.get("/models").json()
+    want = text_pipe(["a good film", "bad"])
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    assert got[0]["score"] == pytest.approx(want[0]["score"], abs=1e-5)
+    assert card["task"] == "text-classification" and card["onnx"]["precision"] == "fp32"

@@ -26,6 +26,10 @@ def serve_command(
     max_batch: Annotated[
         int, typer.Option("--max-batch", help="inputs per request and per model call")
     ] = 64,
+    runtime: Annotated[
+        str,
+        typer.Option("--runtime", help="torch, onnx or onnx-int8 (exported once into the cache)"),
+    ] = "torch",
     max_request_bytes: Annotated[
         int, typer.Option("--max-request-bytes", help="request body limit")
     ] = 4_000_000,
@@ -43,6 +47,7 @@ def serve_command(
             token=token,
             max_batch=max_batch,
             max_request_bytes=max_request_bytes,
+            runtime=runtime,
         )
     except TransferkitError as e:
         typer.echo(f"error: {e}", err=True)

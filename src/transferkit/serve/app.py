@@ -62,18 +62,23 @@ class RequestProblem(Exception):
 
 
 # ---------------------------------------------------------------- model loading
-def load_pipeline(model_ref: Any, task: str | None = None) -> Any:
+def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch") -> Any:
     """A pipeline for `model_ref`: a Pipeline (used as is), a task name (its default
-    model), a zoo name, a model folder or an exported ONNX folder."""
+    model), a zoo name, a model folder or an exported ONNX folder. runtime "onnx" or
+    "onnx-int8" exports the model once into the cache and serves it on onnxruntime."""
     from transferkit.pipelines import TASKS, Pipeline, pipeline
     from transferkit.zoo.factory import load_backbone, load_model
 
     if isinstance(model_ref, Pipeline):
         return model_ref
     if task is not None:
-        return pipeline(task, model_ref)
+        return pipeline(task, model_ref, runtime=runtime)
     if isinstance(model_ref, str) and model_ref in TASKS:
-        return pipeline(model_ref)
+        return pipeline(model_ref, runtime=runtime)
+    if runtime != "torch":
+        from transferkit.export.cache import cached_export
+
+        model_ref = cached_export(model_ref, runtime)
     try:
         model = load_model(model_ref)
     except InputError:  # an encoder without a head: serve its embeddings
@@ -262,6 +267,7 @@ def create_app(
     max_request_bytes: int = 4_000_000,
     max_chars: int = 20_000,
     batch_wait_ms: float = 2.0,
+    runtime: str = "torch",
 ) -> Any:
     """Build the FastAPI app serving `model_ref` (see `load_pipeline`).
 
@@ -270,12 +276,13 @@ def create_app(
     request (and per pipeline call). max_request_bytes: body size (413 above).
     max_chars: characters per text (422 above; shorter texts are truncated to the model's
     token limit as in the pipelines). batch_wait_ms: how long a batch waits for more.
+    runtime: "torch", or "onnx" / "onnx-int8" (exported once into the cache).
     """
     require_extra("multipart", "serve")
     from transferkit.serve.schema import PREDICT_OPENAPI, HealthResponse, install_openapi
 
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-    pipe = load_pipeline(model_ref, task)
+    pipe = load_pipeline(model_ref, task, runtime)
     modality = pipe.model.modality
     labels = getattr(pipe.model, "labels", None) if pipe.task != "feature-extraction" else None
     card = model_card(pipe, model_ref)
