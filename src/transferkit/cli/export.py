@@ -28,6 +28,14 @@ def export_command(
             "to compare the export with the torch model on",
         ),
     ] = None,
+    calibration_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration-data",
+            help="table of texts to calibrate int8 scales on (e.g. the training set; "
+            "never the test set); default: built-in sentences",
+        ),
+    ] = None,
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="text column of --parity-data")
     ] = None,
@@ -55,6 +63,7 @@ def export_command(
                 parity_data=parity_data,
                 text_column=text_column,
                 parity_limit=limit,
+                calibration_data=calibration_data,
             )
     except (TransferkitError, InputError) as e:
         typer.echo(f"error: {e}", err=True)
