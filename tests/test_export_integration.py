@@ -23,5 +23,6 @@ def test_int8_sentiment_agrees_with_torch_on_sst2_test(shared_data: Path, tmp_pa
     assert parity["agreement"] >= 0.99, parity
     assert parity["accuracy_change_points"] >= -0.5, parity
     assert parity["min_feature_cosine"] > 0.98, parity
-    sentence = "Transfer learning can help overcome issues related to over-reliance on data in machine learning"
-    assert pipeline("sentiment-analysis", tmp_path / "int8")(sentence)["label"] == "POSITIVE"
+    clear = ["a masterpiece , moving and beautifully acted", "an awful , boring mess of a film"]
+    got = pipeline("sentiment-analysis", tmp_path / "int8")(clear)
+    assert [g["label"] for g in got] == ["POSITIVE", "NEGATIVE"]
