@@ -19,7 +19,7 @@ Data: `train` is split once (seed 0) into a fitting part and a 10% stratified
 validation part (used by every method for early stopping and curves) when every class
 has >= 10 examples; `eval` is the test data, used only for the reported scores.
 
-Budget: work runs in priority order (seed 0 of classical, transfer, scratch; domain
+Budget: work runs in priority order (seed 0 of transfer (always run), classical, scratch; domain
 gap; further seeds; learning-curve points, small first); a unit whose estimated cost
 exceeds what is left is skipped and listed in ``result["skipped"]`` with the reason.
 Scratch runs get a time limit (at most half of what is left), and say so when hit.
@@ -154,12 +154,20 @@ def run_transfer(
     budget: float | None,
     text_column: str | None,
     label_column: str | None,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     from transferkit.adapt.fitting import fit
 
     t0, c0 = time.time(), time.process_time()
     r = fit(
-        fit_data, base=base, strategy=strategy, eval=val, seed=seed, budget=budget, progress=False
+        fit_data,
+        base=base,
+        strategy=strategy,
+        eval=val,
+        seed=seed,
+        budget=budget,
+        epochs=epochs,
+        progress=False,
     )
     wall, cpu = time.time() - t0, time.process_time() - c0
     scored = _score(_torch_predict(r.model, fit_data.classes), test, fit_data)
@@ -359,6 +367,7 @@ def compare(
     label_column: str | None = None,
     scratch: bool = True,
     classical: bool = True,
+    epochs: int | None = None,
     scratch_epochs: int | None = None,
     scratch_time_limit: float | None = None,
     say: Callable[[str], None] | None = None,
@@ -371,6 +380,7 @@ def compare(
     seeds: runs per method (>= 1; 3+ to call differences). sizes: learning-curve sizes
     per class plus "all" (None or "" for no curve). budget: wall seconds for everything.
     report / json_path: files written at the end; their folders are checked first.
+    epochs: epochs of the transfer fit (gradient strategies; default: fit's own).
     scratch_epochs / scratch_time_limit: cap the from-scratch runs (text transformers
     from scratch are slow on CPU); the result says when a cap stopped a run.
 
@@ -505,11 +515,14 @@ def compare(
             )
             est = plan.estimated_seconds
         what = f"transfer seed {seed}" + ("" if part is fit_data else f" ({len(part)} examples)")
-        if not clock.fits(
-            what, est if part is not fit_data or "transfer" in measured else min(est, clock.left)
-        ):
+        first = "transfer" not in measured
+        # the first transfer run is the point of the comparison: it always runs, with at
+        # least half the budget (loading the models may already have used some of it)
+        if not first and not clock.fits(what, est):
             return None
-        fit_budget = None if clock.budget is None else max(1.0, clock.left)
+        fit_budget = None
+        if clock.budget is not None:
+            fit_budget = max(clock.left, 0.5 * clock.budget) if first else max(1.0, clock.left)
         r = run_transfer(
             part,
             val,
@@ -520,6 +533,7 @@ def compare(
             budget=fit_budget,
             text_column=text_column,
             label_column=label_column,
+            epochs=epochs,
         )
         if "transfer" not in measured:
             measured["transfer"] = r["wall"]
@@ -542,10 +556,10 @@ def compare(
         return r
 
     # 1. seed 0 of every method
-    if classical and (r := do_classical(0)):
-        runs["classical"].append(r)
     if r := do_transfer(0):
         runs["transfer"].append(r)
+    if classical and (r := do_classical(0)):
+        runs["classical"].append(r)
     if scratch and (r := do_scratch(0)):
         runs["scratch"].append(r)
     # 2. domain gap
@@ -557,8 +571,8 @@ def compare(
     # 3. further seeds
     for seed in range(1, seeds):
         for method, fn, on in (
-            ("classical", do_classical, classical),
             ("transfer", do_transfer, True),
+            ("classical", do_classical, classical),
             ("scratch", do_scratch, scratch),
         ):
             if on and runs[method] and (r := fn(seed)):
