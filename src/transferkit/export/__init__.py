@@ -12,10 +12,14 @@ __all__ = ["export_onnx", "load_onnx_model", "is_onnx_folder", "OnnxModel", "qua
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing transferkit.export must not import torch.onnx/onnxruntime.
-    if name in ("export_onnx", "quantise_int8", "parity_check"):
+    if name in ("export_onnx", "parity_check"):
         from transferkit.export import onnx
 
         return getattr(onnx, name)
+    if name == "quantise_int8":
+        from transferkit.export import quantise
+
+        return quantise.quantise_int8
     if name in ("load_onnx_model", "is_onnx_folder", "OnnxModel"):
         from transferkit.export import runtime
 
