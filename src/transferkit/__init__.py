@@ -25,6 +25,7 @@ __all__ = [
     "load_model",
     "load_backbone",
     "save_classifier",
+    "rank",
     "TransferkitError",
 ]
 
@@ -36,6 +37,7 @@ _LAZY = {
     "load_model": "transferkit.zoo.factory",
     "load_backbone": "transferkit.zoo.factory",
     "save_classifier": "transferkit.models.saving",
+    "rank": "transferkit.select.rank",
     "TransferkitError": "transferkit.errors",
 }
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from transferkit.errors import TransferkitError
     from transferkit.models.saving import save_classifier
     from transferkit.pipelines import pipeline
+    from transferkit.select.rank import rank
     from transferkit.zoo.factory import load_backbone, load_model
     from transferkit.zoo.registry import get_card, list_models
 
