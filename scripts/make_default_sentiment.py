@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -85,12 +83,7 @@ def main() -> None:
         },
         "train_seconds": round(r.train_seconds, 1),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = save_classifier(r.model, Path(tmp) / "model", meta=meta)
-        out = Path(args.out)
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(staged, out)
+    save_classifier(r.model, args.out, meta=meta)  # atomic: the old asset stays until swapped
     print(f"saved {args.out}: test={test['accuracy']:.4f}")
 
 

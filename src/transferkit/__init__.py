@@ -26,6 +26,7 @@ __all__ = [
     "load_backbone",
     "save_classifier",
     "rank",
+    "fit",
     "TransferkitError",
 ]
 
@@ -38,10 +39,12 @@ _LAZY = {
     "load_backbone": "transferkit.zoo.factory",
     "save_classifier": "transferkit.models.saving",
     "rank": "transferkit.select.rank",
+    "fit": "transferkit.adapt",
     "TransferkitError": "transferkit.errors",
 }
 
 if TYPE_CHECKING:
+    from transferkit.adapt import fit
     from transferkit.errors import TransferkitError
     from transferkit.models.saving import save_classifier
     from transferkit.pipelines import pipeline

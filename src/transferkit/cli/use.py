@@ -128,8 +128,10 @@ def predict(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
 ) -> None:
-    """Predict with a pretrained or adapted model. Bad inputs in a batch are reported by
-    position; the others still get predictions."""
+    """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
+
+    Bad inputs in a batch are reported by position; the others still get predictions.
+    """
     from transferkit.pipelines import check_task, pipeline
 
     check_task(task)
