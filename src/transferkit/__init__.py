@@ -27,6 +27,7 @@ __all__ = [
     "save_classifier",
     "rank",
     "fit",
+    "compare",
     "TransferkitError",
 ]
 
@@ -40,12 +41,14 @@ _LAZY = {
     "save_classifier": "transferkit.models.saving",
     "rank": "transferkit.select.rank",
     "fit": "transferkit.adapt",
+    "compare": "transferkit.evaluate.compare",
     "TransferkitError": "transferkit.errors",
 }
 
 if TYPE_CHECKING:
     from transferkit.adapt import fit
     from transferkit.errors import TransferkitError
+    from transferkit.evaluate.compare import compare
     from transferkit.models.saving import save_classifier
     from transferkit.pipelines import pipeline
     from transferkit.select.rank import rank
