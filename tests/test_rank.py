@@ -72,6 +72,29 @@ def test_cost_counts_the_kept_layers_and_measures_time(tiny_bert: Path) -> None:
     )
 
 
+def test_cost_is_read_off_the_encoding_pass(tiny_bert: Path) -> None:
+    from transferkit.select.candidates import encode_all_cuts, load_candidate
+    from transferkit.select.cost import cost_from_stats, count_params
+
+    model = load_candidate(str(tiny_bert), "text")
+    stats: dict = {}
+    feats, _ = encode_all_cuts(model, POS + NEG, [None, 2], batch_size=4, stats=stats)
+    assert stats["n"] == len(POS + NEG) and stats["preprocess_s"] > 0
+    # Reaching cut 2 is part of the way to the full output, in the same pass.
+    assert 0 < stats["forward_s"]["2"] < stats["forward_s"]["full"]
+    full = cost_from_stats(model, None, stats, n_train=1000, batch_size=4)
+    cut = cost_from_stats(model, 2, stats, n_train=1000, batch_size=4)
+    expect = (stats["preprocess_s"] + stats["forward_s"]["full"]) / stats["n"] * 1e3
+    assert full["latency_ms"] == pytest.approx(expect, rel=1e-3)
+    assert cut["latency_ms"] < full["latency_ms"]
+    assert cut["params"] == count_params(model, 2)[0] < full["params"]
+    # Activations were sampled on the first batch (glibc here): a positive peak per cut.
+    acts = stats["activation_bytes"]
+    assert acts is not None and 0 < acts["2"] <= acts["full"]
+    assert full["peak_memory_mb"] > full["weights_mb"]
+    assert full["probe_s"] == pytest.approx(full["latency_ms"] / 1e3 * 1000, rel=0.01)
+
+
 def test_rank_reports_a_bad_candidate_and_ranks_the_rest(tiny_bert: Path, tmp_path: Path) -> None:
     from transferkit.select.rank import rank
 
@@ -141,7 +164,10 @@ def test_rank_uses_the_feature_cache(tiny_bert: Path) -> None:
     first = rank(_data(), candidates=[str(tiny_bert)])
     second = rank(_data(), candidates=[str(tiny_bert)])
     for a, b in zip(first.candidates, second.candidates, strict=True):
+        assert a["error"] is None
         assert a["scores"] == b["scores"]
+        # Cost was read off the first encoding pass and kept with the features.
+        assert a["cost"] == b["cost"] and a["cost"]["latency_ms"] > 0
 
 
 def test_recommend_rules_prefer_cheap_models_on_little_data_and_respect_budget() -> None:

@@ -36,8 +36,8 @@ def test_rank_mobilenet_on_hymenoptera(shared_data: Path) -> None:
     data = load_labelled(shared_data / "images" / "hymenoptera" / "train")
     labels = np.asarray(data.labels)
     idx = sorted(
-        np.flatnonzero(labels == "ants")[:12].tolist()
-        + np.flatnonzero(labels == "bees")[:12].tolist()
+        np.flatnonzero(labels == "ants")[:8].tolist()
+        + np.flatnonzero(labels == "bees")[:8].tolist()
     )
     cands = ["mobilenet-v2", "mobilenet-v2@5", "mobilenet-v2@7"]
     result = rank(data.subset(idx), candidates=cands, use_cache=False)

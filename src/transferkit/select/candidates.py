@@ -201,6 +201,116 @@ def forward_cuts(
     return found
 
 
+def heap_reader() -> Any:
+    """A function returning the C heap bytes in use (glibc ``mallinfo2``: in-use arena
+    blocks + mmapped blocks, where torch's CPU tensors live), or None without glibc."""
+    import ctypes
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+            "fordblks keepcost".split()
+        ]
+
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = fn()
+        return int(info.uordblks + info.hblkhd)
+
+    return in_use
+
+
+class _Probe:
+    """Timing and memory hooks laid on one model for the encoding pass (no extra passes).
+
+    Time: after each kept group's output, the seconds since the batch's forward began are
+    added to that cut's total, so cut k's forward time is read off the same pass that
+    computes its features. Memory (first batch only, the longest texts when text is
+    length-sorted): the C heap is sampled after every leaf module; the running peak
+    when group k's output appears is cut k's activation peak. Sampling at module
+    boundaries misses temporaries inside one op, so it is a close lower bound.
+    """
+
+    def __init__(self, model: LoadedModel, cuts: Sequence[int | None]) -> None:
+        self.cuts = sorted({c for c in cuts if c is not None})
+        self.forward_s: dict[int | None, float] = {c: 0.0 for c in [*self.cuts, None]}
+        self.preprocess_s = 0.0
+        self.act_bytes: dict[int | None, int] | None = None
+        self._t0 = 0.0
+        self._in_use = None if model.features_only else heap_reader()
+        self._base = 0
+        self._peak = 0
+        self._sampling = False
+        self._handles: list[Any] = []
+        if model.features_only:
+            return
+        groups = model.encoder.layer_groups()
+        for c in self.cuts:
+            if 1 <= c < len(groups):
+                self._handles.append(
+                    _hook_target(groups[c - 1]).register_forward_hook(self._cut_hook(c))
+                )
+
+    def _cut_hook(self, c: int):  # noqa: ANN202 - torch hook signature
+        def hook(*_: Any) -> None:
+            import time
+
+            self.forward_s[c] += time.perf_counter() - self._t0
+            if self._sampling and self.act_bytes is not None:
+                self._sample()
+                self.act_bytes[c] = self._peak
+
+        return hook
+
+    def _sample(self, *_: Any) -> None:
+        assert self._in_use is not None
+        self._peak = max(self._peak, self._in_use() - self._base)
+
+    def forward(self, model: LoadedModel, batch: Any, need: list[int | None]) -> dict:
+        """forward_cuts(model, batch, need), timed; the first call also samples memory."""
+        import time
+
+        leaf_handles = []
+        if self._in_use is not None and self.act_bytes is None:
+            self.act_bytes = {}
+            self._sampling = True
+            leaves = [m for m in model.encoder.modules() if not any(True for _ in m.children())]
+            leaf_handles = [m.register_forward_hook(self._sample) for m in leaves]
+            self._base, self._peak = self._in_use(), 0
+        self._t0 = time.perf_counter()
+        try:
+            out = forward_cuts(model, batch, need, stop_early=False)
+        finally:
+            for h in leaf_handles:
+                h.remove()
+        self.forward_s[None] += time.perf_counter() - self._t0
+        if self._sampling:
+            self._sample()
+            self.act_bytes[None] = self._peak  # type: ignore[index]
+            self._sampling = False
+        return out
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+    def result(self, n: int) -> dict[str, Any]:
+        return {
+            "n": n,
+            "preprocess_s": self.preprocess_s,
+            "forward_s": {("full" if c is None else str(c)): v for c, v in self.forward_s.items()},
+            "activation_bytes": None
+            if self.act_bytes is None
+            else {("full" if c is None else str(c)): v for c, v in self.act_bytes.items()},
+        }
+
+
 def encode_all_cuts(
     model: LoadedModel,
     inputs: Sequence[Any],
@@ -208,11 +318,20 @@ def encode_all_cuts(
     *,
     batch_size: int = 32,
     progress: bool = False,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[dict[int | None, np.ndarray], np.ndarray | None]:
     """Encode `inputs` once → ``({cut: (N, D_cut) float32}, source probs (N, Z) or None)``.
 
     Text is processed longest first (less padding) and returned in input order.
+    With a `stats` dict, the same pass also records what the candidate costs (no extra
+    forward passes): ``n``, ``preprocess_s`` (tokenising / image decoding),
+    ``forward_s`` (``{"full" | "<cut>": seconds}``: a cut's time is how long the
+    forward pass took to reach that cut's output, summed over batches) and
+    ``activation_bytes`` (same keys; peak activation heap on the first batch, None
+    where not measurable). See :class:`_Probe`.
     """
+    import time
+
     import torch
 
     from transferkit.utils.progress import progress_bar
@@ -223,23 +342,33 @@ def encode_all_cuts(
         order.sort(key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
     chunks: dict[int | None, list[np.ndarray]] = {c: [] for c in cuts}
     probs: list[np.ndarray] = []
-    with progress_bar(n, f"encoding with {model.ref}", enabled=progress) as bar:
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            items = [inputs[i] for i in idx]
-            if model.features_only:
-                chunks[None].append(model.encoder.encode(items))
-            else:
-                batch = model.encoder.preprocess(items)
-                need = list(cuts) if model.head is None or None in cuts else [*cuts, None]
-                out = forward_cuts(model, batch, need, stop_early=False)
-                for c in cuts:
-                    chunks[c].append(out[c].numpy())
-                if model.head is not None:
-                    with torch.inference_mode():
-                        logits = model.head(out[None])  # (B, Z)
-                    probs.append(torch.softmax(logits.double(), dim=-1).numpy())
-            bar.advance(len(idx))
+    probe = _Probe(model, cuts)
+    try:
+        with progress_bar(n, f"encoding with {model.ref}", enabled=progress) as bar:
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                items = [inputs[i] for i in idx]
+                if model.features_only:
+                    t0 = time.perf_counter()
+                    chunks[None].append(model.encoder.encode(items))
+                    probe.forward_s[None] += time.perf_counter() - t0
+                else:
+                    t0 = time.perf_counter()
+                    batch = model.encoder.preprocess(items)
+                    probe.preprocess_s += time.perf_counter() - t0
+                    need = list(cuts) if model.head is None or None in cuts else [*cuts, None]
+                    out = probe.forward(model, batch, need)
+                    for c in cuts:
+                        chunks[c].append(out[c].numpy())
+                    if model.head is not None:
+                        with torch.inference_mode():
+                            logits = model.head(out[None])  # (B, Z)
+                        probs.append(torch.softmax(logits.double(), dim=-1).numpy())
+                bar.advance(len(idx))
+    finally:
+        probe.close()
+    if stats is not None:
+        stats.update(probe.result(n))
     inverse = np.argsort(np.asarray(order))  # rows back to input order
     feats = {c: np.concatenate(v)[inverse] for c, v in chunks.items()}
     return feats, (np.concatenate(probs)[inverse] if probs else None)

@@ -1,12 +1,15 @@
 """What a candidate costs: parameters, measured latency and peak memory on this machine,
 and estimated adaptation time for the user's data size.
 
-Latency is measured, not looked up: a warm-up pass, then the best of ``repeats`` timed
-passes over one batch of the user's own examples (so text length matters), with the
-model truncated at its cut point (the forward pass stops after the last kept group).
+Latency is measured, not looked up, and costs no extra forward pass: `rank` reads it
+off the pass that encodes the user's data for the scores (:func:`cost_from_stats`;
+``encode_all_cuts(..., stats=...)`` times how long each batch takes to reach each
+cut's output). So it is the mean per-example time over all of the user's examples, at
+the encoding batch size, preprocessing included. :func:`measure_cost` is the
+standalone variant (a warm-up and timed passes over one batch) for a model on its own.
 
 Peak memory is the parameter and buffer bytes of the kept groups plus the activation
-memory measured during that batch: the C heap in use (glibc ``mallinfo2``: in-use
+memory measured during one batch: the C heap in use (glibc ``mallinfo2``: in-use
 arena blocks + mmapped blocks, which is where torch's CPU tensors live) sampled after
 every leaf module, minus what was in use before. Sampling at module boundaries misses
 temporaries inside one op, so it is a close lower bound. Where ``mallinfo2`` does not
@@ -20,42 +23,16 @@ forward pass over the data (the linear head is negligible).
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from transferkit.select.candidates import LoadedModel, forward_cuts
+from transferkit.select.candidates import LoadedModel, forward_cuts, heap_reader
 
-__all__ = ["FINETUNE_EPOCHS", "count_params", "measure_cost", "prepare"]
+__all__ = ["FINETUNE_EPOCHS", "cost_from_stats", "count_params", "measure_cost", "prepare"]
 
 FINETUNE_EPOCHS = 3  # the estimate assumes a short fine-tune, as `fit` does by default
 _TRAIN_STEP_FORWARDS = 3.0  # forward + backward ≈ 3 forward passes
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
-        )
-    ]
-
-
-def _heap_reader() -> Any:
-    """A function returning the C heap bytes in use, or None where glibc is not there."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None
-    fn.restype = _MallInfo2
-
-    def in_use() -> int:
-        info = fn()
-        return int(info.uordblks + info.hblkhd)
-
-    return in_use
 
 
 def count_params(model: LoadedModel, cut: int | None) -> tuple[int, int]:
@@ -85,7 +62,7 @@ def _forward(model: LoadedModel, prepared: Any, cut: int | None) -> None:
 
 def _activation_bytes(model: LoadedModel, prepared: Any, cut: int | None) -> int | None:
     """One forward pass (it doubles as the warm-up), sampling the C heap after each leaf."""
-    in_use = _heap_reader()
+    in_use = heap_reader()
     if in_use is None or model.features_only:
         _forward(model, prepared, cut)
         return None
@@ -142,17 +119,66 @@ def measure_cost(
         _forward(model, prepared, cut)
         best = min(best, time.perf_counter() - t0)
     per_example = (best + preprocess_s) / max(len(sample), 1)
+    return _cost_dict(
+        model,
+        cut,
+        per_example_s=per_example,
+        batch_size=len(sample),
+        weight_bytes=weight_bytes,
+        params=params,
+        act=act,
+        n_train=n_train,
+    )
+
+
+def _cost_dict(
+    model: LoadedModel,
+    cut: int | None,
+    *,
+    per_example_s: float,
+    batch_size: int,
+    weight_bytes: int,
+    params: int,
+    act: int | None,
+    n_train: int,
+) -> dict[str, Any]:
     mb = 2**20
     return {
         "params": params,
-        "latency_ms": round(per_example * 1e3, 3),
-        "batch_size": len(sample),
+        "latency_ms": round(per_example_s * 1e3, 3),
+        "batch_size": batch_size,
         "weights_mb": round(weight_bytes / mb, 2),
         "activations_mb": None if act is None else round(act / mb, 2),
         "peak_memory_mb": round((weight_bytes + (act or 0)) / mb, 2),
-        "probe_s": round(per_example * n_train, 2),
+        "probe_s": round(per_example_s * n_train, 2),
         "finetune_s": None
         if model.features_only
-        else round(per_example * _TRAIN_STEP_FORWARDS * n_train * FINETUNE_EPOCHS, 1),
+        else round(per_example_s * _TRAIN_STEP_FORWARDS * n_train * FINETUNE_EPOCHS, 1),
         "finetune_epochs": None if model.features_only else FINETUNE_EPOCHS,
     }
+
+
+def cost_from_stats(
+    model: LoadedModel, cut: int | None, stats: dict[str, Any], *, n_train: int, batch_size: int
+) -> dict[str, Any]:
+    """Cost of candidate (`model`, `cut`) from the encoding pass's `stats` (see
+    ``encode_all_cuts(..., stats=...)``): no forward pass is run here.
+
+    Same keys as :func:`measure_cost`. ``latency_ms`` is (preprocessing + forward time
+    up to the cut's output) / examples encoded.
+    """
+    key = "full" if cut is None else str(cut)
+    n = max(int(stats["n"]), 1)
+    per_example = (float(stats["preprocess_s"]) + float(stats["forward_s"][key])) / n
+    params, weight_bytes = count_params(model, cut)
+    acts = stats.get("activation_bytes")
+    return _cost_dict(
+        model,
+        cut,
+        per_example_s=per_example,
+        batch_size=min(batch_size, n),
+        weight_bytes=weight_bytes,
+        params=params,
+        act=None if not acts else acts.get(key),
+        n_train=n_train,
+    )
