@@ -1,13 +1,27 @@
 """Does `rank` order candidates the way the accuracy they reach does, and how much faster?
 
-For each task: every candidate (model x cut point) is scored as `rank` scores it
-(LogME, H-score, kNN; LEEP/NCE for ImageNet heads; the combined transferability and the
-cost-weighted utility), then actually adapted with a frozen-feature probe (standardised
-features + logistic regression, fitted on train, accuracy on the held-out split). The
-table gives the weighted Kendall tau (Vigna 2015, as TLlib/LogME report) between each
-score and the probe accuracy, and the wall time of ranking vs probing every candidate
-and vs fine-tuning every candidate (the latter *estimated* from measured latency, see
-transferkit.select.cost; nothing is fine-tuned here).
+For each task every candidate (model x cut point) is scored exactly as `rank` scores it
+(`transferkit.select.rank.score_model`: one encoding pass over the train split gives
+every cut's features and its cost), then actually adapted:
+
+- **probe** (every task, every candidate): standardised features + logistic regression
+  fitted on train, accuracy on the held-out split;
+- **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.adapt.fit`
+  with a fixed number of epochs on the same train split, accuracy on the same eval
+  split, wall time measured. Text cut points are fine-tuned as truncated copies of the
+  model (the top encoder layers dropped, saved as a Hugging Face folder, so `fit` sees
+  exactly the network that cut stands for). Image cut points cannot be expressed as a
+  base for `fit`, so on image tasks only the whole models are fine-tuned. A
+  features-only model (multilingual-e5-small) cannot be fine-tuned; its probe accuracy
+  is what it reaches and stands in its fine-tune column.
+
+Reported per task: the weighted Kendall tau (Vigna 2015, as TLlib/LogME report) between
+each score and probe accuracy (and fine-tuned accuracy where measured), and wall time:
+ranking (load + one encoding pass + scores + cost) vs probing every candidate vs
+fine-tuning every candidate (measured; an estimate from `cost.finetune_s` elsewhere).
+Besides the scores `rank` reports, the variants ``logme_std`` / ``hscore_std`` (on
+features standardised per dimension, as the probe sees them) are computed, to test
+whether standardising fixes LogME/H-score mis-ranks.
 
 Tasks (real data only):
   text  — sst2, trec, cr from ../shared/data (stratified train subsample, eval subsample)
@@ -16,7 +30,8 @@ Tasks (real data only):
           (100 LFW faces vs 100 non-face patches, 25x25; Huang et al. 2012, shipped in the
           scikit-image wheel, no download) split 120/80 stratified.
 
-Run:  python benchmarks/bench_rank.py [--modality text|image|all] [--threads 1]
+Run:  python benchmarks/bench_rank.py --modality text --threads 1 --json out-text.json
+      python benchmarks/bench_rank.py --render out-text.json out-image.json   # tables only
 Small candidate sets (7 text, 12 image) make tau noisy: one swapped pair moves it a lot.
 """
 
@@ -59,7 +74,12 @@ def image_task(name: str, n_train: int, n_eval: int) -> tuple[Any, Any]:
 
     if name == "hymenoptera":
         root = DATA / "images" / "hymenoptera"
-        return load_labelled(root / "train"), load_labelled(root / "val")
+        tr, ev = load_labelled(root / "train"), load_labelled(root / "val")
+        if n_train and n_train < len(tr):
+            tr = tr.subset(_stratified(tr.labels, n_train, 0))
+        if n_eval and n_eval < len(ev):
+            ev = ev.subset(_stratified(ev.labels, n_eval, 1))
+        return tr, ev
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -84,89 +104,155 @@ def image_task(name: str, n_train: int, n_eval: int) -> tuple[Any, Any]:
     return make(tr), make(ev)
 
 
+def _truncated_text_model(ref: str, cut: int, folder: Path) -> str:
+    """Save `ref` with only its first cut-1 encoder layers (what cut point `cut` keeps) as a
+    Hugging Face folder `fit` can load; the tokenizer and pooling config go along."""
+    import json
+    import shutil
+
+    from transferkit.select.candidates import load_candidate
+
+    model = load_candidate(ref, "text")
+    hf = model.encoder.model
+    hf.encoder.layer = hf.encoder.layer[: cut - 1]
+    hf.config.num_hidden_layers = cut - 1
+    out = folder / f"{ref}-cut{cut}"
+    hf.save_pretrained(out)
+    model.encoder.tokenizer.save_pretrained(out)
+    (out / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": model.encoder.max_length})
+    )
+    del model
+    shutil.rmtree(out / ".cache", ignore_errors=True)
+    return str(out)
+
+
+def finetune_all(
+    train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int, tmp: Path
+) -> float:
+    """Fine-tune every row's candidate with `fit` (strategy full, `epochs`, no early
+    stopping), store ``ft_acc`` and ``ft_s`` in the row; return the total seconds."""
+    from transferkit.adapt.fitting import fit
+
+    total = 0.0
+    for r in rows:
+        if r["features_only"]:
+            r["ft_acc"], r["ft_s"], r["ft_note"] = r["probe_acc"], 0.0, "features only: probe"
+            continue
+        if r["cut"] is not None and train.modality != "text":
+            continue  # an image cut is not a base `fit` can load (see the module docstring)
+        t0 = time.perf_counter()
+        base = r["model"] if r["cut"] is None else _truncated_text_model(r["model"], r["cut"], tmp)
+        res = fit(
+            train,
+            base=base,
+            strategy="full",
+            eval=evald,
+            epochs=epochs,
+            patience=None,
+            progress=False,
+            seed=0,
+        )
+        r["ft_s"] = time.perf_counter() - t0
+        r["ft_acc"] = float(res.eval["accuracy"])
+        total += r["ft_s"]
+        print(f"    fine-tuned {_name(r)}: acc {r['ft_acc']:.3f} in {r['ft_s']:.0f} s", flush=True)
+    return total
+
+
+def _name(r: dict[str, Any]) -> str:
+    return f"{r['model']}{'' if r['cut'] is None else '@' + str(r['cut'])}"
+
+
 def run_task(
-    task: str, train: Any, evald: Any, models: list[tuple[str, list[int | None]]]
+    task: str,
+    train: Any,
+    evald: Any,
+    models: list[tuple[str, list[int | None]]],
+    *,
+    finetune_epochs: int = 0,
 ) -> dict[str, Any]:
+    import tempfile
+
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from transferkit.select.candidates import describe_cut, encode_all_cuts, load_candidate
-    from transferkit.select.cost import measure_cost, prepare
-    from transferkit.select.rank import _score
-    from transferkit.select.recommend import recommend
+    from transferkit.select.candidates import encode_all_cuts, load_candidate
+    from transferkit.select.rank import _one_blas_thread, score_model
+    from transferkit.select.scores import hscore, logme
 
     classes = sorted(set(train.labels))
     y = np.asarray([classes.index(v) for v in train.labels])
     y_ev = np.asarray([classes.index(v) for v in evald.labels])
     rows: list[dict[str, Any]] = []
-    t_rank = t_probe = 0.0
-    cost_items = train.items[:: max(1, len(train) // 16)][:16]
+    t_rank = t_probe = cpu_rank = 0.0
     for ref, cuts in models:
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
-            t0 = time.perf_counter()
             model = load_candidate(ref, train.modality)
         except Exception as e:  # noqa: BLE001 - reported in the table
             print(f"  {ref}: cannot load ({e})")
             continue
-        t_load = time.perf_counter() - t0
         cuts = [None] if model.features_only else cuts
-        # Ranking: encode train once (all cuts), score, measure cost.
-        t0 = time.perf_counter()
-        feats, probs = encode_all_cuts(model, train.items, cuts, batch_size=32)
-        t_enc = time.perf_counter() - t0
-        prepared, prep_s = prepare(model, cost_items)
-        for c in cuts:
-            scores = _score(feats[c], y, probs if c is None else None)
-            cost = measure_cost(
-                model, cost_items, c, n_train=len(train), prepared=prepared, preprocess_s=prep_s
-            )
-            rows.append(
-                {
-                    "model": ref,
-                    "cut": c,
-                    "cut_desc": describe_cut(model, c),
-                    "features_only": model.features_only,
-                    "scores": scores,
-                    "cost": cost,
-                    "error": None,
-                }
-            )
-        t_rank += t_load + time.perf_counter() - t0
-        # Brute force (probe): encode train and eval, fit a logistic probe per cut.
+        # Ranking, as `rank` does it: load, one encoding pass (all cuts + cost), scores.
+        model_rows, feats = score_model(model, train, y, cuts, n_train=len(train), use_cache=False)
+        t_model_rank = time.perf_counter() - t0
+        t_rank += t_model_rank
+        cpu_rank += time.process_time() - c0
+        # Brute force (probe): the train features are what a probe encodes too; add the
+        # eval encoding and a logistic probe per cut.
         t0 = time.perf_counter()
         ev_feats, _ = encode_all_cuts(model, evald.items, cuts, batch_size=32)
-        for c in cuts:
+        for r in model_rows:
+            c = r["cut"]
             scaler = StandardScaler().fit(feats[c])
-            clf = LogisticRegression(max_iter=2000, C=0.5).fit(scaler.transform(feats[c]), y)
-            acc = float((clf.predict(scaler.transform(ev_feats[c])) == y_ev).mean())
-            next(r for r in rows if r["model"] == ref and r["cut"] == c)["probe_acc"] = acc
-        t_probe += t_load + t_enc + time.perf_counter() - t0
+            z = scaler.transform(feats[c])
+            clf = LogisticRegression(max_iter=2000, C=0.5).fit(z, y)
+            r["probe_acc"] = float((clf.predict(scaler.transform(ev_feats[c])) == y_ev).mean())
+            with _one_blas_thread():  # not part of rank: variants tested here
+                r["scores"]["logme_std"] = round(logme(z, y), 6)
+                r["scores"]["hscore_std"] = round(hscore(z, y), 6)
+        t_probe += t_model_rank + time.perf_counter() - t0
+        rows.extend(model_rows)
         del model
-    t0 = time.perf_counter()
-    counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
-    ranked, reco, _ = recommend(rows, modality=train.modality, counts=counts)
-    t_rank += time.perf_counter() - t0
+    t_ft = cpu_ft = None
+    if finetune_epochs:
+        c0 = time.process_time()
+        with tempfile.TemporaryDirectory() as tmp:
+            t_ft = finetune_all(train, evald, rows, finetune_epochs, Path(tmp))
+        cpu_ft = time.process_time() - c0
     return {
         "task": task,
-        "rows": ranked,
-        "reco": reco,
+        "modality": train.modality,
+        "n_train": len(train),
+        "n_eval": len(evald),
+        "classes": len(classes),
+        "counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
+        "rows": rows,
         "t_rank": t_rank,
+        "cpu_rank": cpu_rank,
+        "cpu_finetune": cpu_ft,
         "t_probe": t_probe,
-        "t_finetune_est": sum(r["cost"].get("finetune_s") or 0.0 for r in ranked),
+        "t_finetune": t_ft,
+        "finetune_epochs": finetune_epochs or None,
+        "t_finetune_est": sum(r["cost"].get("finetune_s") or 0.0 for r in rows),
     }
 
 
-def taus(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+SCORES = ("logme", "logme_std", "hscore", "hscore_std", "knn", "leep", "nce", "transferability")
+
+
+def taus(rows: list[dict[str, Any]], target: str) -> dict[str, float | None]:
     from transferkit.select.scores import weighted_kendall_tau
 
     out: dict[str, float | None] = {}
     for s in SCORES:
-        have = [r for r in rows if s in r["scores"] or s in r]
+        have = [r for r in rows if (s in r["scores"] or s in r) and r.get(target) is not None]
         if len(have) < 3:
             out[s] = None
             continue
         x = [r["scores"][s] if s in r["scores"] else r[s] for r in have]
-        acc = [r["probe_acc"] for r in have]
+        acc = [r[target] for r in have]
         try:
             out[s] = weighted_kendall_tau(np.asarray(x), np.asarray(acc))
         except ValueError:  # constant scores or accuracies: tau undefined
@@ -174,17 +260,99 @@ def taus(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+def render(results: list[dict[str, Any]]) -> str:
+    """Markdown tables from benchmark results (ranking re-done with the current rule)."""
+    from transferkit.select.recommend import recommend
+
+    lines = []
+    for target, label in (("probe_acc", "probe accuracy"), ("ft_acc", "fine-tuned accuracy")):
+        block = [res for res in results if any(r.get(target) is not None for r in res["rows"])]
+        if not block:
+            continue
+        lines += [
+            f"\n### weighted Kendall τ of each score vs {label}\n",
+            "| task | n cand | " + " | ".join(f"τ {s}" for s in SCORES) + " |",
+            "|---|---|" + "---|" * len(SCORES),
+        ]
+        means: dict[str, list[float]] = {s: [] for s in SCORES}
+        for res in block:
+            rows = [dict(r, scores=dict(r["scores"])) for r in res["rows"]]
+            ranked, _, _ = recommend(rows, modality=res["modality"], counts=res["counts"])
+            tau = taus(ranked, target)
+            n = sum(r.get(target) is not None for r in ranked)
+            for s in SCORES:
+                if tau[s] is not None:
+                    means[s].append(tau[s])
+            cells = " | ".join("-" if tau[s] is None else f"{tau[s]:+.2f}" for s in SCORES)
+            lines.append(f"| {res['task']} | {n} | {cells} |")
+        cells = " | ".join(
+            f"**{np.mean(v):+.2f}** ({len(v)})" if v else "-" for v in means.values()
+        )
+        lines.append(f"| **mean** (tasks) | | {cells} |")
+    lines += [
+        "\n### recommendation and wall time (seconds)\n",
+        "| task | train/eval | recommended (probe acc) | best probe | rank s | probe-all s "
+        "| fine-tune-all s (measured) | fine-tune-all s (est.) | × vs probe | × vs fine-tune |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        rows = [dict(r, scores=dict(r["scores"])) for r in res["rows"]]
+        ranked, reco, _ = recommend(rows, modality=res["modality"], counts=res["counts"])
+        rrow = next(r for r in ranked if r["model"] == reco["model"] and r["cut"] == reco["cut"])
+        best = max(ranked, key=lambda r: r["probe_acc"])
+        ft = res.get("t_finetune")
+        ft_cell = "-" if ft is None else f"{ft:.0f} ({res['finetune_epochs']} ep.)"
+        x_ft = "-" if ft is None else f"{ft / res['t_rank']:.0f}"
+        lines.append(
+            f"| {res['task']} | {res['n_train']}/{res['n_eval']} | {_name(reco)} "
+            f"({rrow['probe_acc']:.3f}) | {_name(best)} ({best['probe_acc']:.3f}) | "
+            f"{res['t_rank']:.1f} | {res['t_probe']:.1f} | {ft_cell} | "
+            f"{res['t_finetune_est']:.0f} | {res['t_probe'] / res['t_rank']:.1f} | {x_ft} |"
+        )
+    return "\n".join(lines)
+
+
+def _print_rows(res: dict[str, Any]) -> None:
+    for r in res["rows"]:
+        sc = " ".join(f"{k}={v:.3f}" for k, v in r["scores"].items())
+        ft = f" ft_acc={r['ft_acc']:.3f}" if r.get("ft_acc") is not None else ""
+        print(
+            f"  {_name(r):<26} probe_acc={r['probe_acc']:.3f}{ft} {sc} "
+            f"{r['cost']['latency_ms']:.1f}ms/ex {r['cost']['peak_memory_mb']:.0f}MB",
+            flush=True,
+        )
+
+
 def main() -> None:
+    import json
+    import os
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modality", choices=["text", "image", "all"], default="all")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-eval", type=int, default=500)
+    ap.add_argument(
+        "--sizes",
+        nargs="*",
+        default=[],
+        help="per-task train/eval sizes, e.g. trec=300/200 hymenoptera=120/100 (0: all)",
+    )
+    ap.add_argument("--tasks", nargs="*", help="only these tasks")
+    ap.add_argument("--finetune", nargs="*", default=["trec", "hymenoptera"])
+    ap.add_argument("--finetune-epochs", type=int, default=2)
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--render", nargs="*", help="only print the tables of these result files")
     args = ap.parse_args()
+    if args.render:
+        results = [res for f in args.render for res in json.loads(Path(f).read_text())]
+        print(render(results))
+        return
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     tasks: list[tuple[str, Any, list[tuple[str, list[int | None]]]]] = []
     if args.modality in ("text", "all"):
         text_models = [("minilm-l6", [None, 2, 3, 4, 5, 6]), ("multilingual-e5-small", [None])]
@@ -206,50 +374,34 @@ def main() -> None:
         for name, (ntr, nev) in sizes.items():
             tasks.append((name, lambda n=name, a=ntr, b=nev: image_task(n, a, b), image_models))
 
+    sizes_arg = {k: tuple(map(int, v.split("/"))) for k, v in (x.split("=") for x in args.sizes)}
     results = []
     for name, load, models in tasks:
-        train, evald = load()
+        if args.tasks and name not in args.tasks:
+            continue
+        if name in sizes_arg:
+            ntr, nev = sizes_arg[name]
+            text = name in ("sst2", "trec", "cr")
+            train, evald = (text_task if text else image_task)(name, ntr, nev)
+        else:
+            train, evald = load()
         print(
-            f"== {name}: {len(train)} train / {len(evald)} eval, {len(set(train.labels))} classes"
+            f"== {name}: {len(train)} train / {len(evald)} eval, {len(set(train.labels))} classes",
+            flush=True,
         )
-        res = run_task(name, train, evald, models)
-        for r in res["rows"]:
-            cut = " (full)" if r["cut"] is None else f"@{r['cut']}"
-            sc = " ".join(f"{k}={v:.3f}" for k, v in r["scores"].items())
-            print(
-                f"  #{r['rank']:<2} {r['model']}{cut:<5} probe_acc={r['probe_acc']:.3f} {sc} "
-                f"T={r['transferability']:.3f} U={r['utility']:.3f} "
-                f"{r['cost']['latency_ms']:.1f}ms/ex"
-            )
-        res["tau"] = taus(res["rows"])
-        best = max(res["rows"], key=lambda r: r["probe_acc"])
-        res["best"] = f"{best['model']}{'' if best['cut'] is None else '@' + str(best['cut'])}"
+        epochs = args.finetune_epochs if name in args.finetune else 0
+        res = run_task(name, train, evald, models, finetune_epochs=epochs)
+        res["load_end"] = os.getloadavg()
+        _print_rows(res)
+        print(
+            f"  rank {res['t_rank']:.1f} s, probe-all {res['t_probe']:.1f} s, "
+            f"fine-tune-all {res['t_finetune']} s; load {res['load_end']}",
+            flush=True,
+        )
         results.append(res)
-
-    head = (
-        "| task | n cand | "
-        + " | ".join(f"τ {s}" for s in SCORES)
-        + " | recommended (probe acc) | best probe | rank s | probe-all s | fine-tune-all s (est.) | × vs probe | × vs fine-tune |"
-    )
-    print("\n" + head)
-    print("|" + "---|" * (head.count("|") - 1))
-    for res in results:
-        tau = " | ".join("-" if res["tau"][s] is None else f"{res['tau'][s]:+.2f}" for s in SCORES)
-        reco = res["reco"]
-        rrow = next(
-            r for r in res["rows"] if r["model"] == reco["model"] and r["cut"] == reco["cut"]
-        )
-        name = f"{reco['model']}{'' if reco['cut'] is None else '@' + str(reco['cut'])}"
-        print(
-            f"| {res['task']} | {len(res['rows'])} | {tau} | {name} ({rrow['probe_acc']:.3f}) | "
-            f"{res['best']} ({max(r['probe_acc'] for r in res['rows']):.3f}) | "
-            f"{res['t_rank']:.0f} | {res['t_probe']:.0f} | {res['t_finetune_est']:.0f} | "
-            f"{res['t_probe'] / res['t_rank']:.1f} | {res['t_finetune_est'] / res['t_rank']:.0f} |"
-        )
-    for s in SCORES:
-        vals = [r["tau"][s] for r in results if r["tau"][s] is not None]
-        if vals:
-            print(f"mean τ {s}: {np.mean(vals):+.3f} over {len(vals)} tasks")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    print(render(results))
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ def test_rank_json_shape(tiny_bert: Path) -> None:
     assert set(row) >= {"model", "cut", "scores", "cost", "rank", "why"} and row["cut"] == 2
     assert set(row["cost"]) >= {"params", "latency_ms", "peak_memory_mb", "finetune_s"}
     assert set(d["recommendation"]) == {"model", "cut", "strategy", "why"}
+    assert d["ranked_by"] == "knn"
 
 
 def test_rank_refuses_a_class_with_one_example() -> None:
@@ -211,6 +212,32 @@ def test_recommend_rules_prefer_cheap_models_on_little_data_and_respect_budget()
         )[0]
         == "probe"
     )
+
+
+def test_recommend_ranks_by_the_headline_score_only() -> None:
+    from transferkit.select.recommend import RANKED_BY, recommend
+
+    def row(name: str, logme: float, knn: float) -> dict:
+        return {
+            "model": name,
+            "cut": None,
+            "features_only": False,
+            "error": None,
+            "scores": {"logme": logme, "hscore": logme, "knn": knn},
+            "cost": {"latency_ms": 1.0, "params": 1e6, "probe_s": 1.0, "finetune_s": 10.0},
+        }
+
+    # LogME and H-score prefer "a", kNN prefers "b"; equal cost, so the driver decides.
+    rows = lambda: [row("a", 1.0, 0.6), row("b", 0.0, 0.9), row("c", 0.4, 0.1)]  # noqa: E731
+    counts = {"x": 500, "y": 500}
+    ranked, reco, summary = recommend(rows(), modality="text", counts=counts)
+    assert RANKED_BY == "knn" and summary["ranked_by"] == "knn"
+    assert [r["model"] for r in ranked] == ["b", "a", "c"] and "kNN" in reco["why"]
+    ranked, _, summary = recommend(rows(), modality="text", counts=counts, ranked_by="logme")
+    assert [r["model"] for r in ranked] == ["a", "c", "b"] and summary["ranked_by"] == "logme"
+    # The old rule (mean of the scaled scores) stays available.
+    ranked, _, summary = recommend(rows(), modality="text", counts=counts, ranked_by="mean")
+    assert [r["model"] for r in ranked] == ["a", "b", "c"] and summary["ranked_by"] == "mean"
 
 
 def test_recommend_flags_candidates_the_scores_disagree_on() -> None:

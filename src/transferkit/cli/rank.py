@@ -65,6 +65,11 @@ def rank_command(
     console.print(result.table())
     for note in result.notes:
         console.print(f"note: {note}")
+    console.print(
+        f"ranked by {result.ranked_by} (the score whose order best matched the accuracy "
+        "candidates reach in benchmarks/results/rank.md); the other scores are shown for "
+        "comparison and flag disagreement (⚠)"
+    )
     if result.agreement:
         pairs = ", ".join(f"{k} {v:+.2f}" for k, v in result.agreement.items())
         console.print(f"score agreement (Kendall tau across candidates): {pairs}")

@@ -4,7 +4,9 @@ For every candidate: encode a (stratified sub)sample of the user's training data
 score the frozen features (LogME, H-score, kNN; LEEP and NCE from a source head),
 read its cost on this machine off that same encoding pass (no extra forward passes), then rank by transferability and cost with a
 strategy for the data size (see :mod:`transferkit.select.recommend`). No candidate
-is fine-tuned.
+is fine-tuned. The order is driven by one score, leave-one-out kNN accuracy
+(``RankResult.ranked_by``; chosen because it tracked reached accuracy best in
+benchmarks/results/rank.md); the others are reported beside it.
 
 >>> from transferkit.select.rank import rank
 >>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP
@@ -44,6 +46,7 @@ class RankResult:
     notes: list[str] = field(default_factory=list)
     agreement: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    ranked_by: str = "knn"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class RankResult:
                 "scored_on": self.n_scored,
                 "classes": self.counts,
             },
+            "ranked_by": self.ranked_by,
             "score_agreement": self.agreement,
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
@@ -394,6 +398,7 @@ def rank(
         notes=notes,
         agreement=summary["agreement"],
         seconds=time.perf_counter() - t0,
+        ranked_by=summary["ranked_by"],
     )
 
 
