@@ -1,5 +1,7 @@
 """Tests of `transferkit compare`: learning-curve planning, the warning rules, bad input,
-and a whole comparison on a tiny BERT whose report must render in headless Chromium."""
+the reference sample of the domain-gap check, frozen-feature reuse, and a whole
+comparison on a tiny BERT (run once per module, checked by several tests) whose report
+must render in headless Chromium."""
 
 from __future__ import annotations
 
@@ -19,6 +21,21 @@ from transferkit.evaluate.stats import mean_ci
 from transferkit.evaluate.warnings import decision_ci, transfer_warnings
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One thread for torch and for BLAS/OpenMP: these models are tiny, and on a shared
+    2-core machine spinning thread pools made the tiny-BERT comparison 5x slower (82 s ->
+    16 s wall, 33 -> 8 s CPU, measured at load 10). Results do not depend on it."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(before)
 
 
 # --- learning-curve planning ------------------------------------------------------------
@@ -159,7 +176,84 @@ def test_compare_without_eval_needs_enough_data(tiny_bert):
         compare((TEXTS[:4] + TEXTS[12:16], LABELS[:4] + LABELS[12:16]), base=str(tiny_bert))
 
 
-# --- a whole comparison on a tiny BERT -------------------------------------------------
+# --- the reference sample of the domain-gap check (no labels needed) --------------------
+
+
+def _png(path: Path, value: int) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (value, value, value)).save(path)
+
+
+def test_reference_text_needs_no_label_column(tmp_path):
+    from transferkit.evaluate.reference import load_reference
+
+    csv = tmp_path / "ref.csv"
+    pd.DataFrame({"sentence": ["a film", "", "a song", "a book"]}).to_csv(csv, index=False)
+    items, name = load_reference(csv, "text")
+    assert items == ["a film", "a song", "a book"] and name == f"{csv} (3 texts)"
+    txt = tmp_path / "ref.txt"
+    txt.write_text("first line\n\nsecond line\n", encoding="utf-8")
+    assert load_reference(txt, "text")[0] == ["first line", "second line"]
+    frame = pd.DataFrame({"body": ["x", "y"], "stars": [1, 5]})
+    assert load_reference(frame, "text", text_column="body") == (
+        ["x", "y"],
+        "the reference DataFrame (2 texts)",
+    )
+    assert load_reference((["t1", "t2"], ["a", "b"]), "text")[0] == ["t1", "t2"]
+    items, name = load_reference(None, "text")
+    assert len(items) >= 100 and "generic English" in name
+    with pytest.raises(DataError, match=r"no text column found.*columns are: stars"):
+        load_reference(pd.DataFrame({"stars": [1, 2], "votes": [3, 4]}), "text")
+    with pytest.raises(InputError, match="is a folder; for a text base"):
+        load_reference(tmp_path, "text")
+    with pytest.raises(FileMissingError, match="does not exist"):
+        load_reference(tmp_path / "nope.csv", "text")
+
+
+def test_reference_images_with_or_without_class_folders(tmp_path):
+    from transferkit.evaluate.reference import load_reference
+
+    for i in range(3):
+        _png(tmp_path / "flat" / f"{i}.png", 10 * i)
+        _png(tmp_path / "nested" / "a" / f"{i}.png", 10 * i)
+        _png(tmp_path / "nested" / "b" / "deeper" / f"{i}.jpg", 10 * i)
+    (tmp_path / "flat" / "broken.png").write_bytes(b"not an image")
+    (tmp_path / "flat" / "notes.txt").write_text("ignored")
+    _png(tmp_path / "flat" / ".hidden" / "x.png", 0)
+    items, name = load_reference(tmp_path / "flat", "image")
+    assert [Path(p).name for p in items] == ["0.png", "1.png", "2.png"]
+    assert name.endswith("(3 images)")
+    assert len(load_reference(tmp_path / "nested", "image")[0]) == 6
+    assert load_reference(None, "image")[0] is None
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("no images here")
+    with pytest.raises(DataError, match="no readable images"):
+        load_reference(tmp_path / "empty", "image")
+    with pytest.raises(InputError, match="is a file; for an image base"):
+        load_reference(tmp_path / "flat" / "0.png", "image")
+
+
+def test_frozen_features_give_the_full_forward_logits_and_encode_once(tiny_bert_dir):
+    import numpy as np
+
+    from transferkit.adapt.fitting import predict_logits
+    from transferkit.evaluate.methods import FrozenFeatures
+    from transferkit.models.classifier import Classifier
+    from transferkit.zoo.factory import load_backbone
+
+    clf = Classifier(load_backbone(str(tiny_bert_dir)), ["a", "b", "c"])
+    frozen = FrozenFeatures()
+    texts = [f"question number {i} about {'cats ' * (i % 4)}" for i in range(10)]
+    got = frozen.logits(clf, texts)
+    np.testing.assert_allclose(got, predict_logits(clf, texts), atol=1e-5)
+    assert frozen.logits(clf, list(texts)) is not None and frozen.encoded == 10
+    frozen.logits(clf, texts[:3])
+    assert frozen.encoded == 13  # other items: encoded
+
+
+# --- a whole comparison on a tiny BERT, run once for the checks below -------------------
 
 
 def _trec(shared_data: Path, per_class: int, n_test: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -169,6 +263,69 @@ def _trec(shared_data: Path, per_class: int, n_test: int) -> tuple[pd.DataFrame,
     test = pd.read_csv(shared_data / "text" / "trec" / "test.csv")
     test = test[test.label.isin(keep)].sample(n_test, random_state=0)
     return train, test
+
+
+@pytest.fixture(scope="module")
+def e2e(tiny_bert_dir, shared_data, tmp_path_factory):
+    """One comparison on a randomly initialised "pretrained" tiny BERT (nothing to
+    transfer): full fine-tuning vs scratch vs TF-IDF, 2 seeds, a 2-point learning curve,
+    report and JSON written. Runs in ~16 s wall at load 10 (8 s CPU)."""
+    from transferkit.evaluate.compare import compare
+
+    out = tmp_path_factory.mktemp("e2e")
+    train, test = _trec(shared_data, 20, 60)
+    with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test
+        mp.setenv("TRANSFERKIT_CACHE", str(out / "tk-cache"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        r = compare(
+            train, eval=test, base=str(tiny_bert_dir), strategy="full", seeds=2,
+            sizes="4,all", epochs=2, scratch_epochs=2, report=out / "report.html",
+            json_path=out / "r.json",
+        )  # fmt: skip
+    return r, out
+
+
+def test_compare_measures_every_section(e2e):
+    r, _ = e2e
+    task = r["task"]
+    assert task["head"] == "new" and task["n_fit"] + task["n_val"] == 60 and task["n_eval"] == 60
+    for key in ("transfer", "scratch", "classical"):
+        m = r[key]
+        assert len(m["runs"]) == 2 and 0 <= m["accuracy"] <= 1
+        assert m["train_seconds"] > 0 and m["cpu_seconds"] > 0
+        assert m["ci"]["interval_defined"] and m["confusion"]["labels"] == ["DESC", "HUM", "LOC"]
+        assert m["overfit_gap"] == pytest.approx(m["train_accuracy"] - m["accuracy"])
+    for key in ("transfer", "scratch"):
+        curves = r[key]["curves"]
+        assert curves["epoch"] == [1, 2] and len(curves["val_acc"]) == 2
+    assert len(r["scratch"]["curves"]["train_acc"]) == 2 and len(r["scratch"]["epoch_seconds"]) == 2
+    assert r["time_to_reach"]["scratch_best_val_accuracy"] == max(r["scratch"]["curves"]["val_acc"])
+    assert [p["label"] for p in r["learning_curve"]] == ["4 per class", "all"]
+    assert r["learning_curve"][0]["size"] == 12
+    assert r["learning_curve"][0]["transfer"]["n"] == 2
+    gap = r["domain_gap"]
+    assert "generic English sample" in gap["reference"] and 0 <= gap["a_distance"] <= 2
+    assert "zero_shot_accuracy" not in gap  # a bare encoder has no head to reuse
+
+
+def test_compare_warns_when_nothing_transfers(e2e):
+    """TF-IDF reaches ~0.8 on these question types; the random tiny model stays near
+    chance: the warning must say transfer did not beat the classical baseline."""
+    r, _ = e2e
+    assert r["classical"]["accuracy"] > 0.6
+    assert any(
+        w["kind"] in ("negative_transfer", "no_clear_gain") and w["against"] == "classical"
+        for w in r["warnings"]
+    ), r["warnings"]
+
+
+def test_compare_json_is_the_result(e2e):
+    from transferkit.evaluate.report import to_jsonable
+
+    r, out = e2e
+    saved = json.loads((out / "r.json").read_text())
+    assert saved == json.loads(json.dumps(to_jsonable(r), allow_nan=False))
+    assert set(saved) >= {"transfer", "scratch", "classical", "learning_curve", "warnings"}
 
 
 def chromium_plot_counts(path: Path, profile: Path) -> tuple[int, int]:
@@ -190,46 +347,12 @@ def chromium_plot_counts(path: Path, profile: Path) -> tuple[int, int]:
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"
 )
-def test_compare_end_to_end_report_renders_in_chromium(tiny_bert, shared_data, tmp_path):
-    """A randomly initialised 'pretrained' tiny BERT has nothing to transfer: the run must
-    measure every section, and the warning must say transfer did not beat the classical
-    baseline (TF-IDF reaches ~0.8 on these question types; the tiny model stays near chance)."""
-    from transferkit.evaluate.compare import compare
-
-    train, test = _trec(shared_data, 20, 60)
-    report = tmp_path / "report.html"
-    r = compare(
-        train, eval=test, base=str(tiny_bert), strategy="full", seeds=2, sizes="4,all",
-        epochs=2, scratch_epochs=2, report=report, json_path=tmp_path / "r.json",
-    )  # fmt: skip
-    task = r["task"]
-    assert task["head"] == "new" and task["n_fit"] + task["n_val"] == 60 and task["n_eval"] == 60
-    for key in ("transfer", "scratch", "classical"):
-        m = r[key]
-        assert len(m["runs"]) == 2 and 0 <= m["accuracy"] <= 1
-        assert m["train_seconds"] > 0 and m["cpu_seconds"] > 0
-        assert m["ci"]["interval_defined"] and m["confusion"]["labels"] == ["DESC", "HUM", "LOC"]
-        assert m["overfit_gap"] == pytest.approx(m["train_accuracy"] - m["accuracy"])
-    for key in ("transfer", "scratch"):
-        curves = r[key]["curves"]
-        assert curves["epoch"] == [1, 2] and len(curves["val_acc"]) == 2
-    assert len(r["scratch"]["curves"]["train_acc"]) == 2 and len(r["scratch"]["epoch_seconds"]) == 2
-    assert r["time_to_reach"]["scratch_best_val_accuracy"] == max(r["scratch"]["curves"]["val_acc"])
-    assert [p["label"] for p in r["learning_curve"]] == ["4 per class", "all"]
-    assert r["learning_curve"][0]["size"] == 12
-    assert r["learning_curve"][0]["transfer"]["n"] == 2
-    gap = r["domain_gap"]
-    assert "generic English sample" in gap["reference"] and 0 <= gap["a_distance"] <= 2
-    assert "zero_shot_accuracy" not in gap  # a bare encoder has no head to reuse
-    assert r["classical"]["accuracy"] > 0.6
-    assert any(
-        w["kind"] in ("negative_transfer", "no_clear_gain") and w["against"] == "classical"
-        for w in r["warnings"]
-    ), r["warnings"]
-    text = report.read_text(encoding="utf-8")
+def test_compare_report_renders_in_chromium(e2e, tmp_path):
+    r, out = e2e
+    text = (out / "report.html").read_text(encoding="utf-8")
     assert "negative transfer" in text or "not better than" in text
-    assert json.loads((tmp_path / "r.json").read_text())["task"]["base"] == str(tiny_bert)
-    ok, total = chromium_plot_counts(report, tmp_path / "profile")
+    ok, total = chromium_plot_counts(out / "report.html", tmp_path / "profile")
+    # comparison bars, learning curve, 2 train/validation curves, 3 confusion matrices
     assert total == 7 and ok == total
 
 

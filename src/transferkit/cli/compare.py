@@ -92,7 +92,7 @@ def compare_command(
     from rich.console import Console
 
     from transferkit.evaluate.compare import compare
-    from transferkit.evaluate.report import _jsonable
+    from transferkit.evaluate.report import to_jsonable
 
     err = Console(stderr=True)
     result = compare(
@@ -115,7 +115,7 @@ def compare_command(
         say=lambda m: err.print(f"[dim]{m}[/dim]"),
     )
     if as_json:
-        sys.stdout.write(json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n")
         return
     out = Console()
     out.print(_table(result))

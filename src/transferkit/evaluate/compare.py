@@ -44,7 +44,6 @@ from transferkit.errors import DataError, FileMissingError, InputError
 logger = logging.getLogger(__name__)
 
 METHODS = ("transfer", "scratch", "classical")
-TRAIN_ACC_SAMPLE = 512
 
 
 def _check_out(path: str | os.PathLike[str] | None, what: str) -> Path | None:
@@ -89,266 +88,7 @@ class _Clock:
         return False
 
 
-# ---------------------------------------------------------------- one run of each method
-
-
-def _score(
-    model_predict: Callable[[list[Any]], list[str]], data: Any, fit_data: Any
-) -> dict[str, Any]:
-    """Evaluation report on `data` plus accuracy on (up to 512 of) the training data."""
-    import numpy as np
-
-    from transferkit.evaluate.metrics import classification_report
-
-    rep = classification_report(data.labels, model_predict(data.items), labels=data.classes)
-    idx = np.random.default_rng(0).permutation(len(fit_data))[:TRAIN_ACC_SAMPLE]
-    sample = [fit_data.items[i] for i in idx]
-    pred = model_predict(sample)
-    train_acc = float(np.mean([p == fit_data.labels[i] for p, i in zip(pred, idx, strict=True)]))
-    return {"report": rep, "train_accuracy": train_acc}
-
-
-def _torch_predict(clf: Any, classes: list[str]) -> Callable[[list[Any]], list[str]]:
-    from transferkit.adapt.fitting import predict_logits
-
-    return lambda items: [classes[i] for i in predict_logits(clf, items).argmax(1)]
-
-
-def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
-    """Report curves from a loop history: epoch, train_acc, val_acc, train_loss."""
-    if not history:
-        return None
-    out: dict[str, Any] = {"epoch": [int(r["epoch"]) for r in history]}
-    for src, dst in (
-        ("train_accuracy", "train_acc"),
-        ("val_accuracy", "val_acc"),
-        ("loss", "train_loss"),
-    ):
-        if all(src in r for r in history):
-            out[dst] = [float(r[src]) for r in history]
-    return out
-
-
-def _epoch_seconds(
-    history: list[dict[str, float]], total: float | None = None
-) -> tuple[list[float] | None, bool]:
-    """Cumulative training seconds at the end of each epoch, and whether they are an
-    approximation (history without "seconds": equal-length epochs of `total` assumed)."""
-    if not history:
-        return None, False
-    if all("seconds" in r for r in history):
-        return [float(r["seconds"]) for r in history], False
-    if total is None:
-        return None, False
-    return [total * (i + 1) / len(history) for i in range(len(history))], True
-
-
-def run_transfer(
-    fit_data: Any,
-    val: Any,
-    test: Any,
-    *,
-    base: str,
-    strategy: str,
-    seed: int,
-    budget: float | None,
-    text_column: str | None,
-    label_column: str | None,
-    epochs: int | None = None,
-) -> dict[str, Any]:
-    from transferkit.adapt.fitting import fit
-
-    t0, c0 = time.time(), time.process_time()
-    r = fit(
-        fit_data,
-        base=base,
-        strategy=strategy,
-        eval=val,
-        seed=seed,
-        budget=budget,
-        epochs=epochs,
-        progress=False,
-    )
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(_torch_predict(r.model, fit_data.classes), test, fit_data)
-    return {
-        "seed": seed,
-        "wall": wall,
-        "cpu": cpu,
-        "fit_train_seconds": r.train_seconds,
-        "strategy": r.strategy,
-        "reason": r.reason,
-        "history": r.history,
-        "curves": _curves(r.history),
-        "epoch_seconds": _epoch_seconds(r.history, r.train_seconds),
-        "val_accuracy": (r.eval or {}).get("accuracy"),
-        "zero_shot": r.zero_shot,
-        "notes": list(r.summary),
-        **scored,
-    }
-
-
-def run_scratch(
-    template: Any,
-    fit_data: Any,
-    val: Any,
-    test: Any,
-    *,
-    seed: int,
-    time_limit: float | None,
-    epochs: int | None,
-) -> dict[str, Any]:
-    from transferkit.evaluate.scratch import train_from_scratch
-
-    t0, c0 = time.time(), time.process_time()
-    run = train_from_scratch(
-        template, fit_data, val, seed=seed, time_limit=time_limit, epochs=epochs
-    )
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(_torch_predict(run.model, fit_data.classes), test, fit_data)
-    notes = []
-    if run.stop_reason:
-        notes.append(
-            f"stopped: {run.stop_reason} after {len(run.history)} of {run.epochs_planned} epochs"
-        )
-    return {
-        "seed": seed,
-        "wall": wall,
-        "cpu": cpu,
-        "history": run.history,
-        "curves": _curves(run.history),
-        "epoch_seconds": _epoch_seconds(run.history),
-        "stop_reason": run.stop_reason,
-        "epochs_planned": run.epochs_planned,
-        "hyperparameters": run.hyperparameters,
-        "notes": notes,
-        **scored,
-    }
-
-
-def run_classical(fit_data: Any, test: Any, *, seed: int) -> dict[str, Any]:
-    from transferkit.evaluate.baselines import PixelLogReg, TfidfLogReg
-
-    t0, c0 = time.time(), time.process_time()
-    est = (TfidfLogReg if fit_data.modality == "text" else PixelLogReg)(random_state=seed)
-    est.fit(fit_data.items, fit_data.labels)
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
-    name = (
-        "TF-IDF (word 1-2 + char 3-5 grams) + logistic regression"
-        if fit_data.modality == "text"
-        else f"{est.size}x{est.size} RGB pixels + logistic regression"
-    )
-    return {"seed": seed, "wall": wall, "cpu": cpu, "model": name, "notes": [], **scored}
-
-
-def _summarise(runs: list[dict[str, Any]], n_eval: int) -> dict[str, Any]:
-    """One method's entry in the result, from its runs (one per seed)."""
-    from statistics import fmean
-
-    from transferkit.evaluate.stats import mean_ci
-    from transferkit.evaluate.warnings import decision_ci
-
-    accs = [r["report"]["accuracy"] for r in runs]
-    ci = decision_ci(accs, n_eval)
-    first = runs[0]
-    train_acc = fmean(r["train_accuracy"] for r in runs)
-    out: dict[str, Any] = {
-        "accuracy": fmean(accs),
-        "macro_f1": fmean(r["report"]["macro_f1"] for r in runs),
-        "train_seconds": fmean(r["wall"] for r in runs),
-        "cpu_seconds": fmean(r["cpu"] for r in runs),
-        "train_accuracy": train_acc,
-        "overfit_gap": train_acc - fmean(accs),
-        # "seeds" drives the report's bars and verdicts: the decision interval (seeds and
-        # evaluation-set noise, see warnings.decision_ci); "seed_ci" is the seed spread alone.
-        "seeds": ci,
-        "ci": ci,
-        "seed_ci": mean_ci(accs),
-        "runs": [
-            {k: r.get(k) for k in ("seed", "wall", "cpu", "train_accuracy", "stop_reason")}
-            | {
-                "accuracy": r["report"]["accuracy"],
-                "macro_f1": r["report"]["macro_f1"],
-                "epochs": len(r.get("history") or []),
-            }
-            for r in runs
-        ],
-        "confusion": first["report"]["confusion"],
-        "per_class": first["report"]["per_class"],
-        "curves": first.get("curves"),
-        "notes": sorted({n for r in runs for n in r.get("notes", [])}),
-    }
-    if first.get("epoch_seconds") and first["epoch_seconds"][0] is not None:
-        out["epoch_seconds"], out["epoch_seconds_approximate"] = first["epoch_seconds"]
-    for key in ("strategy", "reason", "model", "hyperparameters", "epochs_planned"):
-        if key in first:
-            out[key] = first[key]
-    final = [
-        r["curves"]
-        for r in runs
-        if r.get("curves") and r["curves"].get("train_acc") and r["curves"].get("val_acc")
-    ]
-    if final:  # last-epoch gap of the loop's own curves (train sample vs validation)
-        out["final_curve_gap"] = fmean(c["train_acc"][-1] - c["val_acc"][-1] for c in final)
-    return out
-
-
-def time_to_reach(transfer: dict[str, Any], scratch: dict[str, Any]) -> dict[str, Any] | None:
-    """Seconds the transfer model needed to reach the scratch model's best validation
-    accuracy (seed 0 runs), from the per-epoch curves."""
-    s_curves = scratch.get("curves") or {}
-    if not s_curves.get("val_acc") or not scratch.get("epoch_seconds"):
-        return None
-    s_best = max(s_curves["val_acc"])
-    s_at = scratch["epoch_seconds"][s_curves["val_acc"].index(s_best)]
-    out: dict[str, Any] = {"scratch_best_val_accuracy": s_best, "scratch_seconds_to_best": s_at}
-    t_curves = transfer.get("curves") or {}
-    if t_curves.get("val_acc") and transfer.get("epoch_seconds"):
-        pairs = zip(transfer["epoch_seconds"], t_curves["val_acc"], strict=True)
-        hit = [s for s, a in pairs if a >= s_best]
-        out["transfer_seconds"] = hit[0] if hit else None
-        out["approximate"] = bool(transfer.get("epoch_seconds_approximate"))
-    else:  # no epochs (probe, contrastive): the whole training, if its result is as good
-        val = transfer.get("runs_val_accuracy")
-        reached = isinstance(val, int | float) and val >= s_best
-        out["transfer_seconds"] = transfer["train_seconds"] if reached else None
-        out["approximate"] = False
-    out["reached"] = out["transfer_seconds"] is not None
-    if out["reached"] and out["transfer_seconds"] > 0:
-        out["speedup"] = s_at / out["transfer_seconds"]
-    return out
-
-
 # ---------------------------------------------------------------- the comparison
-
-
-def _reference(
-    reference: Any, modality: str, text_column: str | None
-) -> tuple[list[Any] | None, str]:
-    """Reference inputs of the source domain, and how the report names them."""
-    if reference is None:
-        if modality == "text":
-            from transferkit.evaluate.reference_text import GENERIC_ENGLISH
-
-            return list(GENERIC_ENGLISH), (
-                f"transferkit's generic English sample ({len(GENERIC_ENGLISH)} sentences written "
-                "for this check; not the model's pretraining data)"
-            )
-        return (
-            None,
-            "none: no sample of the source domain (ImageNet) ships with transferkit; pass reference=FOLDER",
-        )
-    if (
-        isinstance(reference, list | tuple)
-        and reference
-        and not isinstance(reference[0], list | tuple)
-    ):
-        return list(reference), f"the {len(reference)} reference inputs given"
-    from transferkit.data.datasets import load_labelled
-
-    ref = load_labelled(reference, text_column=text_column, what="reference")
-    return list(ref.items), f"{ref.source} ({len(ref)} examples)"
 
 
 def compare(
@@ -398,6 +138,14 @@ def compare(
         parse_sizes,
         plan_sizes,
         subsample_per_class,
+    )
+    from transferkit.evaluate.methods import (
+        FrozenFeatures,
+        run_classical,
+        run_scratch,
+        run_transfer,
+        summarise,
+        time_to_reach,
     )
 
     say = say or (lambda msg: logger.info(msg))
@@ -483,6 +231,7 @@ def compare(
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
     resolved = strategy
+    frozen = FrozenFeatures()  # a probe's body and the source body: test set encoded once
     measured: dict[str, float] = {}
 
     def do_classical(seed: int, part: Any = None) -> dict[str, Any] | None:
@@ -534,6 +283,7 @@ def compare(
             text_column=text_column,
             label_column=label_column,
             epochs=epochs,
+            frozen=frozen,
         )
         if "transfer" not in measured:
             measured["transfer"] = r["wall"]
@@ -566,8 +316,9 @@ def compare(
     domain_gap: dict[str, Any] | None = None
     if clock.fits("domain_gap", 5.0 + 0.02 * len(test)):
         domain_gap = _domain_gap(
-            source, template, fit_data, test, base_name, labels, reference, text_column, clock
-        )
+            source, template, fit_data, test, base_name, labels, reference, text_column, clock,
+            frozen,
+        )  # fmt: skip
     # 3. further seeds
     for seed in range(1, seeds):
         for method, fn, on in (
@@ -581,7 +332,7 @@ def compare(
     result: dict[str, Any] = {"task": task}
     n_eval = len(test)
     for method in METHODS:
-        result[method] = _summarise(runs[method], n_eval) if runs[method] else None
+        result[method] = summarise(runs[method], n_eval) if runs[method] else None
     if result["transfer"]:
         task["strategy"] = result["transfer"].get("strategy")
         task["strategy_reason"] = result["transfer"].get("reason")
@@ -686,12 +437,17 @@ def _domain_gap(
     reference: Any,
     text_column: str | None,
     clock: _Clock,
+    frozen: Any = None,
 ) -> dict[str, Any] | None:
+    from transferkit.evaluate.warnings import feature_gap, source_head_check
+
     gap: dict[str, Any] = {}
     if source is not None:
         gap["source"] = f"{base_name} head ({len(labels)} labels)"
-        gap.update(_source_check(source, test))
-    ref_items, ref_name = _reference(reference, fit_data.modality, text_column)
+        gap.update(source_head_check(source, test, frozen=frozen))
+    from transferkit.evaluate.reference import load_reference
+
+    ref_items, ref_name = load_reference(reference, fit_data.modality, text_column=text_column)
     gap["reference"] = ref_name
     if ref_items is None:
         clock.skipped.append({"what": "domain_gap.a_distance", "why": ref_name})
@@ -700,14 +456,6 @@ def _domain_gap(
             {"what": "domain_gap.a_distance", "why": "fewer than 5 reference or target examples"}
         )
     else:
-        from transferkit.evaluate.warnings import feature_gap
-
-        pad = feature_gap(template, ref_items, fit_data.items)
+        pad = feature_gap(template, ref_items, fit_data.items, frozen=frozen)
         gap.update({k: v for k, v in pad.items() if k != "folds"})
     return gap or None
-
-
-def _source_check(source: Any, test: Any) -> dict[str, Any]:
-    from transferkit.evaluate.warnings import source_head_check
-
-    return source_head_check(source, test)

@@ -95,8 +95,14 @@ def _check_out_path(path: str | Path) -> Path:
     return out
 
 
-def _jsonable(value: Any, where: str = "result") -> Any:
-    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf → None, Paths → str."""
+def to_jsonable(value: Any, where: str = "result") -> Any:
+    """`value` (e.g. a `compare` result) in plain JSON types: numpy scalars and arrays
+    unwrapped, NaN/inf → None, Paths → str; ready for ``json.dumps(..., allow_nan=False)``.
+    Anything else raises InputError naming where it sits (`where`).
+
+    >>> to_jsonable({"acc": float("nan"), "n": [1, 2]})
+    {'acc': None, 'n': [1, 2]}
+    """
     if value is None or isinstance(value, bool | str | int):
         return value
     if isinstance(value, float):
@@ -104,11 +110,11 @@ def _jsonable(value: Any, where: str = "result") -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {str(k): to_jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [to_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hasattr(value, "tolist"):  # numpy array or scalar, torch tensor
-        return _jsonable(value.tolist(), where)
+        return to_jsonable(value.tolist(), where)
     raise InputError(
         f"{where} is a {type(value).__name__}, which JSON cannot hold; store numbers, "
         "strings, lists or dicts in the result."
@@ -120,7 +126,7 @@ def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
     out = _check_out_path(path)
     if not isinstance(result, Mapping):
         raise InputError(f"result must be a dict; got {type(result).__name__}.")
-    out.write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n", "utf-8")
+    out.write_text(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n", "utf-8")
     return out
 
 
@@ -183,7 +189,9 @@ class _Builder:
         if not isinstance(task, Mapping) or not task:
             self.parts.append(self.missing("task"))
             return
-        shown = {k: v if isinstance(v, str) else json.dumps(_jsonable(v)) for k, v in task.items()}
+        shown = {
+            k: v if isinstance(v, str) else json.dumps(to_jsonable(v)) for k, v in task.items()
+        }
         rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in shown.items())
         self.parts.append(f"<table>{rows}</table>")
 
@@ -444,7 +452,7 @@ class _Builder:
             self.parts.append("<h2>Not measured</h2><ul>")
             self.parts += [f"<li>{_esc(s.get('what'))}: {_esc(s.get('why'))}</li>" for s in skipped]
             self.parts.append("</ul>")
-        raw = json.dumps(_jsonable(self.r), indent=2, allow_nan=False)
+        raw = json.dumps(to_jsonable(self.r), indent=2, allow_nan=False)
         self.parts.append(
             f"<details><summary>Raw result (JSON)</summary><pre>{_esc(raw)}</pre></details>"
         )

@@ -214,22 +214,25 @@ def match_head(labels: Sequence[str], classes: Sequence[str]) -> list[int] | Non
     return [low[c.lower()] for c in classes]
 
 
-def source_head_check(source: Any, eval_data: Any, max_items: int = 2000) -> dict[str, Any]:
+def source_head_check(
+    source: Any, eval_data: Any, max_items: int = 2000, *, frozen: Any = None
+) -> dict[str, Any]:
     """The source classifier on target evaluation data, before any adaptation.
 
     With matching labels (a reused head): {"zero_shot_accuracy", "zero_shot_mean_confidence",
     "zero_shot_confidence_when_wrong", "zero_shot_n"}. Always: "source_mean_confidence",
     the mean top-class probability over the source's own classes (low = the inputs look
-    unlike anything the head was trained on).
+    unlike anything the head was trained on). `frozen` (an `evaluate.methods.FrozenFeatures`)
+    reuses body features already computed in the comparison.
     """
     import torch
 
-    from transferkit.adapt.fitting import predict_logits
     from transferkit.evaluate.domain import zero_shot_summary
+    from transferkit.evaluate.methods import frozen_logits
 
     items = eval_data.items[:max_items]
     labels = eval_data.labels[:max_items]
-    logits = predict_logits(source, items)  # (n, source classes)
+    logits = frozen_logits(source, frozen)(items)  # (n, source classes)
     probs = torch.softmax(torch.as_tensor(logits), dim=1).numpy()
     out: dict[str, Any] = {"source_mean_confidence": float(probs.max(1).mean())}
     cols = match_head(source.labels, eval_data.classes)
@@ -254,9 +257,11 @@ def feature_gap(
     *,
     seed: int = 0,
     max_items: int = 300,
+    frozen: Any = None,
 ) -> dict[str, Any]:
     """Proxy A-distance between `reference` and `target` inputs in the frozen backbone's
-    feature space (at most `max_items` of each, drawn with `seed`)."""
+    feature space (at most `max_items` of each, drawn with `seed`, kept in order).
+    `frozen` (an `evaluate.methods.FrozenFeatures`) reuses features already computed."""
     from transferkit.adapt.cache import encode
     from transferkit.evaluate.domain import interpret_a_distance, proxy_a_distance
 
@@ -266,8 +271,13 @@ def feature_gap(
         idx = rng.permutation(len(xs))[:max_items]
         return [xs[i] for i in sorted(idx)]
 
-    ref_f, _ = encode(backbone, sample(reference), fingerprint=None)
-    tgt_f, _ = encode(backbone, sample(target), fingerprint=None)
+    def features(xs: list[Any]) -> np.ndarray:  # (n, embedding_dim)
+        if frozen is not None:
+            return frozen.features(backbone, xs)
+        return encode(backbone, xs, fingerprint=None)[0]
+
+    ref_f = features(sample(reference))
+    tgt_f = features(sample(target))
     pad = proxy_a_distance(ref_f, tgt_f, seed=seed, folds=min(5, len(ref_f), len(tgt_f)))
     pad["interpretation"] = interpret_a_distance(pad["a_distance"])
     return pad
