@@ -374,3 +374,31 @@ def test_compare_small_data_and_budget_say_what_was_skipped(tiny_bert, shared_da
     assert any(k.startswith("transfer seed") and "budget" in v for k, v in skipped.items())
     assert r["transfer"] is not None and r["learning_curve"] == []
     assert "no validation split" in " ".join(r["notes"])
+
+
+def test_cli_compare_json_with_a_text_only_reference(tiny_bert, shared_data, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from transferkit.cli.compare import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def _noop() -> None:  # a second command keeps typer in sub-command mode
+        pass
+
+    train, test = _trec(shared_data, 12, 30)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "ref.txt").write_text("\n".join(f"A sentence about topic {i}." for i in range(20)))
+    args = ["compare", str(tmp_path / "train.csv"), "--eval", str(tmp_path / "test.csv")]
+    args += ["--base", str(tiny_bert), "--strategy", "probe", "--seeds", "2", "--sizes", ""]
+    args += ["--no-scratch", "--reference", str(tmp_path / "ref.txt"), "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["domain_gap"]["reference"] == f"{tmp_path / 'ref.txt'} (20 texts)"
+    assert 0 <= out["domain_gap"]["a_distance"] <= 2 and out["scratch"] is None
+    assert out["transfer"]["ci"]["n"] == 2 and out["classical"]["accuracy"] > 0

@@ -76,7 +76,11 @@ def compare_command(
     ] = False,
     reference: Annotated[
         str | None,
-        typer.Option(help="a sample of the source domain (file/folder) for the domain-gap check"),
+        typer.Option(
+            help="a sample of the source domain for the domain-gap check, no labels needed: "
+            "text: a table with a text column or a .txt file (one text a line); images: a "
+            "folder of images (class subfolders optional)"
+        ),
     ] = None,
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,

@@ -13,7 +13,8 @@ over several seeds (mean, 95% interval), with per-epoch train/validation curves,
 final train-minus-evaluation gap (overfitting), the time the transfer model needed to
 reach the scratch model's best validation accuracy, a learning curve over training
 sizes, a domain-gap check, and warnings (`evaluate.warnings`). Returns the result dict
-that `evaluate.report.render_html` draws.
+that `evaluate.report.render_html` draws. One run of each method and the per-method
+summary live in `evaluate.methods`; the reference sample in `evaluate.reference`.
 
 Data: `train` is split once (seed 0) into a fitting part and a 10% stratified
 validation part (used by every method for early stopping and curves) when every class
@@ -114,8 +115,11 @@ def compare(
 ) -> dict[str, Any]:
     """Compare transfer from `base` with scratch and classical baselines; return the result.
 
-    train / eval / reference: anything `transferkit.adapt.fit` reads (table file, image
-    folder, DataFrame, (texts, labels)); `reference` may also be a list of inputs. Without
+    train / eval: anything `transferkit.adapt.fit` reads (table file, image folder,
+    DataFrame, (texts, labels)). reference: a sample of the source domain for the
+    domain-gap check, inputs only (`evaluate.reference.load_reference`): a table with a
+    text column or a .txt file, a folder of images with or without class subfolders, a
+    list of inputs; None: a generic English sample for text, no check for images. Without
     `eval`, 20% of train (stratified, seed 0) becomes the test set.
     seeds: runs per method (>= 1; 3+ to call differences). sizes: learning-curve sizes
     per class plus "all" (None or "" for no curve). budget: wall seconds for everything.
