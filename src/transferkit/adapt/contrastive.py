@@ -1,13 +1,23 @@
 """SetFit-style contrastive tuning of a body from few labels (Tunstall et al. 2022,
-"Efficient Few-Shot Learning Without Prompts").
+"Efficient Few-Shot Learning Without Prompts"), made cheap in two ways.
 
-SetFit materialises sentence pairs (same class → similarity 1, different → 0) and trains
-the body with a cosine-similarity loss, one pair at a time in batches of 16 pairs (32
-encodings for 16 pairs). Here the pairs are sampled *inside* each batch: a class-balanced
-batch of b examples is encoded once and all b(b-1)/2 pairs between them enter the loss,
-positives and negatives weighted equally. With b = 32 that is 496 pairs for 32 encodings
-instead of 16, so the same number of pair signals costs ~30x fewer forward passes; no
-pair list is ever built. The head is then fitted on the tuned features (`fit_logistic`).
+1. In-batch pairs. SetFit materialises sentence pairs (same class → similarity 1,
+   different → 0) and trains with a cosine-similarity loss on batches of 16 pairs (32
+   encodings for 16 pair signals). Here a class-balanced batch of b examples is encoded
+   once and all b(b-1)/2 pairs between them enter the loss, positives and negatives
+   weighted equally: b = 32 gives 496 pair signals for 32 encodings. No pair list is
+   ever built.
+2. Only the top layers are tuned (text transformers). The token states entering the top
+   `top_layers` layers are computed once for every example with the frozen lower layers
+   and kept in memory; each step then runs forward and backward through the top layers
+   only. With 3 of MiniLM's 6 layers a step costs about a third of a full fine-tuning
+   step (3 forward + 6 backward layer-passes instead of 6 + 12, embeddings skipped).
+   On sst2/cr at 8 per class, tuning 3 layers beat tuning 2 (measured, 4 samples). Few-shot tuning mostly
+   reshapes the top of the encoder (the lower layers hold generic token features), in
+   the spirit of ULMFiT's "top layers first" (Howard & Ruder 2018).
+
+The head is then fitted on the tuned features (`fit_logistic`); `contrastive_tune`
+returns those features so no extra encoding pass is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+CONTRASTIVE_LR = 2e-4  # few steps on the top layers only: 10x SetFit's 2e-5
 
 
 def balanced_batches(y: np.ndarray, steps: int, batch_size: int, seed: int) -> list[list[int]]:
@@ -54,40 +66,140 @@ def pair_loss(emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.stack(terms).mean()
 
 
+class _TopOfText:
+    """The top `k` layers of a BERT-like text backbone, fed from cached token states.
+
+    `states[i]`: (tokens_i, hidden) entering layer n-k for example i (no padding).
+    """
+
+    def __init__(self, backbone: Any, items: list[str], k: int, batch_size: int = 64) -> None:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        self._mask_fn = create_bidirectional_mask
+        self.backbone = backbone
+        groups = backbone.layer_groups()  # [embeddings, layer 1, ..., layer n]
+        n = len(groups) - 1
+        self.k = max(1, min(k, n))
+        self.layers = groups[n - self.k + 1 :]
+        self.config = backbone.model.config
+        self.states: list[torch.Tensor] = [torch.empty(0)] * len(items)
+        was = backbone.training
+        backbone.eval()
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        with torch.inference_mode():
+            for s in range(0, len(order), batch_size):
+                idx = order[s : s + batch_size]
+                enc = backbone.preprocess([items[i] for i in idx])
+                wanted = ("input_ids", "attention_mask", "token_type_ids")
+                out = backbone.model(
+                    **{a: b for a, b in enc.items() if a in wanted}, output_hidden_states=True
+                )
+                h = out.hidden_states[n - self.k]  # (b, tokens, hidden) entering layer n-k+1
+                lengths = enc["attention_mask"].sum(1).tolist()
+                for j, i in enumerate(idx):
+                    self.states[i] = h[j, : int(lengths[j])].clone()
+        backbone.train(was)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __call__(self, idx: list[int]) -> torch.Tensor:
+        """Mean-pooled embeddings (b, hidden) of examples `idx` through the top layers."""
+        from transferkit.models.backbone import _mean_pool
+
+        hs = [self.states[i] for i in idx]
+        t = max(len(h) for h in hs)
+        h = torch.zeros(len(hs), t, hs[0].shape[-1])  # (b, tokens, hidden), zero-padded
+        mask = torch.zeros(len(hs), t, dtype=torch.long)
+        for j, x in enumerate(hs):
+            h[j, : len(x)] = x
+            mask[j, : len(x)] = 1
+        ext = self._mask_fn(config=self.config, inputs_embeds=h, attention_mask=mask)
+        for layer in self.layers:
+            h = layer(h, ext)
+        return _mean_pool(h, mask)
+
+    def features(self, batch_size: int = 64) -> np.ndarray:
+        """(n, hidden) embeddings of all cached examples, in eval mode."""
+        for layer in self.layers:
+            layer.eval()
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(self.states), batch_size):
+                out.append(self(list(range(s, min(s + batch_size, len(self.states))))))
+        return torch.cat(out).float().numpy()
+
+
 def contrastive_tune(
     backbone: Any,
     items: list[Any],
     y: np.ndarray,
     *,
     steps: int,
-    lr: float = 2e-5,
+    lr: float = CONTRASTIVE_LR,
     batch_size: int = 32,
+    top_layers: int | None = 3,
     seed: int = 0,
     time_limit: float | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Tune `backbone` in place with in-batch contrastive pairs; returns loop info."""
+    """Tune `backbone` in place with in-batch contrastive pairs; returns loop info and,
+    under "features", the tuned (n, d) features of `items` (None when not computed).
+
+    top_layers: tune only that many top layers of a BERT-like text body from cached
+    lower-layer states (None: the whole body, for any backbone).
+    """
     from transferkit.adapt.loop import LoopConfig, ProgressCallback, TimeLimit, run_loop
+    from transferkit.errors import InputError
 
-    backbone.freeze(0)
-    plan_batches = balanced_batches(y, steps, batch_size, seed)
+    top: _TopOfText | None = None
+    if top_layers is not None and getattr(backbone, "modality", "") == "text":
+        try:
+            backbone.layer_groups()
+            top = _TopOfText(backbone, items, top_layers)
+        except (InputError, AttributeError, TypeError):
+            top = None  # not BERT-like: tune the whole body below
     yt = torch.as_tensor(y)
+    if top is not None:
+        for p in backbone.parameters():
+            p.requires_grad = False
+        params = top.parameters()
+        for p in params:
+            p.requires_grad = True
 
-    def step_loss(idx: list[int]) -> torch.Tensor:
-        batch = backbone.preprocess([items[i] for i in idx])
-        return pair_loss(backbone(batch), yt[idx])
+        def step_loss(idx: list[int]) -> torch.Tensor:
+            return pair_loss(top(idx), yt[idx])
 
+        module: Any = torch.nn.ModuleList(top.layers)
+    else:
+        backbone.freeze(0)
+        params = [p for p in backbone.parameters() if p.requires_grad]
+
+        def step_loss(idx: list[int]) -> torch.Tensor:
+            batch = backbone.preprocess([items[i] for i in idx])
+            return pair_loss(backbone(batch), yt[idx])
+
+        module = backbone
+    plan_batches = balanced_batches(y, steps, batch_size, seed)
     callbacks: list[Any] = [ProgressCallback(progress)]
     if time_limit:
         callbacks.append(TimeLimit(time_limit))
-    groups = [{"params": [p for p in backbone.parameters() if p.requires_grad], "lr": lr}]
     state = run_loop(
-        backbone,
+        module,
         lambda epoch: plan_batches,
         step_loss,
-        groups,
+        [{"params": params, "lr": lr}],
         LoopConfig(epochs=1, warmup=0.1, weight_decay=0.01, seed=seed),
         callbacks=callbacks,
     )
+    backbone.eval()
+    feats = top.features() if top is not None else None
     pairs = sum(len(b) * (len(b) - 1) // 2 for b in plan_batches[: state.step])
-    return {"steps": state.step, "pairs": pairs, "loss": state.loss, "stop": state.stop_reason}
+    return {
+        "steps": state.step,
+        "pairs": pairs,
+        "loss": state.loss,
+        "stop": state.stop_reason,
+        "top_layers": top.k if top is not None else None,
+        "features": feats,
+    }

@@ -272,7 +272,7 @@ def fit(
 
     if plan.strategy in ("probe", "contrastive"):
         if plan.strategy == "contrastive":
-            from transferkit.adapt.contrastive import contrastive_tune
+            from transferkit.adapt.contrastive import CONTRASTIVE_LR, contrastive_tune
             from transferkit.adapt.strategies import contrastive_steps
 
             steps = contrastive_steps(len(data))
@@ -282,15 +282,22 @@ def fit(
                 data.items,
                 y,
                 steps=steps,
-                lr=lr or 2e-5,
+                lr=lr or CONTRASTIVE_LR,
                 seed=seed,
                 time_limit=remaining,
                 progress=progress,
             )
             hp.update(
-                {"contrastive_steps": info["steps"], "pairs": info["pairs"], "lr": lr or 2e-5}
+                {
+                    "contrastive_steps": info["steps"],
+                    "pairs": info["pairs"],
+                    "lr": lr or CONTRASTIVE_LR,
+                    "top_layers": info["top_layers"],
+                }
             )
-            feats, hit = encode(clf, data.items, fingerprint=None, progress=progress)
+            feats = info["features"]
+            if feats is None:
+                feats, _ = encode(clf, data.items, fingerprint=None, progress=progress)
             result_extra["feature_cache"] = None
         else:
             feats, hit = encode(clf, data.items, fingerprint=data.fingerprint(), progress=progress)
@@ -315,7 +322,11 @@ def fit(
                     f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head"
                 )
         _set_head(clf, candidate["w"], candidate["b"])
-        body: Any = "full" if (plan.strategy == "contrastive" or base_cfg.get("body")) else None
+        body: Any = None
+        if base_cfg.get("body") or (plan.strategy == "contrastive" and not hp["top_layers"]):
+            body = "full"
+        elif plan.strategy == "contrastive":
+            body = _unfrozen_keys(backbone)  # only the tuned top layers are saved
         loop_info: dict[str, Any] = {"history": [], "resumed": 0}
     else:
         groups, note = param_groups(
