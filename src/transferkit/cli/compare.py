@@ -121,6 +121,15 @@ def compare_command(
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n")
         return
+    print_summary(result)
+    if report:
+        Console().print(f"report: {report}")
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """Print a comparison result: the table, time to reach, curve, gap, warnings, skips."""
+    from rich.console import Console
+
     out = Console()
     out.print(_table(result))
     ttr = result.get("time_to_reach")
@@ -152,8 +161,6 @@ def compare_command(
         out.print(f"  cause: {w['cause']}\n  try: {w['advice']}")
     for s in result["skipped"]:
         out.print(f"[dim]not measured: {s['what']}: {s['why']}[/dim]")
-    if report:
-        out.print(f"report: {report}")
 
 
 def register(app: typer.Typer) -> None:

@@ -45,11 +45,37 @@ def fit_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="ignore a checkpoint; start over")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON result on stdout")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="after fitting, prove it helped: the same base and strategy vs training from "
+            "scratch vs a classical baseline, on one shared split (see `transferkit compare`)",
+        ),
+    ] = False,
+    seeds: Annotated[int, typer.Option(help="--compare: runs per method")] = 3,
+    report: Annotated[
+        str | None, typer.Option(help="--compare: write the HTML report here")
+    ] = None,
 ) -> None:
-    """Adapt a pretrained model to your labelled data and save it as a folder."""
-    from transferkit.adapt.fitting import fit
-    from transferkit.errors import TransferkitError
+    """Adapt a pretrained model to your labelled data and save it as a folder.
 
+    With --compare, a comparison against from-scratch and classical baselines follows.
+    """
+    from transferkit.adapt.fitting import fit
+    from transferkit.errors import InputError, TransferkitError
+
+    if report is not None and not compare:
+        _fail(
+            str(InputError(f"--report {report!r} needs --compare (or use `transferkit compare`)"))
+        )
+    if compare and report is not None:
+        from transferkit.evaluate.compare import check_output_path
+
+        try:  # a bad report path fails before any training
+            check_output_path(report, "--report")
+        except TransferkitError as e:
+            _fail(str(e))
     if out is None:
         p = Path(train)
         out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
@@ -81,12 +107,65 @@ def fit_command(
             err=True,
         )
         raise typer.Exit(130) from None
+    comparison = None
+    if compare:
+        comparison = _compare(
+            train, eval, result, seeds, budget, report, text_column, label_column, as_json
+        )
     if as_json:
-        typer.echo(json.dumps(result.to_json()))
+        payload = result.to_json()
+        if comparison is not None:
+            from transferkit.evaluate.report import to_jsonable
+
+            payload["compare"] = to_jsonable(comparison)
+        typer.echo(json.dumps(payload))
         return
     for line in result.summary:
         typer.echo(line)
     typer.echo(f"trained in {result.train_seconds:.1f} s; saved {result.model_dir}")
+    if comparison is not None:
+        from transferkit.cli.compare import print_summary
+
+        print_summary(comparison)
+
+
+def _compare(
+    train: str,
+    eval: str | None,  # noqa: A002
+    result: Any,
+    seeds: int,
+    budget: float | None,
+    report: str | None,
+    text_column: str | None,
+    label_column: str | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    """Run `transferkit compare` with the base and strategy this fit used."""
+    from transferkit.errors import TransferkitError
+    from transferkit.evaluate.compare import compare
+
+    say = None if quiet else (lambda m: typer.echo(m, err=True))
+    if say:
+        say(
+            "comparing: the transfer run is repeated over seeds on compare's shared split, "
+            "beside from-scratch and classical baselines"
+        )
+    try:
+        return compare(
+            train,
+            eval=eval,
+            base=str(result.base),
+            strategy=str(result.strategy),
+            seeds=seeds,
+            budget=budget,
+            report=report,
+            text_column=text_column,
+            label_column=label_column,
+            say=say,
+        )
+    except TransferkitError as e:
+        _fail(str(e))
+        raise
 
 
 def evaluate_command(

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("transfer", "scratch", "classical")
 
 
-def _check_out(path: str | os.PathLike[str] | None, what: str) -> Path | None:
+def check_output_path(path: str | os.PathLike[str] | None, what: str) -> Path | None:
     """Fail before any training when an output path cannot be written."""
     if path is None:
         return None
@@ -159,8 +159,8 @@ def compare(
         )
     if budget is not None and budget <= 0:
         raise InputError(f"budget={budget!r} seconds must be positive, or None for no limit")
-    report_path = _check_out(report, "report")
-    json_out = _check_out(json_path, "JSON result")
+    report_path = check_output_path(report, "report")
+    json_out = check_output_path(json_path, "JSON result")
     size_list = parse_sizes(sizes)
     clock = _Clock(budget, say)
     notes: list[str] = []
