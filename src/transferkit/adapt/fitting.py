@@ -134,15 +134,23 @@ def _set_head(clf: Any, weight: np.ndarray, bias: np.ndarray) -> None:
 
 def _unfrozen_keys(backbone: Any) -> list[str]:
     """State-dict keys (parameters and buffers such as BatchNorm statistics) of the layer
-    groups that have trainable parameters."""
+    groups that have trainable parameters. A group may be a wrapper built on the fly (image
+    backbones group blocks in a new Sequential), so keys are found through the registered
+    submodules inside it, not the group's own name."""
     names = {id(m): n for n, m in backbone.named_modules()}
     keys: list[str] = []
-    state = backbone.state_dict()
     for group in backbone.layer_groups():
-        if any(p.requires_grad for p in group.parameters()):
-            prefix = names[id(group)] + "."
-            keys += [k for k in state if k.startswith(prefix)]
-    return keys
+        if not any(p.requires_grad for p in group.parameters()):
+            continue
+        for sub in group.modules():
+            name = names.get(id(sub))
+            if name is None:
+                continue
+            local = [k for k, v in sub._parameters.items() if v is not None]
+            local += [k for k, v in sub._buffers.items() if v is not None]
+            keys += [f"{name}.{k}" if name else k for k in local]
+    state = backbone.state_dict()
+    return [k for k in dict.fromkeys(keys) if k in state]
 
 
 # ---------------------------------------------------------------- fit
