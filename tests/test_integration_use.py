@@ -150,3 +150,19 @@ def test_cli_error_is_one_clear_line_without_traceback() -> None:
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert "org/unreachable-model" in res.stderr and "Installed zoo models" in res.stderr
+
+
+def test_pipeline_merges_lora_without_changing_outputs(sentiment) -> None:
+    import torch
+
+    from transferkit.zoo.factory import load_model
+
+    model = load_model("sentiment-analysis")
+    assert hasattr(model.backbone.model, "peft_config")  # the shipped model is a LoRA adapter
+    assert not hasattr(sentiment.model.backbone.model, "peft_config")  # the pipeline merged it
+    texts = ["a fine film", "dull and lifeless", SENTENCE]
+    with torch.no_grad():
+        ref = model(model.preprocess(texts)).softmax(-1)
+    for row, p in zip(sentiment(texts, top_k=2), ref, strict=True):
+        got = {r["label"]: r["score"] for r in row}
+        assert got["POSITIVE"] == pytest.approx(float(p[1]), abs=1e-5)

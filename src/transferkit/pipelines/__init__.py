@@ -68,6 +68,7 @@ def pipeline(
     loaded: Any
     if isinstance(ref, str | os.PathLike):
         loaded = load_backbone(ref) if cls is FeatureExtractionPipeline else load_model(ref)
+        _merge_lora(loaded)  # we own this copy: fold the adapter in, inference gets faster
     elif cls is FeatureExtractionPipeline and hasattr(ref, "backbone"):
         loaded = ref.backbone
     else:
@@ -84,3 +85,15 @@ def pipeline(
             "Use task 'text-classification'."
         )
     return cls(pipe_model, **kwargs)
+
+
+def _merge_lora(model: Any) -> None:
+    """Fold a LoRA adapter into the base weights of a model loaded for inference only.
+
+    A merged model computes the same outputs with fewer matmuls; it must not be saved
+    back as a LoRA model, which is why only copies the pipeline loaded itself are merged.
+    """
+    backbone = getattr(model, "backbone", model)
+    peft_model = getattr(backbone, "model", None)
+    if peft_model is not None and hasattr(peft_model, "merge_and_unload"):
+        backbone.model = peft_model.merge_and_unload()
