@@ -205,10 +205,18 @@ def choose_strategy(
     e = int(epochs or e0)
     seconds = est(strategy, e)
     if budget is not None and strategy != "auto" and seconds > 3 * budget and "user" in reason:
+        if strategy == "probe":
+            fix = "Raise --budget (a probe encodes every example once)."
+        else:
+            fix = (
+                "Raise --budget, lower --epochs, or use --strategy probe (about {:.0f} s).".format(
+                    est("probe", 1)
+                )
+            )
+        epochs_said = "" if strategy == "probe" else f" for {e} epoch(s)"
         raise InputError(
             f"budget={budget:g} s is too small for strategy {strategy!r} on {n} examples "
-            f"(about {seconds:.0f} s for {e} epoch(s)). Raise --budget, lower --epochs, or use "
-            "--strategy probe (about {:.0f} s).".format(est("probe", 1))
+            f"(about {seconds:.0f} s{epochs_said}). {fix}"
         )
     return Plan(strategy, reason, e, float(lr or lr0), int(batch_size or bs0), seconds)
 

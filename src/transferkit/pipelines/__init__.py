@@ -93,7 +93,15 @@ def _merge_lora(model: Any) -> None:
     A merged model computes the same outputs with fewer matmuls; it must not be saved
     back as a LoRA model, which is why only copies the pipeline loaded itself are merged.
     """
-    backbone = getattr(model, "backbone", model)
+    from transferkit.models.backbone import Backbone
+    from transferkit.models.classifier import Classifier
+
+    if isinstance(model, Classifier):
+        backbone: Any = model.backbone
+    elif isinstance(model, Backbone):
+        backbone = model
+    else:  # HF classifiers, onnxruntime models: nothing to merge
+        return
     peft_model = getattr(backbone, "model", None)
     if peft_model is not None and hasattr(peft_model, "merge_and_unload"):
         backbone.model = peft_model.merge_and_unload()
