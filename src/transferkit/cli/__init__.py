@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 import typer
 
@@ -49,6 +50,9 @@ _register_all()
 def _quiet_third_party() -> None:
     # Library noise (weight-loading bars, advisory warnings) hides our own output.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # transformers' own deprecation notices (e.g. peft calling is_gradient_checkpointing)
+    # are for library authors, not for a command-line user.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
     try:
         from transformers.utils import logging as hf_logging
 
