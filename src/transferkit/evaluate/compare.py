@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transferkit.errors import DataError, FileMissingError, InputError
+from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +48,10 @@ METHODS = ("transfer", "scratch", "classical")
 
 
 def check_output_path(path: str | os.PathLike[str] | None, what: str) -> Path | None:
-    """Fail before any training when an output path cannot be written."""
-    if path is None:
-        return None
-    out = Path(path)
-    if out.is_dir():
-        raise InputError(
-            f"{what} {str(out)!r} is a folder; pass a file path such as {str(out / 'report.html')!r}"
-        )
-    if not out.parent.is_dir():
-        raise FileMissingError(
-            f"cannot write the {what} {str(out)!r}: the folder {str(out.parent)!r} does not exist. "
-            f"Create it first (mkdir -p {out.parent}) or choose another path."
-        )
-    return out
+    """Fail before any training when an output path cannot be written (None: no output)."""
+    from transferkit.evaluate.report import check_output_path as check
+
+    return None if path is None else check(path, what)
 
 
 class _Clock:

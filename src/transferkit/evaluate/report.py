@@ -35,6 +35,7 @@ import html
 import io
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,16 +82,17 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _check_out_path(path: str | Path) -> Path:
+def check_output_path(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Fail early, naming the fix, when a file cannot be written at `path`."""
     out = Path(path)
     if out.is_dir():
         raise InputError(
-            f"{str(out)!r} is a folder; pass a file path such as {str(out / 'report.html')!r}."
+            f"{what} {str(out)!r} is a folder; pass a file path such as {str(out / 'report.html')!r}."
         )
     if not out.parent.is_dir():
         raise FileMissingError(
-            f"cannot write {str(out)!r}: the folder {str(out.parent)!r} does not exist. "
-            f"Create it first (mkdir -p {out.parent}) or choose another path."
+            f"cannot write the {what} {str(out)!r}: the folder {str(out.parent)!r} does not "
+            f"exist. Create it first (mkdir -p {out.parent}) or choose another path."
         )
     return out
 
@@ -123,7 +125,7 @@ def to_jsonable(value: Any, where: str = "result") -> Any:
 
 def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
     """Write `result` as indented JSON (NaN → null, numpy values unwrapped); returns the path."""
-    out = _check_out_path(path)
+    out = check_output_path(path, "report")
     if not isinstance(result, Mapping):
         raise InputError(f"result must be a dict; got {type(result).__name__}.")
     out.write_text(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n", "utf-8")
@@ -488,7 +490,7 @@ def render_html(result: Mapping[str, Any], path: str | Path) -> Path:
         InputError: `result` is not a dict, or a section has the wrong shape.
         MissingExtraError: matplotlib is not installed (``pip install 'transferkit[report]'``).
     """
-    out = _check_out_path(path)
+    out = check_output_path(path, "JSON file")
     if not isinstance(result, Mapping):
         raise InputError(
             f"result must be a dict shaped like the comparison result; got {type(result).__name__}."
