@@ -11,14 +11,10 @@ from transferkit.adapt import evaluate, fit
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} not found")
-    return DATA
+def data_dir(shared_data: Path) -> Path:
+    return shared_data  # conftest's ../shared/data
 
 
 @pytest.fixture(autouse=True)
