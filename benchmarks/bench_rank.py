@@ -8,12 +8,11 @@ every cut's features and its cost), then actually adapted:
   fitted on train, accuracy on the held-out split;
 - **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.adapt.fit`
   with a fixed number of epochs on the same train split, accuracy on the same eval
-  split, wall time measured. Text cut points are fine-tuned as truncated copies of the
-  model (the top encoder layers dropped, saved as a Hugging Face folder, so `fit` sees
-  exactly the network that cut stands for). Image cut points cannot be expressed as a
-  base for `fit`, so on image tasks only the whole models are fine-tuned. A
-  features-only model (multilingual-e5-small) cannot be fine-tuned; its probe accuracy
-  is what it reaches and stands in its fine-tune column.
+  split, wall time measured. Cut points, text and image alike, are fine-tuned from
+  ``base="model@k"``: `fit` truncates the body to the layer groups that cut keeps (a
+  smaller network, so fine-tuning it also costs less). A features-only model
+  (multilingual-e5-small) cannot be fine-tuned; its probe accuracy is what it reaches
+  and stands in its fine-tune column.
 
 Reported per task: the weighted Kendall tau (Vigna 2015, as TLlib/LogME report) between
 each score and probe accuracy (and fine-tuned accuracy where measured), and wall time:
@@ -104,32 +103,7 @@ def image_task(name: str, n_train: int, n_eval: int) -> tuple[Any, Any]:
     return make(tr), make(ev)
 
 
-def _truncated_text_model(ref: str, cut: int, folder: Path) -> str:
-    """Save `ref` with only its first cut-1 encoder layers (what cut point `cut` keeps) as a
-    Hugging Face folder `fit` can load; the tokenizer and pooling config go along."""
-    import json
-    import shutil
-
-    from transferkit.select.candidates import load_candidate
-
-    model = load_candidate(ref, "text")
-    hf = model.encoder.model
-    hf.encoder.layer = hf.encoder.layer[: cut - 1]
-    hf.config.num_hidden_layers = cut - 1
-    out = folder / f"{ref}-cut{cut}"
-    hf.save_pretrained(out)
-    model.encoder.tokenizer.save_pretrained(out)
-    (out / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": model.encoder.max_length})
-    )
-    del model
-    shutil.rmtree(out / ".cache", ignore_errors=True)
-    return str(out)
-
-
-def finetune_all(
-    train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int, tmp: Path
-) -> float:
+def finetune_all(train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int) -> float:
     """Fine-tune every row's candidate with `fit` (strategy full, `epochs`, no early
     stopping), store ``ft_acc`` and ``ft_s`` in the row; return the total seconds."""
     from transferkit.adapt.fitting import fit
@@ -139,13 +113,10 @@ def finetune_all(
         if r["features_only"]:
             r["ft_acc"], r["ft_s"], r["ft_note"] = r["probe_acc"], 0.0, "features only: probe"
             continue
-        if r["cut"] is not None and train.modality != "text":
-            continue  # an image cut is not a base `fit` can load (see the module docstring)
         t0 = time.perf_counter()
-        base = r["model"] if r["cut"] is None else _truncated_text_model(r["model"], r["cut"], tmp)
         res = fit(
             train,
-            base=base,
+            base=_name(r),  # "model@k" for a cut point: fit truncates the body
             strategy="full",
             eval=evald,
             epochs=epochs,
@@ -172,8 +143,6 @@ def run_task(
     *,
     finetune_epochs: int = 0,
 ) -> dict[str, Any]:
-    import tempfile
-
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -218,8 +187,7 @@ def run_task(
     t_ft = cpu_ft = None
     if finetune_epochs:
         c0 = time.process_time()
-        with tempfile.TemporaryDirectory() as tmp:
-            t_ft = finetune_all(train, evald, rows, finetune_epochs, Path(tmp))
+        t_ft = finetune_all(train, evald, rows, finetune_epochs)
         cpu_ft = time.process_time() - c0
     return {
         "task": task,

@@ -195,7 +195,15 @@ def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(out) == {"model_dir", "base", "strategy", "reason", "train_seconds", "eval"}
+    assert set(out) == {
+        "model_dir",
+        "base",
+        "strategy",
+        "reason",
+        "base_reason",
+        "train_seconds",
+        "eval",
+    }
     assert set(out["eval"]) == {"accuracy", "macro_f1", "n"}
     res = runner.invoke(app, ["evaluate", out["model_dir"], str(tmp_path / "tr.csv"), "--json"])
     assert res.exit_code == 0, res.output

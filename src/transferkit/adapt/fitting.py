@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferkit.adapt.autobase import DEFAULT_BASES, BaseChoice, choose_base
 from transferkit.adapt.gradient import train_gradient
 from transferkit.adapt.strategies import choose_strategy, fit_logistic, n_params, param_groups
 from transferkit.data.datasets import (
@@ -29,7 +30,7 @@ from transferkit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASES = {"text": "minilm-l6", "image": "mobilenet-v2"}
+__all__ = ["DEFAULT_BASES", "FitResult", "auto_base", "fit", "predict_logits"]
 
 
 @dataclass
@@ -49,6 +50,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     feature_cache: str | None = None  # "hit" | "miss" | None (no frozen features used)
     resumed_from_epoch: int = 0
+    base_reason: str | None = None  # base="auto": which base rank chose and why
 
     def to_json(self) -> dict[str, Any]:
         ev = None
@@ -59,6 +61,7 @@ class FitResult:
             "base": self.base,
             "strategy": self.strategy,
             "reason": self.reason,
+            "base_reason": self.base_reason,
             "train_seconds": round(self.train_seconds, 2),
             "eval": ev,
         }
@@ -67,29 +70,32 @@ class FitResult:
 # ---------------------------------------------------------------- helpers
 
 
-def auto_base(data: LabelledData) -> tuple[str, str]:
-    """The base for `base="auto"`, and why. Hook: when `transferkit.select` offers a
-    ranking (`transferkit rank`), this is where its top candidate would be taken."""
-    name = DEFAULT_BASES[data.modality]
-    return (
-        name,
-        f"base auto: {name}, the default {data.modality} body (use `transferkit rank` to compare)",
-    )
+def auto_base(data: LabelledData, *, budget: float | None = None) -> tuple[str, str]:
+    """The base for `base="auto"` and why: `transferkit rank`'s recommendation on `data`
+    (see :mod:`transferkit.adapt.autobase`)."""
+    choice = choose_base(data, budget=budget)
+    return choice.ref, choice.reason
 
 
-def _load_base(ref: str) -> tuple[Any, Any]:
-    """(backbone, source classifier or None) for a base reference."""
+def _load_base(ref: str) -> tuple[Any, Any, int | None]:
+    """(backbone, source classifier or None, cut or None) for a base reference. With a
+    cut (``ref@k``) the body is truncated; the source classifier still says how its body
+    was made (tuned weights to save), but its head does not fit the cut's features."""
     from transferkit.models.classifier import Classifier
     from transferkit.zoo.factory import load_backbone, load_model, resolve
     from transferkit.zoo.registry import get_card
 
     spec = resolve(ref)
+    cut = spec.pop("cut", None)
     src = None
     if spec["kind"] == "folder" or (spec["kind"] == "zoo" and get_card(spec["name"]).source_head):
         src = load_model(spec)
-    if isinstance(src, Classifier):
-        return src.backbone, src
-    return load_backbone(spec), None
+    backbone = src.backbone if isinstance(src, Classifier) else load_backbone(spec)
+    if not isinstance(src, Classifier):
+        src = None
+    if cut is not None:
+        backbone.truncate(cut)
+    return backbone, src, cut
 
 
 def _match_head(src: Any, classes: list[str]) -> list[int] | None:
@@ -180,6 +186,11 @@ def fit(
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
+    base: a zoo name, a model folder or a hub id; ``name@k`` starts from cut point k (the
+    body truncated to its bottom k layer groups, a smaller network; the saved folder
+    records the cut). "auto" runs `transferkit rank` on the training data over the zoo
+    models of its modality and their cut points, and takes the recommended model, cut
+    and (with ``strategy="auto"``) strategy; `FitResult.base_reason` says why.
     train / eval: a table file (CSV/TSV/JSONL/Parquet), an image folder (root/<class>/*),
     a DataFrame, or (texts, labels). Without `eval`, a stratified `val_fraction` of train
     (fixed seed) is held out when every class has >= 10 examples.
@@ -217,20 +228,26 @@ def fit(
     classes = data.classes
 
     base_name = base
+    choice: BaseChoice | None = None
     if base == "auto":
-        base_name, why = auto_base(data)
-        notes.append(why)
+        choice = choose_base(data, budget=budget, seed=seed, progress=progress)
+        base_name = choice.ref
+        if strategy == "auto" and choice.strategy is not None:
+            strategy = choice.strategy
+        else:  # the user's explicit strategy is kept as given
+            choice.strategy = None
     torch.manual_seed(seed)
-    backbone, src = _load_base(base_name)
+    backbone, src, cut = _load_base(base_name)
     if backbone.modality != data.modality:
         raise InputError(
             f"base {base_name!r} is a {backbone.modality} model but the data is {data.modality}; "
             f"pick a {data.modality} base, e.g. {DEFAULT_BASES[data.modality]!r}"
         )
     from transferkit.models.classifier import Classifier
+    from transferkit.zoo.factory import split_cut
 
     base_cfg = getattr(src, "config", None) or {}
-    rows = _match_head(src, classes)
+    rows = _match_head(src, classes) if cut is None else None
     zero_shot = None
     if rows is not None:
         clf = Classifier(backbone, classes)
@@ -244,7 +261,12 @@ def fit(
     else:
         clf = Classifier(backbone, classes)
         head_note = f"new head for {len(classes)} classes"
-        if src is not None:
+        if src is not None and cut is not None:
+            head_note += (
+                f"; dropped the source head of {split_cut(base_name)[0]}: it does not fit the "
+                f"features at cut {cut}"
+            )
+        elif src is not None:
             head_note += f"; dropped the source head of {base_name} ({len(src.labels)} labels)"
             logger.warning(
                 "dropping the source head of %s (%d labels) for a new head with %d labels",
@@ -254,6 +276,11 @@ def fit(
             )
     notes.append(head_note)
 
+    if cut is not None:
+        notes.append(
+            f"cut point {cut}: the body keeps its bottom {cut} layer groups "
+            f"({n_params(backbone) / 1e6:.1f}M parameters, {backbone.embedding_dim}-d features)"
+        )
     plan = choose_strategy(
         strategy,
         modality=data.modality,
@@ -264,6 +291,8 @@ def fit(
         lr=lr,
         batch_size=batch_size,
     )
+    if choice is not None and choice.strategy is not None:
+        plan.reason = f"rank recommends it for {base_name}: {choice.strategy_reason}"
     if plan.strategy == "lora" and base_cfg.get("body"):
         raise InputError(
             f"base {base_name!r} has a fine-tuned body; LoRA on top of it is not supported. "
@@ -285,10 +314,13 @@ def fit(
 
             steps = contrastive_steps(len(data))
             remaining = None if budget is None else max(1.0, budget - (time.time() - t_start) - 2)
+            # an embeddings-only cut has no encoder layer to tune on top: tune it whole
+            top: dict[str, Any] = {} if len(backbone.layer_groups()) > 1 else {"top_layers": None}
             info = contrastive_tune(
                 backbone,
                 data.items,
                 y,
+                **top,
                 steps=steps,
                 lr=lr or CONTRASTIVE_LR,
                 seed=seed,
@@ -308,7 +340,16 @@ def fit(
                 feats, _ = encode(clf, data.items, fingerprint=None, progress=progress)
             result_extra["feature_cache"] = None
         else:
-            feats, hit = encode(clf, data.items, fingerprint=data.fingerprint(), progress=progress)
+            feats = None
+            if choice is not None and choice.ranked:  # rank just encoded this very data
+                from transferkit.select.rank import cached_cut_features
+
+                feats = cached_cut_features(backbone, data)
+            hit = feats is not None
+            if feats is None:
+                feats, hit = encode(
+                    clf, data.items, fingerprint=data.fingerprint(), progress=progress
+                )
             result_extra["feature_cache"] = "hit" if hit else "miss"
         w, b, c = fit_logistic(feats, y, len(classes), seed)
         hp["C"] = c
@@ -383,6 +424,10 @@ def fit(
     if eval_data is not None:
         ev = _report(classes, eval_data.labels, predict_logits(clf, eval_data.items).argmax(1))
     summary = [f"strategy {plan.strategy}: {plan.reason}", *notes]
+    reason = plan.reason
+    if choice is not None:  # which base, and why, comes first
+        summary.insert(0, choice.reason)
+        reason = f"{choice.reason}; strategy {plan.strategy}: {plan.reason}"
     if ev is not None:
         summary.append(
             f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
@@ -395,6 +440,7 @@ def fit(
             "base_model": base_name,
             "strategy": plan.strategy,
             "reason": plan.reason,
+            "base_reason": None if choice is None else choice.reason,
             "hyperparameters": hp,
             "metrics": {
                 "eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
@@ -419,7 +465,7 @@ def fit(
         model_dir=model_dir,
         base=base_name,
         strategy=plan.strategy,
-        reason=plan.reason,
+        reason=reason,
         train_seconds=train_seconds,
         eval=ev,
         zero_shot=zero_shot,
@@ -428,6 +474,7 @@ def fit(
         history=loop_info["history"],
         feature_cache=result_extra.get("feature_cache"),
         resumed_from_epoch=loop_info["resumed"],
+        base_reason=None if choice is None else choice.reason,
     )
 
 

@@ -23,7 +23,14 @@ def fit_command(
         str, typer.Argument(help="training data: CSV/TSV/JSONL/Parquet file or image folder")
     ],
     base: Annotated[
-        str, typer.Option(help="zoo name, model folder or hub id; auto picks by modality")
+        str,
+        typer.Option(
+            help="zoo name, model folder or hub id; NAME@K starts from cut point K (the bottom "
+            "K layer groups: a smaller network, e.g. minilm-l6@4, mobilenet-v2@5). auto: rank "
+            "the zoo models of the data's modality and their cut points on TRAIN (as "
+            "`transferkit rank` does, within --budget) and take the recommended model, cut "
+            "and, unless --strategy is given, strategy; the output says why"
+        ),
     ] = "auto",
     strategy: Annotated[
         str, typer.Option(help="auto | probe | partial | full | lora | contrastive")

@@ -93,6 +93,9 @@ def random_backbone(backbone: Any, *, seed: int = 0) -> Any:
                 "Pass --no-scratch or another base."
             )
         fresh_net.classifier = nn.Identity()  # the Classifier adds a head sized to the labels
+        kept = len(backbone.layer_groups())
+        if kept < len(fresh_net.layer_groups()):  # a cut point: the same truncated network
+            fresh_net.truncate(kept)
         return ImageBackbone(fresh_net, backbone.transform, spec=spec)
     raise InputError(
         f"no random-initialisation recipe for {type(backbone).__name__}; the from-scratch "

@@ -7,6 +7,11 @@ A backbone turns raw inputs into one feature vector per example:
 
 and exposes its ordered `layer_groups()` (bottom → top) for partial freezing and
 discriminative learning rates, and a JSON `spec` saying how it was built.
+
+`truncate(k)` keeps only the bottom k layer groups — a *cut point* (``"minilm-l6@4"``):
+the layers above are dropped from the network, so it is smaller and faster, and its
+features are those of layer group k, pooled as the whole model pools its output.
+The spec records ``"cut": k`` so a saved model rebuilds the same truncated network.
 """
 
 from __future__ import annotations
@@ -50,9 +55,39 @@ class Backbone(nn.Module):
             for p in group.parameters():
                 p.requires_grad = i >= n
 
+    def truncate(self, cut: int) -> None:
+        """Keep the bottom `cut` layer groups and delete the rest (subclasses)."""
+        raise InputError(
+            f"{type(self).__name__} has no cut points; use the whole model "
+            f"({spec_label(self.spec)!r} without '@{cut}')"
+        )
+
+    def _check_cut(self, cut: Any) -> int:
+        return check_cut(cut, len(self.layer_groups()), spec_label(self.spec))
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+def spec_label(spec: dict[str, Any]) -> str:
+    """The reference a spec came from, for messages: a zoo name, a folder or a hub id."""
+    return str(spec.get("name") or spec.get("path") or spec.get("id") or "the model")
+
+
+def check_cut(cut: Any, n_groups: int, name: str) -> int:
+    """`cut` as an int in 1..n_groups-1, or an InputError naming the value, the range and
+    the fix. A cut keeps the bottom `cut` layer groups; keeping all of them is the whole
+    model (no '@k'), keeping none leaves nothing."""
+    ok = isinstance(cut, int) and not isinstance(cut, bool) and 1 <= cut < n_groups
+    if not ok:
+        raise InputError(
+            f"cut {cut!r} is out of range for {name!r}: it has {n_groups} layer groups and a "
+            f"cut keeps the bottom 1..{n_groups - 1} of them. Pass '{name}@k' with "
+            f"1 <= k <= {n_groups - 1} (`transferkit rank` suggests one), or {name!r} for the "
+            "whole model."
+        )
+    return int(cut)
 
 
 def _mean_pool(token_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -94,7 +129,7 @@ class TextBackbone(Backbone):
         out = self.model(**{k: v for k, v in batch.items() if k in wanted})
         return _mean_pool(out.last_hidden_state, batch["attention_mask"])  # (batch, hidden)
 
-    def layer_groups(self) -> list[nn.Module]:
+    def _encoder_model(self) -> Any:
         base: Any = getattr(self.model, "base_model", self.model)
         # peft wraps the model: reach the transformer underneath
         while hasattr(base, "model") and not hasattr(base, "embeddings"):
@@ -102,9 +137,22 @@ class TextBackbone(Backbone):
         if not hasattr(base, "embeddings") or not hasattr(base, "encoder"):
             raise InputError(
                 f"cannot find embeddings/encoder layers in {type(base).__name__}; "
-                "partial freezing supports BERT-like encoders. Use strategy 'full' or 'probe'."
+                "partial freezing and cut points support BERT-like encoders. "
+                "Use strategy 'full' or 'probe' on the whole model."
             )
+        return base
+
+    def layer_groups(self) -> list[nn.Module]:
+        base = self._encoder_model()
         return [base.embeddings, *base.encoder.layer]
+
+    def truncate(self, cut: int) -> None:
+        """Keep the embeddings and encoder layers 1..cut-1; the layers above are deleted."""
+        cut = self._check_cut(cut)
+        base = self._encoder_model()
+        base.encoder.layer = base.encoder.layer[: cut - 1]  # a prefix keeps the key names
+        base.config.num_hidden_layers = cut - 1
+        self.spec = {**self.spec, "cut": cut}
 
 
 class ImageBackbone(Backbone):
@@ -129,3 +177,17 @@ class ImageBackbone(Backbone):
 
     def layer_groups(self) -> list[nn.Module]:
         return list(self.net.layer_groups())
+
+    def truncate(self, cut: int) -> None:
+        """Keep the stem and stages 1..cut-1; the stages above and the last conv are
+        deleted, and features are the kept stage's output, global-average-pooled (their
+        size is that stage's channels: `embedding_dim` changes)."""
+        cut = self._check_cut(cut)
+        if not hasattr(self.net, "truncate"):
+            raise InputError(
+                f"{type(self.net).__name__} has no cut points; use the whole model "
+                f"({spec_label(self.spec)!r})"
+            )
+        self.net.truncate(cut)
+        self.embedding_dim = int(self.net.num_features)
+        self.spec = {**self.spec, "cut": cut}

@@ -20,7 +20,6 @@ and the source head's class probabilities where the model has one (LEEP, NCE).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,18 +37,19 @@ __all__ = [
     "parse_candidate",
 ]
 
-_CUT_RE = re.compile(r"^(?P<ref>.+)@(?P<cut>\d+)$")
-
 
 def parse_candidate(text: str) -> tuple[str, int | None]:
-    """``"name@k"`` → ``(name, k)``; ``"name"`` → ``(name, None)`` (cuts chosen later)."""
-    m = _CUT_RE.match(text.strip())
-    if m is None:
-        return text.strip(), None
-    cut = int(m["cut"])
-    if cut < 1:
-        raise InputError(f"cut in {text!r} must be >= 1 (layer groups kept), got {cut}")
-    return m["ref"], cut
+    """``"name@k"`` → ``(name, k)``; ``"name"`` → ``(name, None)`` (cuts chosen later).
+    The same syntax `fit` takes as a base (`transferkit.zoo.factory.split_cut`)."""
+    from transferkit.zoo.factory import split_cut
+
+    ref, cut = split_cut(text)
+    if cut is not None and cut < 1:
+        raise InputError(
+            f"cut in {text!r} must be >= 1 (layer groups kept), got {cut}; pass "
+            f"'{ref}@k' with k >= 1, or {ref!r} for the whole model"
+        )
+    return ref, cut
 
 
 def default_cuts(n_groups: int) -> list[int]:

@@ -30,7 +30,7 @@ from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
+__all__ = ["RankResult", "cached_cut_features", "default_candidates", "rank", "score_model"]
 
 
 @dataclass
@@ -212,11 +212,11 @@ def _cached_encode(
 
     keys: dict[Any, str] = {}
     if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
-        from transferkit.adapt.cache import cache_key, load_features, model_identity
+        from transferkit.adapt.cache import load_features, model_identity
 
         identity, fp = model_identity(model.encoder), data.fingerprint()
         for c in [*cuts, "probs", "stats"]:
-            keys[c] = cache_key(identity, fp, f"rank-cut-{c}-b{batch_size}")
+            keys[c] = _rank_key(identity, fp, c, batch_size)
         hits = {c: load_features(k) for c, k in keys.items()}
         stats_hit = hits["stats"]
         if (
@@ -243,6 +243,36 @@ def _cached_encode(
         raw = np.frombuffer(json.dumps(stats).encode(), dtype=np.uint8).astype(np.float32)
         save_features(keys["stats"], raw)
     return feats, probs, stats
+
+
+def _rank_key(identity: str, fingerprint: str, what: Any, batch_size: int) -> str:
+    from transferkit.adapt.cache import cache_key
+
+    return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
+
+
+def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
+    """The features `rank` cached for `backbone` on exactly `data` (same examples, same
+    order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
+    ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
+    (the same layers, pooled the same way), so its features are rank's entry for k.
+    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
+    from types import SimpleNamespace
+
+    from transferkit.adapt.cache import load_features, model_identity
+
+    if not all(isinstance(x, str) for x in data.items):
+        return None  # rank caches only data it can fingerprint as strings (texts, paths)
+    if hasattr(getattr(backbone, "model", None), "peft_config"):
+        return None
+    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
+        spec={k: v for k, v in backbone.spec.items() if k != "cut"},
+        max_length=getattr(backbone, "max_length", None),
+        transform=getattr(backbone, "transform", None),
+    )
+    key = _rank_key(model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size)
+    feats = load_features(key)
+    return feats if feats is not None and len(feats) == len(data) else None
 
 
 def score_model(

@@ -196,8 +196,8 @@ class EfficientNetLite(nn.Module):
 
     Same surface as ``MobileNetV2``: ``num_features`` (1280), ``forward_features``
     (B, 3, H, W) → (B, 1280), ``classifier`` = Sequential(Dropout, Linear), ``forward``
-    → logits, ``layer_groups()`` bottom→top, ``reset_classifier(num_classes)``.
-    ``resolution`` is the variant's training input size.
+    → logits, ``layer_groups()`` bottom→top, ``reset_classifier(num_classes)``,
+    ``truncate(cut)``. ``resolution`` is the variant's training input size.
     """
 
     def __init__(
@@ -236,10 +236,10 @@ class EfficientNetLite(nn.Module):
                 in_ch = out_ch
             self._stage_sizes.append(n)
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(in_ch, _HEAD_CHANNELS, 1, bias=False)
-        self._bn1 = _bn(_HEAD_CHANNELS)
+        self._conv_head: nn.Module | None = SameConv2d(in_ch, _HEAD_CHANNELS, 1, bias=False)
+        self._bn1: nn.Module | None = _bn(_HEAD_CHANNELS)
         self._act = nn.ReLU6(inplace=True)
-        self.classifier = nn.Sequential(
+        self.classifier: nn.Module = nn.Sequential(
             nn.Dropout(p=self.dropout), nn.Linear(_HEAD_CHANNELS, num_classes)
         )
         self.register_load_state_dict_pre_hook(_rename_fc_keys)
@@ -257,12 +257,14 @@ class EfficientNetLite(nn.Module):
         return linears[-1].out_features
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images → (B, 1280) pooled features."""
+        """(B, 3, H, W) normalised images → (B, num_features) pooled features (1280, or
+        the last kept stage's channels after ``truncate``)."""
         x = self._act(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
         for block in self._blocks:
             x = block(x)  # … → (B, 320 * width, H/32, W/32)
-        x = self._act(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # (B, 1280)
+        if self._conv_head is not None and self._bn1 is not None:
+            x = self._act(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # (B, num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, num_classes) logits."""
@@ -277,8 +279,26 @@ class EfficientNetLite(nn.Module):
         for n in self._stage_sizes:
             groups.append(self._blocks[start : start + n])
             start += n
-        groups.append(nn.ModuleList([self._conv_head, self._bn1]))
+        if self._conv_head is not None and self._bn1 is not None:
+            groups.append(nn.ModuleList([self._conv_head, self._bn1]))
         return groups
+
+    def truncate(self, cut: int) -> None:
+        """Keep the bottom ``cut`` of the 9 layer groups (stem + stages 1..cut-1) and delete
+        the rest, the 1x1 head conv included: ``forward_features`` then pools the last kept
+        stage and ``num_features`` is its channels. The ImageNet classifier no longer fits
+        and is removed (Identity). Key names of the kept layers are unchanged."""
+        n = len(self.layer_groups())
+        if not 1 <= cut < n:
+            raise ValueError(f"cut={cut} must be in 1..{n - 1} (this network has {n} groups)")
+        self._stage_sizes = self._stage_sizes[: cut - 1]
+        kept = sum(self._stage_sizes)
+        self._blocks = self._blocks[:kept]  # a prefix: the same key names
+        last: Any = self._blocks[-1] if kept else None
+        self.num_features = last._bn2.num_features if last is not None else _STEM_CHANNELS
+        self._conv_head = None
+        self._bn1 = None
+        self.classifier = nn.Identity()
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a new randomly initialised ``Linear(1280, num_classes)``."""

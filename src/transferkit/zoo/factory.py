@@ -7,8 +7,16 @@ A reference is, in this order:
 4. a local Hugging Face folder (`config.json` + safetensors);
 5. a hub id (`org/name`), loaded with `from_pretrained` when the hub can be reached.
 
->>> from transferkit.zoo.factory import load_model
+Any of them may end in ``@k``, a *cut point*: the bottom k layer groups of the body
+(`Backbone.layer_groups()`; text: embeddings + encoder layers 1..k-1, images: stem +
+stages 1..k-1), truncated into a smaller network (`Backbone.truncate`). The spec then
+carries ``"cut": k``, and so does a model saved from it. A cut is a body without a head:
+`load_backbone` takes it, `fit` puts a head on it; `load_model` refuses it.
+
+>>> from transferkit.zoo.factory import load_model, split_cut
 >>> # clf = load_model("sentiment-analysis"); clf.labels -> ['NEGATIVE', 'POSITIVE']
+>>> split_cut("minilm-l6@4")
+('minilm-l6', 4)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,13 +61,41 @@ def _not_found(ref: str, why: str) -> ModelNotFoundError:
     )
 
 
+_CUT_RE = re.compile(r"^(?P<ref>.+)@(?P<cut>\d+)$")
+
+
+def split_cut(ref: str | os.PathLike[str]) -> tuple[str, int | None]:
+    """``"name@k"`` → ``("name", k)``; anything else → ``(ref, None)``. An existing folder
+    whose own name ends in ``@k`` is a folder, not a cut. The range of k is checked when
+    the model is loaded (it depends on the model's depth)."""
+    s = os.fspath(ref).strip()
+    m = _CUT_RE.match(s)
+    if m is None or os.path.isdir(s):
+        return s, None
+    return m["ref"], int(m["cut"])
+
+
 def resolve(ref: str | os.PathLike[str]) -> dict[str, Any]:
-    """Turn a reference into a spec dict: {"kind": "folder"|"zoo"|"hf"|"hub", ...}."""
+    """Turn a reference into a spec dict: {"kind": "folder"|"zoo"|"hf"|"hub", ...}, with
+    ``"cut": k`` for a ``ref@k`` cut point."""
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
+        raise InputError(f"model={ref!r} is empty; pass a zoo name, a folder or a hub id")
+    name, cut = split_cut(ref)
+    if cut is None:
+        return _resolve_whole(ref)
+    spec = _resolve_whole(name)
+    if spec["kind"] == "onnx":
+        raise InputError(
+            f"model={os.fspath(ref)!r}: {name!r} is an exported ONNX graph, which cannot be "
+            "cut. Cut the transferkit folder or zoo model it was exported from instead."
+        )
+    return {**spec, "cut": cut}
+
+
+def _resolve_whole(ref: str | os.PathLike[str]) -> dict[str, Any]:
     from transferkit.models.io import is_transferkit_folder
     from transferkit.zoo.hub import looks_like_hub_id
 
-    if ref is None or (isinstance(ref, str) and not ref.strip()):
-        raise InputError(f"model={ref!r} is empty; pass a zoo name, a folder or a hub id")
     s = os.fspath(ref)
     if os.path.isdir(s):
         from transferkit.export.runtime import is_onnx_folder
@@ -147,8 +184,20 @@ def _split_image_net(net: nn.Module) -> tuple[nn.Module, nn.Module]:
 
 
 def load_backbone(ref: str | os.PathLike[str] | dict[str, Any]) -> Backbone:
-    """A feature extractor for `ref` (zoo name, folder, hub id, or a saved spec dict)."""
+    """A feature extractor for `ref` (zoo name, folder, hub id, or a saved spec dict);
+    ``ref@k`` / a spec with ``"cut": k`` gives the body truncated to its bottom k layer
+    groups (InputError naming the valid range when k is out of it)."""
     spec = ref if isinstance(ref, dict) else resolve(ref)
+    cut = spec.get("cut")
+    if cut is None:
+        return _load_whole_backbone(spec)
+    whole = {k: v for k, v in spec.items() if k != "cut"}
+    backbone = _load_whole_backbone(whole)
+    backbone.truncate(cut)
+    return backbone
+
+
+def _load_whole_backbone(spec: dict[str, Any]) -> Backbone:
     kind = spec["kind"]
     if kind == "onnx":
         from transferkit.export.runtime import load_onnx_model
@@ -192,13 +241,23 @@ def load_model(ref: str | os.PathLike[str] | dict[str, Any]) -> AnyClassifier:
     sentiment model, ImageNet CNNs), or a Hugging Face sequence-classification model."""
     spec = ref if isinstance(ref, dict) else resolve(ref)
     kind = spec["kind"]
+    if spec.get("cut") is not None:
+        label = spec.get("name") or spec.get("path") or spec.get("id")
+        raise InputError(
+            f"{label}@{spec['cut']} is a cut point: the bottom {spec['cut']} layer groups of a "
+            "body, without a classification head (a source head does not fit features from "
+            f"lower layers). Use it for feature-extraction, or put a head on it with "
+            f"`transferkit fit TRAIN --base {label}@{spec['cut']}`."
+        )
     if kind == "onnx":
         from transferkit.export.runtime import load_onnx_model
 
         model = load_onnx_model(spec["path"])
         if model.labels is None:
-            raise InputError(f"{spec['path']} is an exported feature extractor without a head; "
-                             "use it for feature-extraction")
+            raise InputError(
+                f"{spec['path']} is an exported feature extractor without a head; "
+                "use it for feature-extraction"
+            )
         return model  # type: ignore[return-value]
     if kind == "folder":
         from transferkit.models.saving import load_classifier

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,6 +101,7 @@ class MobileNetV2(nn.Module):
       - ``forward(x)``: logits (B, num_classes).
       - ``layer_groups()``: the body (not the classifier) in ordered groups, bottom→top.
       - ``reset_classifier(num_classes)``: a fresh, randomly initialised head.
+      - ``truncate(cut)``: keep the bottom ``cut`` groups only (a smaller network).
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
@@ -117,8 +119,9 @@ class MobileNetV2(nn.Module):
             self._stage_slices.append((start, len(features)))
         features.append(ConvBNReLU6(in_ch, self.num_features, kernel_size=1))
         self.features = nn.Sequential(*features)  # 19 children: stem, 17 blocks, last conv
+        self.cut: int | None = None  # set by truncate(): the last conv is gone then
         self.dropout = dropout
-        self.classifier = nn.Sequential(
+        self.classifier: nn.Module = nn.Sequential(
             nn.Dropout(p=dropout), nn.Linear(self.num_features, num_classes)
         )
         _init_weights(self)
@@ -135,9 +138,10 @@ class MobileNetV2(nn.Module):
         return linears[-1].out_features
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images → (B, 1280) pooled features."""
-        x = self.features(x)  # (B, 1280, H/32, W/32)
-        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)  # (B, 1280)
+        """(B, 3, H, W) normalised images → (B, num_features) pooled features (1280, or
+        the last kept stage's channels after ``truncate``)."""
+        x = self.features(x)  # (B, 1280, H/32, W/32) for the whole network
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)  # (B, num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, num_classes) logits."""
@@ -149,8 +153,29 @@ class MobileNetV2(nn.Module):
         groups and classifier together hold every parameter exactly once."""
         groups: list[nn.Module] = [self.features[0]]
         groups += [self.features[a:b] for a, b in self._stage_slices]
-        groups.append(self.features[-1])
+        if self.cut is None:
+            groups.append(self.features[-1])
         return groups
+
+    def truncate(self, cut: int) -> None:
+        """Keep the bottom ``cut`` of the 9 layer groups (stem + stages 1..cut-1) and delete
+        the rest, the last 1x1 conv included: ``forward_features`` then pools the last kept
+        stage, and ``num_features`` is its channels (cut 5 → 64, cut 7 → 160). The
+        ImageNet classifier no longer fits those features and is removed (Identity);
+        ``reset_classifier`` makes a new one. Key names of the kept layers are unchanged."""
+        n = len(self.layer_groups())
+        if not 1 <= cut < n:
+            raise ValueError(f"cut={cut} must be in 1..{n - 1} (this network has {n} groups)")
+        end = self._stage_slices[cut - 2][1] if cut > 1 else 1  # features[:end] are kept
+        kept = list(self.features.children())[:end]  # a prefix: the same key names
+        last: Any = kept[-1]
+        self.num_features = (
+            last.out_channels if isinstance(last, InvertedResidual) else last[0].out_channels
+        )
+        self.features = nn.Sequential(*kept)
+        self._stage_slices = self._stage_slices[: cut - 1]
+        self.cut = cut
+        self.classifier = nn.Identity()
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a new randomly initialised ``Linear(1280, num_classes)``."""
