@@ -103,12 +103,16 @@ def image_task(name: str, n_train: int, n_eval: int) -> tuple[Any, Any]:
     return make(tr), make(ev)
 
 
-def finetune_all(train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int) -> float:
-    """Fine-tune every row's candidate with `fit` (strategy full, `epochs`, no early
-    stopping), store ``ft_acc`` and ``ft_s`` in the row; return the total seconds."""
+def finetune_all(
+    train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int | None
+) -> tuple[float, int | None]:
+    """Fine-tune every row's candidate with `fit` (strategy full, `epochs` — None: fit's
+    own default for the data size —, no early stopping), store ``ft_acc`` and ``ft_s`` in
+    the row; return the total seconds and the epochs fit ran."""
     from transferkit.adapt.fitting import fit
 
     total = 0.0
+    ran = epochs
     for r in rows:
         if r["features_only"]:
             r["ft_acc"], r["ft_s"], r["ft_note"] = r["probe_acc"], 0.0, "features only: probe"
@@ -126,9 +130,10 @@ def finetune_all(train: Any, evald: Any, rows: list[dict[str, Any]], epochs: int
         )
         r["ft_s"] = time.perf_counter() - t0
         r["ft_acc"] = float(res.eval["accuracy"])
+        ran = res.hyperparameters.get("epochs", ran)
         total += r["ft_s"]
         print(f"    fine-tuned {_name(r)}: acc {r['ft_acc']:.3f} in {r['ft_s']:.0f} s", flush=True)
-    return total
+    return total, ran
 
 
 def _name(r: dict[str, Any]) -> str:
@@ -141,7 +146,8 @@ def run_task(
     evald: Any,
     models: list[tuple[str, list[int | None]]],
     *,
-    finetune_epochs: int = 0,
+    finetune: bool = False,
+    finetune_epochs: int | None = None,
 ) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -185,9 +191,9 @@ def run_task(
         rows.extend(model_rows)
         del model
     t_ft = cpu_ft = None
-    if finetune_epochs:
+    if finetune:
         c0 = time.process_time()
-        t_ft = finetune_all(train, evald, rows, finetune_epochs)
+        t_ft, finetune_epochs = finetune_all(train, evald, rows, finetune_epochs)
         cpu_ft = time.process_time() - c0
     return {
         "task": task,
@@ -202,8 +208,67 @@ def run_task(
         "cpu_finetune": cpu_ft,
         "t_probe": t_probe,
         "t_finetune": t_ft,
-        "finetune_epochs": finetune_epochs or None,
+        "finetune_epochs": finetune_epochs if finetune else None,
         "t_finetune_est": sum(r["cost"].get("finetune_s") or 0.0 for r in rows),
+    }
+
+
+def speed_large(name: str, slice_n: int = 640) -> dict[str, Any]:
+    """Ranking vs brute force on ALL of a text task's train split (the large-data case).
+
+    Ranking: the public ``transferkit.rank`` end to end (every text zoo model, cut points,
+    multilingual-e5-small; its default stratified subsample of 2000), CPU seconds.
+    Brute force: fine-tuning every candidate `rank` scored on all ``n`` examples with
+    fit's own default for that size (strategy full, ``default_hparams`` epochs). That is
+    too long to run for every candidate here, so each one is fine-tuned for one epoch on
+    a stratified slice of ``slice_n`` examples (measured CPU seconds, loading included)
+    and scaled by ``n / slice_n x epochs``; a features-only model's brute force is one
+    encoding pass over ``n`` at its measured latency. Compare the whole model's figure
+    with bench_fit_full.py's measured full fine-tune to check the scaling.
+    """
+    import pandas as pd
+
+    from transferkit.adapt.fitting import fit
+    from transferkit.adapt.strategies import default_hparams
+    from transferkit.data.datasets import load_labelled
+    from transferkit.select.rank import rank
+
+    train = load_labelled(pd.read_csv(DATA / "text" / name / "train.csv"))
+    n = len(train)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = rank(train, use_cache=False)
+    t_rank, cpu_rank = time.perf_counter() - t0, time.process_time() - c0
+    epochs, _, _ = default_hparams("full", "text", n)
+    part = train.subset(_stratified(train.labels, slice_n, 2))
+    rows = []
+    for c in result.candidates:
+        if c.get("error"):
+            continue
+        ref = _name(c)
+        if c.get("features_only"):
+            est = c["cost"]["latency_ms"] / 1000 * n
+            rows.append({"model": ref, "how": "encode n at measured latency", "cpu_s": est})
+        else:
+            c1 = time.process_time()
+            fit(part, base=ref, strategy="full", epochs=1, patience=None, progress=False)
+            cpu = time.process_time() - c1
+            est = cpu * n / len(part) * epochs
+            rows.append(
+                {"model": ref, "how": f"{len(part)} ex x 1 epoch: {cpu:.1f} CPU s", "cpu_s": est}
+            )
+        print(f"  brute force {ref}: ~{est:.0f} CPU s ({rows[-1]['how']})", flush=True)
+    brute = sum(r["cpu_s"] for r in rows)
+    return {
+        "task": name,
+        "n_train": n,
+        "n_scored": result.n_scored,
+        "epochs": epochs,
+        "t_rank": t_rank,
+        "cpu_rank": cpu_rank,
+        "brute": rows,
+        "cpu_brute_est": brute,
+        "speedup_cpu": brute / cpu_rank,
+        "recommended": result.recommendation,
     }
 
 
@@ -306,9 +371,20 @@ def main() -> None:
         default=[],
         help="per-task train/eval sizes, e.g. trec=300/200 hymenoptera=120/100 (0: all)",
     )
-    ap.add_argument("--tasks", nargs="*", help="only these tasks")
+    ap.add_argument("--tasks", nargs="*", help="only these tasks (none given: no tasks)")
     ap.add_argument("--finetune", nargs="*", default=["trec", "hymenoptera"])
-    ap.add_argument("--finetune-epochs", type=int, default=2)
+    ap.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="epochs of the brute-force fine-tunes (0: fit's own default for the data size)",
+    )
+    ap.add_argument(
+        "--speed",
+        nargs="*",
+        default=[],
+        help="large-data speed check on these text tasks (all of train): see speed_large",
+    )
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--render", nargs="*", help="only print the tables of these result files")
     args = ap.parse_args()
@@ -342,10 +418,23 @@ def main() -> None:
         for name, (ntr, nev) in sizes.items():
             tasks.append((name, lambda n=name, a=ntr, b=nev: image_task(n, a, b), image_models))
 
+    for name in args.speed:
+        sp = speed_large(name)
+        print(
+            f"== speed {name}: rank {sp['cpu_rank']:.1f} CPU s ({sp['t_rank']:.1f} s wall, "
+            f"{sp['n_scored']} of {sp['n_train']} scored) vs brute force ~{sp['cpu_brute_est']:.0f} "
+            f"CPU s ({len(sp['brute'])} candidates x {sp['epochs']} epochs on all data): "
+            f"x{sp['speedup_cpu']:.0f}",
+            flush=True,
+        )
+        if args.json:
+            Path(args.json).with_suffix(".speed.json").write_text(
+                json.dumps(sp, indent=1, default=str)
+            )
     sizes_arg = {k: tuple(map(int, v.split("/"))) for k, v in (x.split("=") for x in args.sizes)}
     results = []
     for name, load, models in tasks:
-        if args.tasks and name not in args.tasks:
+        if args.tasks is not None and name not in args.tasks:
             continue
         if name in sizes_arg:
             ntr, nev = sizes_arg[name]
@@ -357,8 +446,14 @@ def main() -> None:
             f"== {name}: {len(train)} train / {len(evald)} eval, {len(set(train.labels))} classes",
             flush=True,
         )
-        epochs = args.finetune_epochs if name in args.finetune else 0
-        res = run_task(name, train, evald, models, finetune_epochs=epochs)
+        res = run_task(
+            name,
+            train,
+            evald,
+            models,
+            finetune=name in args.finetune,
+            finetune_epochs=args.finetune_epochs or None,
+        )
         res["load_end"] = os.getloadavg()
         _print_rows(res)
         print(

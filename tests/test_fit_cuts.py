@@ -187,11 +187,10 @@ def test_base_auto_follows_rank(sst2, tmp_path: Path) -> None:
     part, _ = stratified_split(load_labelled(train), 0.1, 0)
     reco = rank(part, candidates=zoo_candidates("text")).recommendation
     chosen = reco["model"] + ("" if reco["cut"] is None else f"@{reco['cut']}")
-    assert r.base == chosen and r.strategy == reco["strategy"] == "probe"
+    assert r.base == chosen and r.strategy == reco["strategy"] == "contrastive"  # fit's rule
     assert r.base_reason.startswith(f"base auto: rank recommends {chosen} (kNN "), r.base_reason
     assert "runner-up" in r.base_reason and r.reason.startswith(r.base_reason)
     assert r.summary[0] == r.base_reason and "rank recommends it" in r.summary[1]
-    assert r.feature_cache == "hit"  # the probe reused the features rank had just computed
     cfg = json.loads((tmp_path / "m" / "transferkit.json").read_text())
     assert cfg["base_reason"] == r.base_reason and cfg["base_model"] == chosen
     assert r.to_json()["base_reason"] == r.base_reason
@@ -214,6 +213,8 @@ def test_base_auto_keeps_explicit_strategy_and_budget(sst2, monkeypatch) -> None
     assert seen["budget"] == 600
     assert r.strategy == "full" and "chosen by the user" in r.reason
     assert r.base_reason is not None and r.base in r.base_reason
+    r = fit(train, base="auto", strategy="probe", progress=False)
+    assert r.feature_cache == "hit"  # the probe reused the features rank had just computed
 
     def broken(*args, **kwargs):
         raise RuntimeError("no scores today")

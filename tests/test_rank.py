@@ -194,24 +194,35 @@ def test_recommend_rules_prefer_cheap_models_on_little_data_and_respect_budget()
     ranked, reco, _ = recommend(rows, modality="text", counts={"a": 5000, "b": 5000}, budget=50)
     assert reco is not None and reco["model"] == "fast"
     assert "exceeds the 50 s budget" in ranked[1]["why"]
-    assert (
-        strategy_for(
-            modality="text", per_class=5000, features_only=False, finetune_s=10.0, budget=None
+
+    # rank's strategy is fit's own auto rule on that base (one rule, not two).
+    def strat(counts: dict, *, budget: float | None = None, features_only: bool = False) -> str:
+        return strategy_for(
+            modality="text",
+            counts=counts,
+            features_only=features_only,
+            params=22_700_000,
+            budget=budget,
         )[0]
-        == "full"
-    )
+
+    assert strat({"a": 5000, "b": 5000}) == "full"
+    assert strat({"a": 64, "b": 64}) == "contrastive"  # what fit --strategy auto does there
+    assert strat({"a": 300, "b": 300}, budget=5) == "probe"  # no fine-tuning fits 5 s
+    # rank's measured fine-tuning estimate overrides fit's rough one
+    assert strat({"a": 300, "b": 300}, budget=1000) == "full"
     assert (
         strategy_for(
-            modality="text", per_class=300, features_only=False, finetune_s=900.0, budget=100
+            modality="text",
+            counts={"a": 300, "b": 300},
+            features_only=False,
+            params=22_700_000,
+            budget=100,
+            finetune_s=900.0,
         )[0]
         == "probe"
     )
-    assert (
-        strategy_for(
-            modality="text", per_class=300, features_only=True, finetune_s=None, budget=None
-        )[0]
-        == "probe"
-    )
+    assert strat({"a": 300, "b": 300}, features_only=True) == "probe"
+    assert strat({"a": 300, "b": 300}, budget=0.01) == "probe"  # below even a probe
 
 
 def test_recommend_ranks_by_the_headline_score_only() -> None:

@@ -116,8 +116,9 @@ def choose_base(
     )
     strategy, why = strategy_for(
         modality=data.modality,
-        per_class=min(result.counts.values()),
+        counts=result.counts,
         features_only=bool(best.get("features_only")),
+        params=best["cost"].get("params"),
         finetune_s=best["cost"].get("finetune_s"),
         budget=budget,
     )

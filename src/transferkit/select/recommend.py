@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.errors import InputError
+
 __all__ = ["FEATURE_SCORES", "RANKED_BY", "strategy_for", "recommend", "score_agreement"]
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
@@ -62,25 +64,34 @@ def _ordinal(k: int) -> str:
 def strategy_for(
     *,
     modality: str,
-    per_class: int,
+    counts: dict[str, int],
     features_only: bool,
-    finetune_s: float | None,
+    params: float | None,
     budget: float | None,
+    finetune_s: float | None = None,
 ) -> tuple[str, str]:
-    """(strategy, reason) for one candidate from examples per class (the smallest class)
-    and the budget. Strategies are `fit`'s: probe, contrastive, partial, full."""
+    """(strategy, reason) for one candidate: `fit --strategy auto`'s own rule
+    (`transferkit.adapt.strategies.choose_strategy`, from examples per class, data size,
+    modality, the candidate's size and the budget), so what rank recommends is what fit
+    does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
+    `finetune_s`, rank's measured estimate for this candidate, overrides fit's rough one
+    when it says fine-tuning would not fit the budget."""
+    from transferkit.adapt.strategies import choose_strategy
+
     if features_only:
         return "probe", "it gives features only (it cannot be fine-tuned)"
-    if per_class < 16 and modality == "text":
-        return "contrastive", f"only {per_class} examples in the smallest class"
-    if per_class < 100:
-        return "probe", f"only {per_class} examples in the smallest class"
-    wanted = "partial" if per_class < 1000 else "full"
-    if budget is not None and finetune_s is not None and finetune_s > budget:
-        return "probe", (
-            f"{wanted} fine-tuning (est. {finetune_s:.0f} s) exceeds the {budget:g} s budget"
+    try:
+        plan = choose_strategy(
+            "auto", modality=modality, counts=counts, budget=budget, params=int(params or 0)
         )
-    return wanted, f"{per_class} examples in the smallest class"
+    except InputError:  # the budget is below even a probe's estimate
+        return "probe", f"the {budget:g} s budget is below any adaptation's estimate"
+    tuned = plan.strategy in ("partial", "full", "lora")
+    if tuned and budget is not None and finetune_s is not None and finetune_s > budget:
+        return "probe", (
+            f"{plan.strategy} fine-tuning (est. {finetune_s:.0f} s) exceeds the {budget:g} s budget"
+        )
+    return plan.strategy, plan.reason
 
 
 def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -157,10 +168,11 @@ def recommend(
     for i, r in enumerate(ok):
         r["strategy"], r["_strategy_reason"] = strategy_for(
             modality=modality,
-            per_class=per_class,
+            counts=counts,
             features_only=bool(r.get("features_only")),
-            finetune_s=r["cost"].get("finetune_s"),
+            params=r["cost"].get("params"),
             budget=budget,
+            finetune_s=r["cost"].get("finetune_s"),
         )
         need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
         need = need if need is not None else r["cost"].get("finetune_s") or 0.0
@@ -234,7 +246,8 @@ def _why(
             f"even a probe (est. {c.get('probe_s', 0):.0f} s) exceeds the {budget:g} s budget"
         )
     else:
-        est = c.get("finetune_s") if r["strategy"] in ("partial", "full") else c.get("probe_s")
+        tuned = r["strategy"] in ("partial", "full", "lora")
+        est = c.get("finetune_s") if tuned else c.get("probe_s")
         tail = f" (est. {est:.0f} s)" if est is not None else ""
         parts.append(f"use {r['strategy']}{tail} since {r['_strategy_reason']}")
     return "; ".join(parts) + "."
