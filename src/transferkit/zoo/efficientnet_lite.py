@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferkit.errors import FileMissingError, InputError, ModelNotFoundError
+from transferkit.zoo.cnn import ImageNetCNN, init_weights
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def _drop_connect(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     return x * mask / keep
 
 
-class EfficientNetLite(nn.Module):
+class EfficientNetLite(ImageNetCNN):
     """EfficientNet-Lite ``variant`` (lite0..lite4) with ``num_classes`` outputs.
 
     Same surface as ``MobileNetV2``: ``num_features`` (1280), ``forward_features``
@@ -243,18 +244,7 @@ class EfficientNetLite(nn.Module):
             nn.Dropout(p=self.dropout), nn.Linear(_HEAD_CHANNELS, num_classes)
         )
         self.register_load_state_dict_pre_hook(_rename_fc_keys)
-        _init_weights(self)
-
-    @property
-    def num_classes(self) -> int:
-        """Outputs of the last Linear in ``classifier``."""
-        linears = [m for m in self.classifier.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise AttributeError(
-                "classifier holds no nn.Linear (the head was removed); call "
-                "reset_classifier(num_classes) to attach one"
-            )
-        return linears[-1].out_features
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, num_features) pooled features (1280, or
@@ -265,10 +255,6 @@ class EfficientNetLite(nn.Module):
         if self._conv_head is not None and self._bn1 is not None:
             x = self._act(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # (B, num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images → (B, num_classes) logits."""
-        return self.classifier(self.forward_features(x))
 
     def layer_groups(self) -> list[nn.Module]:
         """The body in 9 groups, bottom→top: stem (conv + BN), the 7 stages of MBConv
@@ -300,13 +286,6 @@ class EfficientNetLite(nn.Module):
         self._bn1 = None
         self.classifier = nn.Identity()
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head by a new randomly initialised ``Linear(1280, num_classes)``."""
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=self.dropout), nn.Linear(self.num_features, num_classes)
-        )
-        _init_weights(self.classifier)
-
 
 def _rename_fc_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
     """Load-state-dict pre-hook: the packaged files call the head ``_fc``; ours is
@@ -315,22 +294,6 @@ def _rename_fc_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, 
         old = f"{prefix}_fc.{name}"
         if old in state_dict:
             state_dict[f"{prefix}classifier.1.{name}"] = state_dict.pop(old)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """He-normal (fan-out) convs, unit BN, small-normal head: same as our MobileNetV2,
-    so from-scratch baselines of the two are comparable."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 def efficientnet_lite_weights_path(variant: str = "lite0") -> Path:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from transferkit.errors import FileMissingError, ModelNotFoundError
+from transferkit.zoo.cnn import ImageNetCNN, init_weights
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ImageNetCNN):
     """MobileNetV2 at width 1.0: 3.5M parameters, 1280-d features, 1000 ImageNet classes.
 
     Surface shared with ``EfficientNetLite``:
@@ -124,28 +125,13 @@ class MobileNetV2(nn.Module):
         self.classifier: nn.Module = nn.Sequential(
             nn.Dropout(p=dropout), nn.Linear(self.num_features, num_classes)
         )
-        _init_weights(self)
-
-    @property
-    def num_classes(self) -> int:
-        """Outputs of the last Linear in ``classifier``."""
-        linears = [m for m in self.classifier.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise AttributeError(
-                "classifier holds no nn.Linear (the head was removed); call "
-                "reset_classifier(num_classes) to attach one"
-            )
-        return linears[-1].out_features
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images → (B, num_features) pooled features (1280, or
         the last kept stage's channels after ``truncate``)."""
         x = self.features(x)  # (B, 1280, H/32, W/32) for the whole network
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)  # (B, num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised images → (B, num_classes) logits."""
-        return self.classifier(self.forward_features(x))
 
     def layer_groups(self) -> list[nn.Module]:
         """The body in 9 groups, bottom→top: stem, the 7 stages of inverted-residual
@@ -176,28 +162,6 @@ class MobileNetV2(nn.Module):
         self._stage_slices = self._stage_slices[: cut - 1]
         self.cut = cut
         self.classifier = nn.Identity()
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head by a new randomly initialised ``Linear(1280, num_classes)``."""
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=self.dropout), nn.Linear(self.num_features, num_classes)
-        )
-        _init_weights(self.classifier)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """torchvision's initialisation, so a from-scratch baseline matches the reference."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 def mobilenet_v2_weights_path() -> Path:
