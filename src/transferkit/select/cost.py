@@ -29,9 +29,17 @@ from typing import Any
 
 from transferkit.select.candidates import LoadedModel, forward_cuts, heap_reader
 
-__all__ = ["FINETUNE_EPOCHS", "cost_from_stats", "count_params", "measure_cost", "prepare"]
+__all__ = ["cost_from_stats", "finetune_epochs", "count_params", "measure_cost", "prepare"]
 
-FINETUNE_EPOCHS = 3  # the estimate assumes a short fine-tune, as `fit` does by default
+
+def finetune_epochs(modality: str, n_train: int) -> int:
+    """Epochs `fit` runs by default when fully fine-tuning `n_train` examples (the
+    estimate assumes what fit will do: 8 epochs on small text data, 2 on large)."""
+    from transferkit.adapt.strategies import default_hparams
+
+    return default_hparams("full", modality, n_train)[0]
+
+
 _TRAIN_STEP_FORWARDS = 3.0  # forward + backward ≈ 3 forward passes
 
 
@@ -143,6 +151,7 @@ def _cost_dict(
     n_train: int,
 ) -> dict[str, Any]:
     mb = 2**20
+    epochs = None if model.features_only else finetune_epochs(model.modality, n_train)
     return {
         "params": params,
         "latency_ms": round(per_example_s * 1e3, 3),
@@ -153,8 +162,8 @@ def _cost_dict(
         "probe_s": round(per_example_s * n_train, 2),
         "finetune_s": None
         if model.features_only
-        else round(per_example_s * _TRAIN_STEP_FORWARDS * n_train * FINETUNE_EPOCHS, 1),
-        "finetune_epochs": None if model.features_only else FINETUNE_EPOCHS,
+        else round(per_example_s * _TRAIN_STEP_FORWARDS * n_train * epochs, 1),
+        "finetune_epochs": epochs,
     }
 
 
