@@ -385,6 +385,13 @@ def main() -> None:
         default=[],
         help="large-data speed check on these text tasks (all of train): see speed_large",
     )
+    ap.add_argument(
+        "--image-cuts",
+        nargs="*",
+        type=int,
+        default=[5, 7],
+        help="cut points ranked besides each whole image model (none given: whole models only)",
+    )
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--render", nargs="*", help="only print the tables of these result files")
     args = ap.parse_args()
@@ -405,8 +412,9 @@ def main() -> None:
                 (name, lambda n=name: text_task(n, args.n_train, args.n_eval), text_models)
             )
     if args.modality in ("image", "all"):
+        image_cuts: list[int | None] = [None, *args.image_cuts]
         image_models = [
-            (m, [None, 5, 7])
+            (m, image_cuts)
             for m in (
                 "mobilenet-v2",
                 "efficientnet-lite0",
