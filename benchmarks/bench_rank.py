@@ -213,11 +213,14 @@ def run_task(
     }
 
 
-def speed_large(name: str, slice_n: int = 640) -> dict[str, Any]:
+def speed_large(
+    name: str, slice_n: int = 640, max_examples: tuple[int, ...] = (2000,)
+) -> dict[str, Any]:
     """Ranking vs brute force on ALL of a text task's train split (the large-data case).
 
     Ranking: the public ``transferkit.rank`` end to end (every text zoo model, cut points,
-    multilingual-e5-small; its default stratified subsample of 2000), CPU seconds.
+    multilingual-e5-small), CPU seconds, once per ``max_examples`` (the stratified
+    subsample it scores; 2000 is its default).
     Brute force: fine-tuning every candidate `rank` scored on all ``n`` examples with
     fit's own default for that size (strategy full, ``default_hparams`` epochs). That is
     too long to run for every candidate here, so each one is fine-tuned for one epoch on
@@ -235,9 +238,24 @@ def speed_large(name: str, slice_n: int = 640) -> dict[str, Any]:
 
     train = load_labelled(pd.read_csv(DATA / "text" / name / "train.csv"))
     n = len(train)
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = rank(train, use_cache=False)
-    t_rank, cpu_rank = time.perf_counter() - t0, time.process_time() - c0
+    ranks = []
+    for m in max_examples:
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = rank(train, use_cache=False, max_examples=m)
+        t_rank, cpu_rank = time.perf_counter() - t0, time.process_time() - c0
+        reco = result.recommendation or {}
+        ranks.append(
+            {
+                "max_examples": m,
+                "t_rank": t_rank,
+                "cpu_rank": cpu_rank,
+                "reco": _name(reco) if reco else None,
+            }
+        )
+        print(
+            f"  rank on {result.n_scored}: {cpu_rank:.1f} CPU s, {t_rank:.1f} s wall -> {ranks[-1]['reco']}",
+            flush=True,
+        )
     epochs, _, _ = default_hparams("full", "text", n)
     part = train.subset(_stratified(train.labels, slice_n, 2))
     rows = []
@@ -269,6 +287,7 @@ def speed_large(name: str, slice_n: int = 640) -> dict[str, Any]:
         "cpu_brute_est": brute,
         "speedup_cpu": brute / cpu_rank,
         "recommended": result.recommendation,
+        "ranks": [dict(r, speedup_cpu=brute / r["cpu_rank"]) for r in ranks],
     }
 
 
@@ -386,6 +405,13 @@ def main() -> None:
         help="large-data speed check on these text tasks (all of train): see speed_large",
     )
     ap.add_argument(
+        "--speed-max-examples",
+        nargs="+",
+        type=int,
+        default=[2000],
+        help="rank's max_examples values timed by --speed (2000: its default)",
+    )
+    ap.add_argument(
         "--image-cuts",
         nargs="*",
         type=int,
@@ -427,7 +453,13 @@ def main() -> None:
             tasks.append((name, lambda n=name, a=ntr, b=nev: image_task(n, a, b), image_models))
 
     for name in args.speed:
-        sp = speed_large(name)
+        sp = speed_large(name, max_examples=tuple(args.speed_max_examples))
+        for r in sp["ranks"]:
+            print(
+                f"== speed {name}, rank max_examples={r['max_examples']}: {r['cpu_rank']:.1f} "
+                f"CPU s -> x{r['speedup_cpu']:.0f} vs brute force",
+                flush=True,
+            )
         print(
             f"== speed {name}: rank {sp['cpu_rank']:.1f} CPU s ({sp['t_rank']:.1f} s wall, "
             f"{sp['n_scored']} of {sp['n_train']} scored) vs brute force ~{sp['cpu_brute_est']:.0f} "

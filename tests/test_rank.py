@@ -197,6 +197,17 @@ def test_recommend_rules_prefer_cheap_models_on_little_data_and_respect_budget()
     assert reco is not None and reco["model"] == "fast"
     assert "exceeds the 50 s budget" in ranked[1]["why"]
 
+    # Many examples: a features-only model (even the best-scored) ranks after a model that
+    # can be fine-tuned; few examples: frozen features are what either gets, score wins.
+    rows = [row("frozen", 1.0, 2.0, finetune=None), row("tunable", 0.6, 2.0)]
+    rows[1]["cost"]["params"] = 22_700_000
+    ranked, reco, _ = recommend(rows, modality="text", counts={"a": 5000, "b": 5000})
+    assert reco is not None and reco["model"] == "tunable" and reco["strategy"] == "full"
+    assert "ranked after the models that can be fine-tuned" in ranked[1]["why"]
+    rows = [row("frozen", 1.0, 2.0, finetune=None), row("tunable", 0.6, 2.0)]
+    ranked, reco, _ = recommend(rows, modality="text", counts={"a": 8, "b": 8})
+    assert reco is not None and reco["model"] == "frozen" and reco["strategy"] == "probe"
+
     # rank's strategy is fit's own auto rule on that base (one rule, not two).
     def strat(counts: dict, *, budget: float | None = None, features_only: bool = False) -> str:
         return strategy_for(

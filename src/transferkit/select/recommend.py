@@ -30,6 +30,7 @@ The rule, in words (each step is said in the output):
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -188,7 +189,17 @@ def recommend(
     summary["cost_weight"] = w
     for i, r in enumerate(ok):
         r["utility"] = round(r["transferability"] - w * cost[i], 4)
-    ok.sort(key=lambda r: (not r["_fits"], -r["utility"]))
+    # Many examples: fit fine-tunes a tunable base (partial/full/lora), which adds 6-7
+    # points over a frozen probe in our benchmarks (sst2 0.813 -> 0.881, trec 0.904 ->
+    # 0.966; BENCHMARKS.md). Frozen features score what a probe reaches, not that, so a
+    # features-only candidate ranks after the tunable ones that fit the budget.
+    tuning = any(
+        r["strategy"] in ("partial", "full", "lora") and r["_fits"] and not r.get("features_only")
+        for r in ok
+    )
+    for r in ok:
+        r["_frozen_only"] = tuning and bool(r.get("features_only"))
+    ok.sort(key=lambda r: (not r["_fits"], r["_frozen_only"], -r["utility"]))
 
     spread_flag = max(2, math.ceil(n / 3))
     for k, r in enumerate(ok, start=1):
@@ -197,7 +208,9 @@ def recommend(
         spread = (max(sr.values()) - min(sr.values())) if sr else 0
         r["score_spread"] = spread
         r["scores_disagree"] = n >= 3 and spread >= spread_flag
-        r["why"] = _why(r, sr, n, per_class, budget, fits=r.pop("_fits"))
+        r["why"] = _why(
+            r, sr, n, per_class, budget, fits=r.pop("_fits"), frozen_only=r.pop("_frozen_only")
+        )
         r.pop("_strategy_reason", None)
     for r in failed:
         r.update(rank=None, why=f"not ranked: {r['error']}")
@@ -228,6 +241,7 @@ def _why(
     budget: float | None,
     *,
     fits: bool,
+    frozen_only: bool = False,
 ) -> str:
     """One sentence: where the scores put it, what it costs, and what to do with it."""
     parts: list[str] = []
@@ -249,5 +263,12 @@ def _why(
         tuned = r["strategy"] in ("partial", "full", "lora")
         est = c.get("finetune_s") if tuned else c.get("probe_s")
         tail = f" (est. {est:.0f} s)" if est is not None else ""
-        parts.append(f"use {r['strategy']}{tail} since {r['_strategy_reason']}")
+        # fit's own rough time estimate gives way to rank's measured one (`tail`)
+        reason = re.sub(r" \((?:about|~)[^()]*\)", "", r["_strategy_reason"])
+        parts.append(f"use {r['strategy']}{tail} since {reason}")
+    if frozen_only:
+        parts.append(
+            f"ranked after the models that can be fine-tuned: with {per_class} examples per "
+            "class fine-tuning beats frozen features"
+        )
     return "; ".join(parts) + "."
