@@ -345,3 +345,26 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
     assert "resuming from checkpoint" in res.stderr and "after epoch 1" in res.stderr
     cfg = json.loads((out / "transferkit.json").read_text())
     assert cfg["strategy"] == "full" and not Path(f"{out}.checkpoint").exists()
+
+
+def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
+    """PIL images held in memory (here sklearn's bundled digits) are fit data like files:
+    the feature-cache fingerprint reads their pixels (it used to treat them as paths)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from transferkit.adapt.fitting import fit
+    from transferkit.data.datasets import LabelledData
+
+    d = load_digits()
+    keep = [i for i in range(len(d.target)) if d.target[i] < 3][:36]
+    imgs = [Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).convert("RGB") for i in keep]
+    labels = [str(d.target[i]) for i in keep]
+    data = LabelledData(imgs, labels, "image", "digits")
+    other = LabelledData([imgs[1], *imgs[1:]], labels, "image", "digits")
+    assert data.fingerprint() == LabelledData(list(imgs), labels, "image", "x").fingerprint()
+    assert data.fingerprint() != other.fingerprint()  # one image differs
+    r = fit(data, base="mobilenet-v2", strategy="probe", out=tmp_path / "m", progress=False)
+    assert r.feature_cache == "miss" and r.eval is not None and r.eval["n"] > 0
+    assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"

@@ -63,12 +63,24 @@ class LabelledData:
         h = hashlib.sha256(self.modality.encode())
         for item, label in zip(self.items, self.labels, strict=True):
             if self.modality == "image":
-                p = Path(item)
-                h.update(p.name.encode() + b"\0" + p.read_bytes())
+                h.update(_image_identity(item))
             else:
                 h.update(str(item).encode("utf-8"))
             h.update(b"\0" + label.encode("utf-8") + b"\1")
         return h.hexdigest()[:32]
+
+
+def _image_identity(item: Any) -> bytes:
+    """Bytes that identify one image item: a file by name and content; an in-memory
+    image (PIL image, numpy array) by mode/dtype, size/shape and pixels; raw bytes as is."""
+    if isinstance(item, bytes):
+        return item
+    if hasattr(item, "mode") and hasattr(item, "tobytes"):  # PIL.Image.Image
+        return f"{item.mode}{item.size}".encode() + b"\0" + item.tobytes()
+    if hasattr(item, "shape") and hasattr(item, "tobytes"):  # numpy array
+        return f"{item.dtype}{item.shape}".encode() + b"\0" + item.tobytes()
+    p = Path(item)
+    return p.name.encode() + b"\0" + p.read_bytes()
 
 
 def _warn(notes: list[str], message: str) -> None:
