@@ -137,7 +137,9 @@ def finetune_all(
 
 
 def _name(r: dict[str, Any]) -> str:
-    return f"{r['model']}{'' if r['cut'] is None else '@' + str(r['cut'])}"
+    from transferkit.select.candidates import candidate_ref
+
+    return candidate_ref(r["model"], r["cut"])
 
 
 def run_task(

@@ -50,7 +50,9 @@ def zoo_candidates(modality: str) -> list[str]:
 
 
 def _label(row: dict[str, Any]) -> str:
-    return row["model"] if row["cut"] is None else f"{row['model']}@{row['cut']}"
+    from transferkit.select.candidates import candidate_ref
+
+    return candidate_ref(row["model"], row["cut"])
 
 
 def _fallback(modality: str, why: str) -> BaseChoice:

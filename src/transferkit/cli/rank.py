@@ -77,9 +77,10 @@ def rank_command(
     if reco is None:
         console.print("[red]no candidate could be scored; see the reasons above[/red]")
         raise typer.Exit(1)
-    cut = "" if reco["cut"] is None else f"@{reco['cut']}"
+    from transferkit.select.candidates import candidate_ref
+
     console.print(
-        f"[bold]recommended:[/bold] {reco['model']}{cut} with strategy "
+        f"[bold]recommended:[/bold] {candidate_ref(reco['model'], reco['cut'])} with strategy "
         f"[bold]{reco['strategy']}[/bold] — {reco['why']}"
     )
 

@@ -30,6 +30,7 @@ from transferkit.errors import InputError
 
 __all__ = [
     "LoadedModel",
+    "candidate_ref",
     "default_cuts",
     "describe_cut",
     "encode_all_cuts",
@@ -50,6 +51,11 @@ def parse_candidate(text: str) -> tuple[str, int | None]:
             f"'{ref}@k' with k >= 1, or {ref!r} for the whole model"
         )
     return ref, cut
+
+
+def candidate_ref(model: str, cut: int | None) -> str:
+    """The inverse of `parse_candidate`: ``("minilm-l6", 4)`` → ``"minilm-l6@4"``."""
+    return model if cut is None else f"{model}@{cut}"
 
 
 def default_cuts(n_groups: int) -> list[int]:
