@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -368,3 +369,78 @@ def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
     r = fit(data, base="mobilenet-v2", strategy="probe", out=tmp_path / "m", progress=False)
     assert r.feature_cache == "miss" and r.eval is not None and r.eval["n"] > 0
     assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"
+
+
+def _digit_images(n_per_class: int, classes: int = 10) -> Any:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from transferkit.data.datasets import LabelledData
+
+    d = load_digits()
+    keep = [i for c in range(classes) for i in np.flatnonzero(d.target == c)[:n_per_class]]
+    imgs = [Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).convert("RGB") for i in keep]
+    return LabelledData(imgs, [str(d.target[i]) for i in keep], "image", "digits")
+
+
+def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
+    """EfficientNet-Lite ships BatchNorm momentum 0.01 (TF's decay 0.99): over a small
+    fine-tune its running statistics stayed ImageNet's while the weights moved on, and
+    validation collapsed (0.52 vs 0.94 on 300 sklearn digits; BENCHMARKS.md). After fit,
+    the stem's running mean must be the digits' own batch mean under the final weights."""
+    from transferkit.adapt.fitting import fit
+    from transferkit.zoo.factory import load_backbone
+
+    data = _digit_images(6, classes=4)
+    r = fit(
+        data,
+        base="efficientnet-lite0",
+        strategy="full",
+        epochs=2,
+        batch_size=4,
+        patience=None,
+        val_fraction=0.25,
+        progress=False,
+    )
+    clf = r.model
+    stem_bn = next(m for m in clf.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert stem_bn.momentum == pytest.approx(0.01)  # the model's own setting is restored
+    seen: list[torch.Tensor] = []
+    hook = stem_bn.register_forward_hook(lambda m, i, o: seen.append(i[0].mean((0, 2, 3))))
+    with torch.no_grad():
+        clf.backbone(clf.backbone.preprocess(data.items))
+    hook.remove()
+    true_mean, running = seen[0], stem_bn.running_mean
+    source = load_backbone("efficientnet-lite0")
+    pretrained = next(m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    pretrained = pretrained.running_mean
+    err_now = float((running - true_mean).norm() / true_mean.norm())
+    err_pretrained = float((pretrained - true_mean).norm() / true_mean.norm())
+    assert err_now < 0.35 * err_pretrained, (err_now, err_pretrained)
+
+
+def test_best_epoch_restores_batchnorm_buffers_with_the_weights() -> None:
+    """run_loop keeps the best epoch's weights; BatchNorm running statistics belong to
+    them and must come back too (they used to stay the last epoch's)."""
+    from transferkit.adapt.loop import LoopConfig, run_loop
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    x, yv = torch.randn(32, 3) * 5 + 2, torch.randint(0, 2, (32,))
+    scores = iter([0.9, 0.1, 0.2])  # epoch 1 is best
+    snaps: list[torch.Tensor] = []
+
+    def validate() -> float:
+        snaps.append(net[1].running_mean.clone())
+        return next(scores)
+
+    run_loop(
+        net,
+        lambda e: [list(range(0, 16)), list(range(16, 32))],
+        lambda idx: torch.nn.functional.cross_entropy(net(x[idx]), yv[idx]),
+        [{"params": list(net.parameters()), "lr": 0.1}],
+        LoopConfig(epochs=3, seed=0),
+        validate=validate,
+    )
+    assert not torch.equal(snaps[0], snaps[2])
+    assert torch.equal(net[1].running_mean, snaps[0])

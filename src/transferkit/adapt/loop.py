@@ -114,7 +114,19 @@ class TimeLimit(Callback):
 
 
 def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+    """What training changes: the trainable parameters and every buffer (BatchNorm running
+    statistics move in train mode; restoring weights without them mismatches the two)."""
+    state = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+    state.update({n: b.detach().clone() for n, b in module.named_buffers()})
+    return state
+
+
+def load_trainable_state(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy a `trainable_state` back into `module` in place."""
+    named = dict(module.named_parameters()) | dict(module.named_buffers())
+    with torch.no_grad():
+        for k, v in tensors.items():
+            named[k].copy_(v)
 
 
 def _set_lr(opt: torch.optim.Optimizer, factor: float) -> None:
@@ -182,11 +194,9 @@ class Checkpoint(Callback):
             )
             return False
         tensors = load_file(str(self.folder / "state.safetensors"))
-        params = dict(self.module.named_parameters())
-        with torch.no_grad():
-            for k, v in tensors.items():
-                if k.startswith("param."):
-                    params[k[6:]].copy_(v)
+        load_trainable_state(
+            self.module, {k[6:]: v for k, v in tensors.items() if k.startswith("param.")}
+        )
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
         for k, v in tensors.items():
@@ -274,8 +284,5 @@ def run_loop(
             cb.on_train_end(state)
     module.eval()
     if state.best_state is not None:
-        named = dict(module.named_parameters())
-        with torch.no_grad():
-            for k, v in state.best_state.items():
-                named[k].copy_(v)
+        load_trainable_state(module, state.best_state)
     return state
