@@ -293,13 +293,29 @@ def speed_large(
     }
 
 
-SCORES = ("logme", "logme_std", "hscore", "hscore_std", "knn", "leep", "nce", "transferability")
+SCORES = (
+    "logme",
+    "logme_std",
+    "hscore",
+    "hscore_std",
+    "knn",
+    "knn_prefix",
+    "leep",
+    "nce",
+    "transferability",
+)
 
 
 def taus(rows: list[dict[str, Any]], target: str) -> dict[str, float | None]:
+    from transferkit.select.recommend import best_prefix
     from transferkit.select.scores import weighted_kendall_tau
 
     out: dict[str, float | None] = {}
+    if all("knn" in r["scores"] for r in rows):  # what rank scores a candidate to fine-tune by
+        rows = [
+            dict(r, knn_prefix=rows[j]["scores"]["knn"])
+            for r, j in zip(rows, best_prefix(rows, "knn"), strict=True)
+        ]
     for s in SCORES:
         have = [r for r in rows if (s in r["scores"] or s in r) and r.get(target) is not None]
         if len(have) < 3:

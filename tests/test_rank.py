@@ -264,6 +264,45 @@ def test_recommend_ranks_by_the_headline_score_only() -> None:
     assert [r["model"] for r in ranked] == ["a", "b", "c"] and summary["ranked_by"] == "mean"
 
 
+def test_recommend_scores_a_candidate_to_fine_tune_by_its_best_prefix() -> None:
+    """trec's case (benchmarks/results/rank.md): the whole model's top layer probes worse
+    than its cut at 5, but fine-tuning starts from all its layers, so when the strategy
+    tunes the body the whole model is scored by its best prefix; when it probes, by its
+    own features."""
+    from transferkit.select.recommend import best_prefix, recommend
+
+    def row(cut: int | None, knn: float, ms: float, model: str = "m") -> dict:
+        return {
+            "model": model,
+            "cut": cut,
+            "features_only": model == "frozen",
+            "error": None,
+            "scores": {"logme": knn, "hscore": knn, "knn": knn},
+            "cost": {"latency_ms": ms, "params": 22e6, "probe_s": 1.0, "finetune_s": 10.0},
+        }
+
+    rows = lambda: [  # noqa: E731
+        row(None, 0.60, 6.0),
+        row(5, 0.68, 5.0),
+        row(3, 0.61, 3.0),
+        row(2, 0.55, 2.0),
+        row(None, 0.62, 2.0, model="frozen"),
+    ]
+    assert best_prefix(rows(), "knn") == [1, 1, 2, 3, 4]
+    # 5,000 per class: fit would fine-tune (full) -> the whole model scores as its cut at 5
+    ranked, reco, _ = recommend(rows(), modality="text", counts={"a": 5000, "b": 5000})
+    whole = next(r for r in ranked if r["model"] == "m" and r["cut"] is None)
+    assert whole["strategy"] == "full" and whole["scored_by_prefix"] == {"cut": 5, "knn": 0.68}
+    assert "scored by its cut at 5" in whole["why"]
+    assert whole["transferability"] == next(r for r in ranked if r["cut"] == 5)["transferability"]
+    assert reco is not None and (reco["model"], reco["cut"]) == ("m", 5)  # tie: cheaper wins
+    # 3 per class: fit would probe -> own features only; the whole model ranks below cut 3
+    ranked, _, _ = recommend(rows(), modality="text", counts={"a": 3, "b": 3})
+    order = [(r["model"], r["cut"]) for r in ranked]
+    assert order.index(("m", None)) > order.index(("m", 3))
+    assert all("scored_by_prefix" not in r for r in ranked)
+
+
 def test_recommend_flags_candidates_the_scores_disagree_on() -> None:
     from transferkit.select.recommend import recommend
 

@@ -6,7 +6,8 @@ read its cost on this machine off that same encoding pass (no extra forward pass
 strategy for the data size (see :mod:`transferkit.select.recommend`). No candidate
 is fine-tuned. The order is driven by one score, leave-one-out kNN accuracy
 (``RankResult.ranked_by``; chosen because it tracked reached accuracy best in
-benchmarks/results/rank.md); the others are reported beside it.
+benchmarks/results/rank.md); the others are reported beside it. A candidate that would be
+fine-tuned is scored by its best prefix (itself or one of its own cut points).
 
 >>> from transferkit.select.rank import rank
 >>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP

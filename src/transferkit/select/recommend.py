@@ -13,6 +13,16 @@ The rule, in words (each step is said in the output):
    and NCE where a source head exists) are still computed and shown, and feed the
    disagreement flag (step 4), but do not move the ranking. ``recommend(...,
    ranked_by="mean")`` restores the earlier rule.
+   **When the candidate would be fine-tuned** (its strategy is partial, full, lora or
+   contrastive), its score is the best one among its own prefixes: the candidate itself
+   and the cut points of the same model at or below its cut (the whole model is the
+   deepest). Fine-tuning starts from all of a network's layers, so a model whose layer 4
+   already separates the classes can reach at least what its cut at 4 reaches, and its
+   upper layers are rewritten anyway; frozen features of the top layer cannot see that.
+   On trec (300 examples) the whole MiniLM probes 4th–6th of 7 yet fine-tunes best; the
+   best-prefix kNN raised the weighted tau vs fine-tuned accuracy from 0.21 to 0.86 there
+   (text mean 0.58 -> 0.90, benchmarks/results/rank.md). Ties between a model and its
+   cuts are broken by cost (step 2): the cheaper one wins.
 2. **Cost** = log latency per example, scaled to [0, 1] across candidates. The utility is
    ``transferability - w * cost`` with ``w`` larger when data is scarce (few examples
    per class favour a small model used frozen: a large one cannot be tuned on them
@@ -37,11 +47,46 @@ import numpy as np
 
 from transferkit.errors import InputError
 
-__all__ = ["FEATURE_SCORES", "RANKED_BY", "strategy_for", "recommend", "score_agreement"]
+__all__ = [
+    "FEATURE_SCORES",
+    "RANKED_BY",
+    "TUNED_STRATEGIES",
+    "best_prefix",
+    "recommend",
+    "score_agreement",
+    "strategy_for",
+]
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
+TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
+
+
+def _depth(row: dict[str, Any]) -> float:
+    return math.inf if row.get("cut") is None else float(row["cut"])
+
+
+def best_prefix(rows: list[dict[str, Any]], score: str) -> list[int]:
+    """For each row, the index of the row with the best `score` among its prefixes: rows of
+    the same model (and same features-only flag) whose cut is at or below its own, the
+    whole model (cut None) being the deepest. A row is its own prefix; a row without the
+    score maps to itself. Ties go to the shallower prefix."""
+    out = []
+    for i, r in enumerate(rows):
+        if score not in r["scores"] or r.get("features_only"):
+            out.append(i)
+            continue
+        prefixes = [
+            j
+            for j, q in enumerate(rows)
+            if q["model"] == r["model"]
+            and not q.get("features_only")
+            and score in q["scores"]
+            and _depth(q) <= _depth(r)
+        ]
+        out.append(max(prefixes, key=lambda j: (rows[j]["scores"][score], -_depth(rows[j]))))
+    return out
 
 
 def _scaled(values: list[float]) -> list[float]:
@@ -155,10 +200,8 @@ def recommend(
         return failed, None, summary
 
     names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
-    scaled = {s: _scaled([r["scores"][s] for r in ok]) for s in names}
     ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
     if ranked_by != "mean" and all(ranked_by in r["scores"] for r in ok):
-        scaled.setdefault(ranked_by, _scaled([r["scores"][ranked_by] for r in ok]))
         drivers = [ranked_by]
     else:
         drivers = names
@@ -166,7 +209,8 @@ def recommend(
     latency = [max(r["cost"].get("latency_ms") or 1e-3, 1e-3) for r in ok]
     cost = _scaled([math.log(v) for v in latency])
 
-    for i, r in enumerate(ok):
+    for r in ok:
+        r.pop("scored_by_prefix", None)
         r["strategy"], r["_strategy_reason"] = strategy_for(
             modality=modality,
             counts=counts,
@@ -175,11 +219,28 @@ def recommend(
             budget=budget,
             finetune_s=r["cost"].get("finetune_s"),
         )
+    # A candidate to be fine-tuned is scored by its best prefix (step 1 of the docstring).
+    source = {s: best_prefix(ok, s) for s in drivers}
+    basis = {
+        s: [
+            ok[source[s][i] if r["strategy"] in TUNED_STRATEGIES else i]["scores"][s]
+            for i, r in enumerate(ok)
+        ]
+        for s in drivers
+    }
+    scaled = {s: _scaled(v) for s, v in basis.items()}
+    for i, r in enumerate(ok):
         need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
         need = need if need is not None else r["cost"].get("finetune_s") or 0.0
         r["_fits"] = budget is None or need <= budget
         r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
         r["_score_ranks"] = {s: ranks[s][i] for s in names}
+        j = source[drivers[0]][i]
+        if r["strategy"] in TUNED_STRATEGIES and j != i and len(drivers) == 1:
+            r["scored_by_prefix"] = {
+                "cut": ok[j]["cut"],
+                drivers[0]: ok[j]["scores"][drivers[0]],
+            }
 
     tight = budget is not None and any(not r["_fits"] for r in ok)
     # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
@@ -266,6 +327,13 @@ def _why(
         # fit's own rough time estimate gives way to rank's measured one (`tail`)
         reason = re.sub(r" \((?:about|~)[^()]*\)", "", r["_strategy_reason"])
         parts.append(f"use {r['strategy']}{tail} since {reason}")
+    prefix = r.get("scored_by_prefix")
+    if prefix is not None:
+        ((score, value),) = ((k, v) for k, v in prefix.items() if k != "cut")
+        parts.append(
+            f"scored by its cut at {prefix['cut']} ({SCORE_NAMES.get(score, score)} "
+            f"{value:.3f}): fine-tuning starts from all its layers"
+        )
     if frozen_only:
         parts.append(
             f"ranked after the models that can be fine-tuned: with {per_class} examples per "
