@@ -23,7 +23,7 @@ features standardised per dimension, as the probe sees them) are computed, to te
 whether standardising fixes LogME/H-score mis-ranks.
 
 Tasks (real data only):
-  text  — sst2, trec, cr from ../shared/data (stratified train subsample, eval subsample)
+  text  — sst2, trec, cr, sst5 from ../shared/data (stratified train subsample, eval subsample)
   image — hymenoptera (../shared/data), sklearn's bundled digits (8x8 greyscale, upscaled
           to RGB by the model's transform), and scikit-image's bundled ``lfw_subset``
           (100 LFW faces vs 100 non-face patches, 25x25; Huang et al. 2012, shipped in the
@@ -293,6 +293,7 @@ def speed_large(
     }
 
 
+TEXT_TASKS = ("sst2", "trec", "cr", "sst5")  # ../shared/data/text
 SCORES = (
     "logme",
     "logme_std",
@@ -451,7 +452,7 @@ def main() -> None:
     tasks: list[tuple[str, Any, list[tuple[str, list[int | None]]]]] = []
     if args.modality in ("text", "all"):
         text_models = [("minilm-l6", [None, 2, 3, 4, 5, 6]), ("multilingual-e5-small", [None])]
-        for name in ("sst2", "trec", "cr"):
+        for name in TEXT_TASKS:
             tasks.append(
                 (name, lambda n=name: text_task(n, args.n_train, args.n_eval), text_models)
             )
@@ -496,7 +497,7 @@ def main() -> None:
             continue
         if name in sizes_arg:
             ntr, nev = sizes_arg[name]
-            text = name in ("sst2", "trec", "cr")
+            text = name in TEXT_TASKS
             train, evald = (text_task if text else image_task)(name, ntr, nev)
         else:
             train, evald = load()
