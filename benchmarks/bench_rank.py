@@ -222,7 +222,7 @@ def speed_large(
 
     Ranking: the public ``transferkit.rank`` end to end (every text zoo model, cut points,
     multilingual-e5-small), CPU seconds, once per ``max_examples`` (the stratified
-    subsample it scores; 2000 is its default).
+    subsample it scores; its default is 100 per class, 300-2000).
     Brute force: fine-tuning every candidate `rank` scored on all ``n`` examples with
     fit's own default for that size (strategy full, ``default_hparams`` epochs). That is
     too long to run for every candidate here, so each one is fine-tuned for one epoch on
@@ -428,7 +428,7 @@ def main() -> None:
         nargs="+",
         type=int,
         default=[2000],
-        help="rank's max_examples values timed by --speed (2000: its default)",
+        help="rank's max_examples values timed by --speed (its default: 100 per class, 300-2000)",
     )
     ap.add_argument(
         "--image-cuts",

@@ -159,6 +159,10 @@ def test_rank_subsamples_large_data_and_says_so(tiny_bert: Path) -> None:
     )
     assert result.n_scored == 20 and result.n_examples == 48
     assert any("stratified subsample of 20 of 48" in n for n in result.notes)
+    # default: 100 per class, at least 300 -> 2 classes x 160 examples are cut to 300
+    result = rank((texts * 20, labels * 20), candidates=[str(tiny_bert)], cuts=None)
+    assert result.n_scored == 300 and result.n_examples == 320
+    assert any("(max_examples=300)" in n for n in result.notes)
 
 
 def test_rank_uses_the_feature_cache(tiny_bert: Path) -> None:

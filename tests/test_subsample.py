@@ -72,3 +72,9 @@ def test_bad_inputs_are_named() -> None:
         stratified_subsample(labels, max_n=2.5, seed=0)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"shape \(3, 5\)"):
         stratified_subsample(labels.reshape(3, 5), max_n=4, seed=0)
+
+
+def test_default_max_examples_is_100_per_class_between_300_and_2000() -> None:
+    from transferkit.select.subsample import default_max_examples
+
+    assert [default_max_examples(k) for k in (2, 3, 6, 10, 50)] == [300, 300, 600, 1000, 2000]

@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASES = {"text": "minilm-l6", "image": "mobilenet-v2"}
 
 # Examples rank scores before fit starts (a stratified subsample of larger data). Text:
-# rank's own default (2000 sentences through MiniLM's 3 cut points in one pass, ~7 s on
-# 2 cores). Images: every candidate decodes and encodes the images itself, ~30 images/s
-# for a small CNN on 2 cores, so 4 CNNs x 100 images is ~15 s; 2000 would be minutes.
-AUTO_MAX_EXAMPLES = {"text": 2000, "image": 100}
+# rank's own default (None: 100 per class, 300-2000; MiniLM's cut points share one pass).
+# Images: every candidate decodes and encodes the images itself, ~30 images/s for a small
+# CNN on 2 cores, so 4 CNNs x 100 images is ~15 s; 2000 would be minutes.
+AUTO_MAX_EXAMPLES: dict[str, int | None] = {"text": None, "image": 100}
 
 
 @dataclass

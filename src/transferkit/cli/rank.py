@@ -35,8 +35,13 @@ def rank_command(
         bool, typer.Option("--no-cuts", help="Rank whole models only (no cut points).")
     ] = False,
     max_examples: Annotated[
-        int, typer.Option("--max-examples", help="Score a stratified subsample this large.")
-    ] = 2000,
+        int | None,
+        typer.Option(
+            "--max-examples",
+            help="Score a stratified subsample this large (default: 100 per class, "
+            "between 300 and 2000).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Rank candidate starting models for TRAIN in seconds, without fine-tuning them.

@@ -327,7 +327,7 @@ def rank(
     text_column: str | None = None,
     label_column: str | None = None,
     cuts: str | Sequence[int] | None = "auto",
-    max_examples: int = 2000,
+    max_examples: int | None = None,
     batch_size: int = 32,
     use_cache: bool = True,
     progress: bool = False,
@@ -345,7 +345,8 @@ def rank(
         cuts: cut points for candidates named without ``@k``: ``"auto"`` (two
             intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list.
         max_examples: larger data is scored on a stratified subsample of this size
-            (said in ``notes``); costs are still estimated for the full size.
+            (said in ``notes``); costs are still estimated for the full size. None: 100
+            per class, between 300 and 2000 (`default_max_examples`).
         use_cache: reuse features encoded before (fit's feature cache).
 
     Returns:
@@ -359,7 +360,7 @@ def rank(
     from transferkit.data.datasets import load_labelled
     from transferkit.select.candidates import load_candidate
     from transferkit.select.recommend import recommend
-    from transferkit.select.subsample import stratified_subsample
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
 
     t0 = time.perf_counter()
     if budget is not None and not budget > 0:
@@ -380,6 +381,8 @@ def rank(
             "class needs at least 2. Add examples or remove those rows."
         )
     notes = list(data.notes)
+    if max_examples is None:
+        max_examples = default_max_examples(len(counts))
     if len(data) > max_examples:
         idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
         sample = data.subset(idx.tolist())
