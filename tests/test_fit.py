@@ -386,7 +386,7 @@ def _digit_images(n_per_class: int, classes: int = 10) -> Any:
 def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
     """EfficientNet-Lite ships BatchNorm momentum 0.01 (TF's decay 0.99): over a small
     fine-tune its running statistics stayed ImageNet's while the weights moved on, and
-    validation collapsed (0.52 vs 0.94 on 300 sklearn digits; BENCHMARKS.md). After fit,
+    validation collapsed (lite0 on 200 sklearn digits: 0.20, now 0.83; BENCHMARKS.md). After fit,
     the stem's running mean must be the digits' own batch mean under the final weights."""
     from transferkit.adapt.fitting import fit
     from transferkit.zoo.factory import load_backbone
