@@ -21,7 +21,8 @@ The rule, in words (each step is said in the output):
    upper layers are rewritten anyway; frozen features of the top layer cannot see that.
    On trec (300 examples) the whole MiniLM probes 4th–6th of 7 yet fine-tunes best; the
    best-prefix kNN raised the weighted tau vs fine-tuned accuracy from 0.21 to 0.86 there
-   (text mean 0.58 -> 0.90, benchmarks/results/rank.md). Ties between a model and its
+   (sst2/trec/cr mean 0.58 -> 0.90; sst5, not looked at when this was written, 0.67;
+   benchmarks/results/rank.md). Ties between a model and its
    cuts are broken by cost (step 2): the cheaper one wins.
 2. **Cost** = log latency per example, scaled to [0, 1] across candidates. The utility is
    ``transferability - w * cost`` with ``w`` larger when data is scarce (few examples
