@@ -228,7 +228,8 @@ def speed_large(
     too long to run for every candidate here, so each one is fine-tuned for one epoch on
     a stratified slice of ``slice_n`` examples (measured CPU seconds, loading included)
     and scaled by ``n / slice_n x epochs``; both sides are timed after an untimed warm-up
-    rank on 40 examples (library imports paid once per process); a features-only model's brute force is one
+    rank on 40 examples (library imports paid once per process); a features-only model's
+    brute force is one
     encoding pass over ``n`` at its measured latency. Compare the whole model's figure
     with bench_fit_full.py's measured full fine-tune to check the scaling.
     """

@@ -22,6 +22,7 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from transferkit.select.candidates import candidate_ref
     from transferkit.select.rank import rank
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,11 +57,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for r in runs:
         order = ", ".join(
-            f"{m}{'' if c is None else f'@{c}'} ({k:.3f})" if k is not None else f"{m} (-)"
+            f"{candidate_ref(m, c)} ({'-' if k is None else f'{k:.3f}'})"
             for m, c, _, k in r["order"]
         )
         reco = r["recommendation"]
-        name = reco["model"] + ("" if reco["cut"] is None else f"@{reco['cut']}")
+        name = candidate_ref(reco["model"], reco["cut"])
         print(
             f"| {r['task']} | {r['n_train']} | {r['max_examples']} | {r['cpu_s']:.0f} | "
             f"{order} | {name} + {reco['strategy']} |"

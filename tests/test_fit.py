@@ -348,29 +348,6 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
     assert cfg["strategy"] == "full" and not Path(f"{out}.checkpoint").exists()
 
 
-def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
-    """PIL images held in memory (here sklearn's bundled digits) are fit data like files:
-    the feature-cache fingerprint reads their pixels (it used to treat them as paths)."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    from transferkit.adapt.fitting import fit
-    from transferkit.data.datasets import LabelledData
-
-    d = load_digits()
-    keep = [i for i in range(len(d.target)) if d.target[i] < 3][:36]
-    imgs = [Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).convert("RGB") for i in keep]
-    labels = [str(d.target[i]) for i in keep]
-    data = LabelledData(imgs, labels, "image", "digits")
-    other = LabelledData([imgs[1], *imgs[1:]], labels, "image", "digits")
-    assert data.fingerprint() == LabelledData(list(imgs), labels, "image", "x").fingerprint()
-    assert data.fingerprint() != other.fingerprint()  # one image differs
-    r = fit(data, base="mobilenet-v2", strategy="probe", out=tmp_path / "m", progress=False)
-    assert r.feature_cache == "miss" and r.eval is not None and r.eval["n"] > 0
-    assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"
-
-
 def _digit_images(n_per_class: int, classes: int = 10) -> Any:
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -381,6 +358,22 @@ def _digit_images(n_per_class: int, classes: int = 10) -> Any:
     keep = [i for c in range(classes) for i in np.flatnonzero(d.target == c)[:n_per_class]]
     imgs = [Image.fromarray((d.images[i] / 16 * 255).astype(np.uint8)).convert("RGB") for i in keep]
     return LabelledData(imgs, [str(d.target[i]) for i in keep], "image", "digits")
+
+
+def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
+    """PIL images held in memory (here sklearn's bundled digits) are fit data like files:
+    the feature-cache fingerprint reads their pixels (it used to treat them as paths)."""
+    from transferkit.adapt.fitting import fit
+    from transferkit.data.datasets import LabelledData
+
+    data = _digit_images(12, classes=3)
+    imgs, labels = data.items, data.labels
+    other = LabelledData([imgs[1], *imgs[1:]], labels, "image", "digits")
+    assert data.fingerprint() == LabelledData(list(imgs), labels, "image", "x").fingerprint()
+    assert data.fingerprint() != other.fingerprint()  # one image differs
+    r = fit(data, base="mobilenet-v2", strategy="probe", out=tmp_path / "m", progress=False)
+    assert r.feature_cache == "miss" and r.eval is not None and r.eval["n"] > 0
+    assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"
 
 
 def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
@@ -412,8 +405,9 @@ def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
     hook.remove()
     true_mean, running = seen[0], stem_bn.running_mean
     source = load_backbone("efficientnet-lite0")
-    pretrained = next(m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    pretrained = pretrained.running_mean
+    pretrained = next(
+        m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    ).running_mean
     err_now = float((running - true_mean).norm() / true_mean.norm())
     err_pretrained = float((pretrained - true_mean).norm() / true_mean.norm())
     assert err_now < 0.35 * err_pretrained, (err_now, err_pretrained)

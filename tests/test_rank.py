@@ -369,3 +369,11 @@ def test_cli_rank_json(tiny_bert: Path, tmp_path: Path) -> None:
     out = json.loads(res.stdout)
     assert out["recommendation"]["model"] == str(tiny_bert)
     assert out["data"]["classes"] == {"neg": 8, "pos": 8}
+
+
+def test_rank_refuses_a_subsample_too_small_for_every_class(tiny_bert: Path) -> None:
+    from transferkit.select.rank import rank
+
+    texts, labels = _data()
+    with pytest.raises(InputError, match=r"max_examples=3 is too small.*--max-examples 4"):
+        rank((texts, labels), candidates=[str(tiny_bert)], cuts=None, max_examples=3)

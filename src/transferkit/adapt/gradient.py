@@ -19,8 +19,9 @@ from transferkit.data.datasets import LabelledData
 
 # BatchNorm momentum while fine-tuning. EfficientNet-Lite ships TF's 0.99 decay (momentum
 # 0.01): over the few hundred steps of a small fine-tune its running statistics stay mostly
-# ImageNet's while the weights move on, and validation collapses (lite0 on 200
-# sklearn digits: 0.20 before, 0.83 after; benchmarks/results/rank.md). PyTorch's default 0.1 follows the new weights within an epoch.
+# ImageNet's while the weights move on, and validation collapses (lite0 on 200 sklearn
+# digits: 0.20 before, 0.83 after; benchmarks/results/rank.md). PyTorch's default 0.1
+# follows the new weights within an epoch.
 FINE_TUNE_BN_MOMENTUM = 0.1
 
 

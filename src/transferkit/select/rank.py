@@ -383,6 +383,12 @@ def rank(
     notes = list(data.notes)
     if max_examples is None:
         max_examples = default_max_examples(len(counts))
+    elif max_examples < 2 * len(counts):
+        raise InputError(
+            f"max_examples={max_examples} is too small: the scores need 2 examples of each of "
+            f"the {len(counts)} classes. Pass --max-examples {2 * len(counts)} or more, or "
+            f"leave it unset (default {default_max_examples(len(counts))})."
+        )
     if len(data) > max_examples:
         idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
         sample = data.subset(idx.tolist())
