@@ -438,3 +438,21 @@ def test_best_epoch_restores_batchnorm_buffers_with_the_weights() -> None:
     )
     assert not torch.equal(snaps[0], snaps[2])
     assert torch.equal(net[1].running_mean, snaps[0])
+
+
+def test_supcon_term_penalises_a_nearest_neighbour_from_the_other_class() -> None:
+    from transferkit.adapt.contrastive import cosine_pair_loss, pair_loss, supcon_loss
+
+    y = torch.tensor([0, 0, 1, 1])
+    clean = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    # example 1 is now nearer to class 1 than to its own class mate
+    mixed = torch.tensor([[1.0, 0.0], [0.3, 1.0], [0.0, 1.0], [0.1, 0.9]])
+    assert supcon_loss(mixed, y, 0.1) > supcon_loss(clean, y, 0.1) + 1.0
+    assert pair_loss(mixed, y) > pair_loss(clean, y)
+    # the combined loss is the cosine loss plus a tenth of SupCon
+    want = cosine_pair_loss(mixed, y) + 0.1 * supcon_loss(mixed, y, 0.1)
+    assert torch.allclose(pair_loss(mixed, y), want)
+    # an example alone in its class has no positive: skipped, not NaN
+    lone = supcon_loss(torch.randn(3, 2, requires_grad=True), torch.tensor([0, 0, 1]), 0.1)
+    lone.backward()
+    assert torch.isfinite(lone)
