@@ -19,7 +19,7 @@
    added to the cosine-similarity loss: its softmax over each example's batch mates
    weighs the closest other-class examples most, where the cosine loss weighs every pair
    alike. Measured at 64 per class on sst2/cr (3 samples each, same 60 steps): +0.7
-   points on average over the cosine loss alone; the SupCon term alone gained on cr only
+   points on average over the cosine loss alone; SupCon alone gained on cr only (seed 0)
    (benchmarks/results/fit.md).
 
 The head is then fitted on the tuned features (`fit_logistic`); `contrastive_tune`
