@@ -56,6 +56,9 @@ def save_classifier(
         lora = get_peft_model_state_dict(peft_model)
         tensors.update({f"lora.{k}": v for k, v in lora.items()})
         cfg = peft_model.peft_config["default"].to_dict()
+        # peft records where the base was loaded from (an absolute site-packages path on
+        # this machine); the base is already in config["base"], by name.
+        cfg.pop("base_model_name_or_path", None)
         config["lora"] = {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()}
     if body is not None:
         state = clf.backbone.state_dict()
@@ -76,8 +79,8 @@ def save_classifier(
 def _apply_lora(backbone: Any, lora_cfg: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
-    known = set(LoraConfig.__dataclass_fields__)
-    cfg = LoraConfig(**{k: v for k, v in lora_cfg.items() if k in known and k != "peft_type"})
+    known = set(LoraConfig.__dataclass_fields__) - {"peft_type", "base_model_name_or_path"}
+    cfg = LoraConfig(**{k: v for k, v in lora_cfg.items() if k in known})
     backbone.model = get_peft_model(backbone.model, cfg)
     result = set_peft_model_state_dict(backbone.model, tensors)
     unexpected = getattr(result, "unexpected_keys", [])
