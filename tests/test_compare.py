@@ -20,8 +20,6 @@ from transferkit.evaluate.curves import curve_point, parse_sizes, plan_sizes, su
 from transferkit.evaluate.stats import mean_ci
 from transferkit.evaluate.warnings import decision_ci, transfer_warnings
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
@@ -285,6 +283,7 @@ def e2e(tiny_bert_dir, shared_data, tmp_path_factory):
     return r, out
 
 
+@pytest.mark.integration
 def test_compare_measures_every_section(e2e):
     r, _ = e2e
     task = r["task"]
@@ -308,6 +307,7 @@ def test_compare_measures_every_section(e2e):
     assert "zero_shot_accuracy" not in gap  # a bare encoder has no head to reuse
 
 
+@pytest.mark.integration
 def test_compare_warns_when_nothing_transfers(e2e):
     """TF-IDF reaches ~0.8 on these question types; the random tiny model stays near
     chance: the warning must say transfer did not beat the classical baseline."""
@@ -319,6 +319,7 @@ def test_compare_warns_when_nothing_transfers(e2e):
     ), r["warnings"]
 
 
+@pytest.mark.integration
 def test_compare_json_is_the_result(e2e):
     from transferkit.evaluate.report import to_jsonable
 
@@ -328,9 +329,9 @@ def test_compare_json_is_the_result(e2e):
     assert set(saved) >= {"transfer", "scratch", "classical", "learning_curve", "warnings"}
 
 
-def chromium_plot_counts(path: Path, profile: Path) -> tuple[int, int]:
+def chromium_plot_counts(chromium: Path, path: Path, profile: Path) -> tuple[int, int]:
     cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={profile}", "--dump-dom", path.resolve().as_uri(),
     ]  # fmt: skip
@@ -344,18 +345,17 @@ def chromium_plot_counts(path: Path, profile: Path) -> tuple[int, int]:
     return int(ok.group(1)), int(total.group(1))
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"
-)
-def test_compare_report_renders_in_chromium(e2e, tmp_path):
+@pytest.mark.integration
+def test_compare_report_renders_in_chromium(e2e, chromium, tmp_path):
     r, out = e2e
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "negative transfer" in text or "not better than" in text
-    ok, total = chromium_plot_counts(out / "report.html", tmp_path / "profile")
+    ok, total = chromium_plot_counts(chromium, out / "report.html", tmp_path / "profile")
     # comparison bars, learning curve, 2 train/validation curves, 3 confusion matrices
     assert total == 7 and ok == total
 
 
+@pytest.mark.integration
 def test_compare_small_data_and_budget_say_what_was_skipped(tiny_bert, shared_data):
     """6 examples a class: no validation split and no 8-per-class point; budget too small
     for further seeds; every omission listed with its reason."""
@@ -376,6 +376,7 @@ def test_compare_small_data_and_budget_say_what_was_skipped(tiny_bert, shared_da
     assert "no validation split" in " ".join(r["notes"])
 
 
+@pytest.mark.integration
 def test_cli_compare_json_with_a_text_only_reference(tiny_bert, shared_data, tmp_path):
     import typer
     from typer.testing import CliRunner

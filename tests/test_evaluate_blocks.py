@@ -25,8 +25,6 @@ from transferkit.evaluate.domain import interpret_a_distance, proxy_a_distance, 
 from transferkit.evaluate.metrics import classification_report, format_report
 from transferkit.evaluate.stats import compare, mean_ci, separated, verdict
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 
 def read_split(root: Path, name: str, split: str) -> tuple[list[str], list[str]]:
     with open(root / "text" / name / f"{split}.csv", newline="", encoding="utf-8") as f:
@@ -490,16 +488,13 @@ def test_write_json_round_trips_plain_values(tmp_path):
         write_json({"bad": {1, 2}}, tmp_path / "x.json")
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is absent; install it with: apt-get install -y chromium",
-)
-def test_report_plots_render_in_headless_chromium(tmp_path):
+@pytest.mark.integration
+def test_report_plots_render_in_headless_chromium(chromium, tmp_path):
     from transferkit.evaluate.report import render_html
 
     path = render_html(full_result(), tmp_path / "report.html")
     cmd = [
-        str(CHROMIUM),
+        str(chromium),
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

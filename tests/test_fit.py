@@ -360,6 +360,7 @@ def _digit_images(n_per_class: int, classes: int = 10) -> Any:
     return LabelledData(imgs, [str(d.target[i]) for i in keep], "image", "digits")
 
 
+@pytest.mark.integration
 def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
     """PIL images held in memory (here sklearn's bundled digits) are fit data like files:
     the feature-cache fingerprint reads their pixels (it used to treat them as paths)."""
@@ -376,6 +377,7 @@ def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
     assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"
 
 
+@pytest.mark.integration
 def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
     """EfficientNet-Lite ships BatchNorm momentum 0.01 (TF's decay 0.99): over a small
     fine-tune its running statistics stayed ImageNet's while the weights moved on, and

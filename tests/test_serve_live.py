@@ -22,8 +22,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+pytestmark = pytest.mark.integration  # starts a real server (and a browser)
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "live-token"
 
 
@@ -210,13 +211,11 @@ class DevTools:
 
 
 @pytest.fixture()
-def browser() -> Iterator[str]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
+def browser(chromium: Path) -> Iterator[str]:
     profile = tempfile.mkdtemp(prefix="tk-chromium-")
     proc = subprocess.Popen(
         [
-            str(CHROMIUM),
+            str(chromium),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",

@@ -455,7 +455,8 @@ def fit(
             },
             "notes": notes,
         }
-        model_dir = str(save_classifier(clf, out, body=body, meta=meta))
+        save_classifier(clf, out, body=body, meta=meta)
+        model_dir = os.fspath(out)  # as the user gave it: no machine path in --json
         if ckpt_dir is not None:
             import shutil
 

@@ -6,7 +6,6 @@ Registered on the main typer app by `register(app)`.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,7 +101,7 @@ def fit_command(
             seed=seed,
             out=out,
             resume=not fresh,
-            progress=progress and not as_json and sys.stderr.isatty(),
+            progress=progress,
         )
     except TransferkitError as e:
         _fail(str(e))

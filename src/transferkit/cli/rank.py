@@ -59,7 +59,7 @@ def rank_command(
         label_column=label_column,
         cuts=None if no_cuts else "auto",
         max_examples=max_examples,
-        progress=not as_json,
+        progress=True,  # on stderr: a bar on a terminal, plain lines in a log
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -143,7 +143,7 @@ def predict(
     refs: list[str | None] = list(model) if model else [None]
     if len(set(refs)) != len(refs):
         raise InputError(f"--model given twice with the same value: {refs}")
-    show_progress = len(items) > 64 and sys.stderr.isatty()
+    show_progress = len(items) > 64  # a bar on a terminal, plain lines in a log
     columns: dict[str, list[dict[str, Any]]] = {}
     for ref in refs:
         with _status(f"loading model {ref or 'for ' + task}"):

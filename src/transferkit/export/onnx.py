@@ -302,7 +302,7 @@ def export_onnx(
     """
     require_extra("onnx", "export")
     require_extra("onnxruntime", "export")
-    from transferkit.models.io import atomic_write_dir, versions
+    from transferkit.models.io import atomic_write_dir, portable, versions
 
     source_ref = None
     if isinstance(model, str | os.PathLike):
@@ -358,12 +358,14 @@ def export_onnx(
             "versions": {**versions(), "onnxruntime": _ort_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        config = portable(json.loads(json.dumps(config, default=str)), out)
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         exported = OnnxModel(tmp)
         inputs, labels, where = _parity_inputs(info, parity_data, text_column, parity_limit)
         config["parity"] = parity_check(model, exported, inputs, labels, source=where)
         config["export_seconds"] = round(time.perf_counter() - t0, 1)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        config = portable(json.loads(json.dumps(config, default=str)), out)
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
     target = atomic_write_dir(out, write)
     model.eval()

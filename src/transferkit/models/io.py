@@ -46,6 +46,30 @@ def versions() -> dict[str, str]:
     }
 
 
+def portable(value: Any, folder: str | os.PathLike[str]) -> Any:
+    """`value` (JSON-able) with every absolute path made relative to `folder`.
+
+    A saved folder must not hold where it was made (a user name, a site-packages path):
+    copied elsewhere with what it points to, it still resolves (`resolve_in`), and nothing
+    about the machine that wrote it is recorded.
+    """
+    if isinstance(value, dict):
+        return {k: portable(v, folder) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v, folder) for v in value]
+    if isinstance(value, str) and value.startswith(os.sep) and os.path.isabs(value):
+        return Path(os.path.relpath(value, Path(folder).resolve())).as_posix()
+    return value
+
+
+def resolve_in(spec: dict[str, Any], folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A saved base spec with its relative "path" (see `portable`) resolved against `folder`."""
+    path = spec.get("path")
+    if not isinstance(path, str) or os.path.isabs(path):
+        return spec
+    return {**spec, "path": os.path.normpath(Path(folder).resolve() / path)}
+
+
 def atomic_write_dir(target: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_dir)` then swap `tmp_dir` into `target` (replacing it if present)."""
     target = Path(target).resolve()
@@ -89,6 +113,7 @@ def save_folder(
     config.setdefault("versions", versions())
     config.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     config["tensors"] = sorted(tensors)
+    config = portable(config, target)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
     def write(tmp: Path) -> None:
