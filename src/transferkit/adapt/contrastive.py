@@ -180,7 +180,7 @@ def contrastive_tune(
     top_layers: tune only that many top layers of a BERT-like text body from cached
     lower-layer states (None: the whole body, for any backbone).
     """
-    from transferkit.adapt.loop import LoopConfig, ProgressCallback, TimeLimit, run_loop
+    from transferkit.core.loop import LoopConfig, ProgressCallback, TimeLimit, run_loop
     from transferkit.errors import InputError
 
     top: _TopOfText | None = None

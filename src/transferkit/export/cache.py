@@ -55,8 +55,8 @@ def cached_export(ref: str | os.PathLike[str], runtime: str) -> Path:
     if runtime not in RUNTIMES[1:]:
         raise InputError(f"runtime={runtime!r}; use one of {', '.join(RUNTIMES)}")
     from transferkit.export.onnx import export_onnx
+    from transferkit.models.factory import resolve
     from transferkit.models.io import versions
-    from transferkit.zoo.factory import resolve
 
     spec = resolve(ref)
     if spec["kind"] == "onnx":

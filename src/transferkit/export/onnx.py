@@ -39,7 +39,7 @@ from torch import nn
 
 from transferkit.errors import InputError, require_extra
 from transferkit.export.quantise import _CALIBRATION_TEXTS, quantise_int8
-from transferkit.export.runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
+from transferkit.models.onnx_runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ def export_onnx(
 
     source_ref = None
     if isinstance(model, str | os.PathLike):
-        from transferkit.zoo.factory import load_backbone, load_model, resolve
+        from transferkit.models.factory import load_backbone, load_model, resolve
 
         source_ref = os.fspath(model)
         spec = resolve(model)

@@ -49,7 +49,7 @@ def pipeline(
     exported once into the cache (`transferkit.export.cache`) and reused; an exported
     folder passed as `model` runs on onnxruntime anyway.
     """
-    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.zoo.registry import DEFAULT_MODELS
 
     check_task(task)

@@ -41,8 +41,8 @@ __all__ = [
 
 def parse_candidate(text: str) -> tuple[str, int | None]:
     """``"name@k"`` → ``(name, k)``; ``"name"`` → ``(name, None)`` (cuts chosen later).
-    The same syntax `fit` takes as a base (`transferkit.zoo.factory.split_cut`)."""
-    from transferkit.zoo.factory import split_cut
+    The same syntax `fit` takes as a base (`transferkit.models.factory.split_cut`)."""
+    from transferkit.models.factory import split_cut
 
     ref, cut = split_cut(text)
     if cut is not None and cut < 1:
@@ -108,7 +108,7 @@ def load_candidate(ref: str, modality: str) -> LoadedModel:
             raise InputError(f"{ref!r} is a {enc.modality} model but the data is {modality}")
         return LoadedModel(ref, enc.modality, enc, None, features_only=True)
 
-    from transferkit.zoo.factory import load_backbone, load_model, resolve
+    from transferkit.models.factory import load_backbone, load_model, resolve
     from transferkit.zoo.registry import get_card
 
     spec = resolve(ref)

@@ -35,7 +35,7 @@ __all__ = ["cost_from_stats", "finetune_epochs", "count_params", "measure_cost",
 def finetune_epochs(modality: str, n_train: int) -> int:
     """Epochs `fit` runs by default when fully fine-tuning `n_train` examples (the
     estimate assumes what fit will do: 8 epochs on small text data, 2 on large)."""
-    from transferkit.adapt.strategies import default_hparams
+    from transferkit.core.strategies import default_hparams
 
     return default_hparams("full", modality, n_train)[0]
 

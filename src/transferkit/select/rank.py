@@ -22,88 +22,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from transferkit.core.results import RankResult
 from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "cached_cut_features", "default_candidates", "rank", "score_model"]
-
-
-@dataclass
-class RankResult:
-    """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
-
-    candidates: list[dict[str, Any]]
-    recommendation: dict[str, Any] | None
-    modality: str
-    n_examples: int
-    n_scored: int
-    counts: dict[str, int]
-    notes: list[str] = field(default_factory=list)
-    agreement: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    ranked_by: str = "knn"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidates": self.candidates,
-            "recommendation": self.recommendation,
-            "data": {
-                "modality": self.modality,
-                "examples": self.n_examples,
-                "scored_on": self.n_scored,
-                "classes": self.counts,
-            },
-            "ranked_by": self.ranked_by,
-            "score_agreement": self.agreement,
-            "notes": self.notes,
-            "seconds": round(self.seconds, 2),
-        }
-
-    def table(self) -> Any:
-        """A rich Table: one row per candidate, best first; failed ones last with reason."""
-        from rich.table import Table
-
-        names = [
-            s
-            for s in ("logme", "hscore", "knn", "leep", "nce")
-            if any(s in c["scores"] for c in self.candidates)
-        ]
-        t = Table(
-            title=f"candidates for {self.modality} data "
-            f"({self.n_scored} of {self.n_examples} examples scored)"
-        )
-        t.add_column("#", justify="right")
-        t.add_column("model")
-        t.add_column("cut")
-        for s in names:
-            t.add_column(s, justify="right")
-        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
-            t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
-        for c in self.candidates:
-            cost = c.get("cost") or {}
-            flag = " ⚠" if c.get("scores_disagree") else ""
-            t.add_row(
-                "-" if c["rank"] is None else str(c["rank"]),
-                c["model"],
-                c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
-                *[_fmt(c["scores"].get(s)) for s in names],
-                _fmt(cost.get("latency_ms"), ".1f"),
-                "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
-                _fmt(cost.get("peak_memory_mb"), ".0f"),
-                (c.get("strategy") or "") + flag,
-                c["why"],
-            )
-        return t
-
-
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "" if v is None else format(v, spec)
+__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
 
 
 def default_candidates(modality: str) -> list[str]:
@@ -213,11 +141,11 @@ def _cached_encode(
 
     keys: dict[Any, str] = {}
     if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
-        from transferkit.adapt.cache import load_features, model_identity
+        from transferkit.core.cache import load_features, model_identity, rank_cut_key
 
         identity, fp = model_identity(model.encoder), data.fingerprint()
         for c in [*cuts, "probs", "stats"]:
-            keys[c] = _rank_key(identity, fp, c, batch_size)
+            keys[c] = rank_cut_key(identity, fp, c, batch_size)
         hits = {c: load_features(k) for c, k in keys.items()}
         stats_hit = hits["stats"]
         if (
@@ -234,7 +162,7 @@ def _cached_encode(
         model, data.items, cuts, batch_size=batch_size, progress=progress, stats=stats
     )
     if keys:
-        from transferkit.adapt.cache import save_features
+        from transferkit.core.cache import save_features
 
         for c in cuts:
             save_features(keys[c], feats[c])
@@ -244,36 +172,6 @@ def _cached_encode(
         raw = np.frombuffer(json.dumps(stats).encode(), dtype=np.uint8).astype(np.float32)
         save_features(keys["stats"], raw)
     return feats, probs, stats
-
-
-def _rank_key(identity: str, fingerprint: str, what: Any, batch_size: int) -> str:
-    from transferkit.adapt.cache import cache_key
-
-    return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
-
-
-def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
-    """The features `rank` cached for `backbone` on exactly `data` (same examples, same
-    order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
-    ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
-    (the same layers, pooled the same way), so its features are rank's entry for k.
-    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
-    from types import SimpleNamespace
-
-    from transferkit.adapt.cache import load_features, model_identity
-
-    if not all(isinstance(x, str) for x in data.items):
-        return None  # rank caches only data it can fingerprint as strings (texts, paths)
-    if hasattr(getattr(backbone, "model", None), "peft_config"):
-        return None
-    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
-        spec={k: v for k, v in backbone.spec.items() if k != "cut"},
-        max_length=getattr(backbone, "max_length", None),
-        transform=getattr(backbone, "transform", None),
-    )
-    key = _rank_key(model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size)
-    feats = load_features(key)
-    return feats if feats is not None and len(feats) == len(data) else None
 
 
 def score_model(

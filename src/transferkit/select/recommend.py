@@ -118,12 +118,12 @@ def strategy_for(
     finetune_s: float | None = None,
 ) -> tuple[str, str]:
     """(strategy, reason) for one candidate: `fit --strategy auto`'s own rule
-    (`transferkit.adapt.strategies.choose_strategy`, from examples per class, data size,
+    (`transferkit.core.strategies.choose_strategy`, from examples per class, data size,
     modality, the candidate's size and the budget), so what rank recommends is what fit
     does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
     `finetune_s`, rank's measured estimate for this candidate, overrides fit's rough one
     when it says fine-tuning would not fit the budget."""
-    from transferkit.adapt.strategies import choose_strategy
+    from transferkit.core.strategies import choose_strategy
 
     if features_only:
         return "probe", "it gives features only (it cannot be fine-tuned)"

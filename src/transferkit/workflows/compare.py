@@ -25,7 +25,7 @@ gap; further seeds; learning-curve points, small first); a unit whose estimated 
 exceeds what is left is skipped and listed in ``result["skipped"]`` with the reason.
 Scratch runs get a time limit (at most half of what is left), and say so when hit.
 
->>> # from transferkit.evaluate.compare import compare
+>>> # from transferkit.workflows.compare import compare
 >>> # r = compare("train.csv", eval="test.csv", seeds=3, report="report.html")
 >>> # r["transfer"]["accuracy"], r["warnings"]
 """
@@ -41,6 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.errors import DataError, InputError
+from transferkit.evaluation.methods import (
+    FrozenFeatures,
+    _curves,
+    _epoch_seconds,
+    _score,
+    _torch_predict,
+)
+from transferkit.workflows.fit import fit
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,7 @@ METHODS = ("transfer", "scratch", "classical")
 
 def check_output_path(path: str | os.PathLike[str] | None, what: str) -> Path | None:
     """Fail before any training when an output path cannot be written (None: no output)."""
-    from transferkit.evaluate.report import check_output_path as check
+    from transferkit.evaluation.report import check_output_path as check
 
     return None if path is None else check(path, what)
 
@@ -77,6 +85,56 @@ class _Clock:
         self.skipped.append({"what": what, "why": why})
         self.say(f"skipped {what}: {why}")
         return False
+
+
+def run_transfer(
+    fit_data: Any,
+    val: Any,
+    test: Any,
+    *,
+    base: str,
+    strategy: str,
+    seed: int,
+    budget: float | None,
+    text_column: str | None,
+    label_column: str | None,
+    epochs: int | None = None,
+    frozen: FrozenFeatures | None = None,
+) -> dict[str, Any]:
+    """`adapt.fit` on `fit_data` (early stopping on `val`), scored on `test`. With
+    `frozen`, a probe's scoring reuses features of its frozen body."""
+
+    t0, c0 = time.time(), time.process_time()
+    r = fit(
+        fit_data,
+        base=base,
+        strategy=strategy,
+        eval=val,
+        seed=seed,
+        budget=budget,
+        epochs=epochs,
+        progress=False,
+    )
+    wall, cpu = time.time() - t0, time.process_time() - c0
+    memo = frozen if r.strategy == "probe" else None  # only a probe's body is untouched
+    if memo is not None:
+        memo.known(fit_data)
+    scored = _score(_torch_predict(r.model, fit_data.classes, memo), test, fit_data)
+    return {
+        "seed": seed,
+        "wall": wall,
+        "cpu": cpu,
+        "fit_train_seconds": r.train_seconds,
+        "strategy": r.strategy,
+        "reason": r.reason,
+        "history": r.history,
+        "curves": _curves(r.history),
+        "epoch_seconds": _epoch_seconds(r.history, r.train_seconds),
+        "val_accuracy": (r.eval or {}).get("accuracy"),
+        "zero_shot": r.zero_shot,
+        "notes": list(r.summary),
+        **scored,
+    }
 
 
 # ---------------------------------------------------------------- the comparison
@@ -127,17 +185,16 @@ def compare(
         load_labelled,
         stratified_split,
     )
-    from transferkit.evaluate.curves import (
+    from transferkit.evaluation.curves import (
         curve_point,
         parse_sizes,
         plan_sizes,
         subsample_per_class,
     )
-    from transferkit.evaluate.methods import (
+    from transferkit.evaluation.methods import (
         FrozenFeatures,
         run_classical,
         run_scratch,
-        run_transfer,
         summarise,
         time_to_reach,
     )
@@ -182,9 +239,9 @@ def compare(
         )
     classes = data.classes
 
-    from transferkit.adapt.fitting import auto_base
-    from transferkit.evaluate.warnings import match_head
-    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.models.classifier import match_head
+    from transferkit.models.factory import load_backbone, load_model
+    from transferkit.workflows.fit import auto_base
 
     base_name = auto_base(data)[0] if base == "auto" else base
     template = load_backbone(base_name)
@@ -247,7 +304,7 @@ def compare(
         if "transfer" in measured:
             est = measured["transfer"] * max(0.2, len(part) / len(fit_data))
         else:
-            from transferkit.adapt.strategies import choose_strategy, n_params
+            from transferkit.core.strategies import choose_strategy, n_params
 
             plan = choose_strategy(
                 strategy,
@@ -403,7 +460,7 @@ def compare(
         clock.skipped.append({"what": "domain_gap", "why": "nothing could be measured"})
     task["elapsed_seconds"] = round(time.time() - clock.start, 1)
 
-    from transferkit.evaluate.warnings import transfer_warnings
+    from transferkit.evaluation.warnings import transfer_warnings
 
     result["warnings"] = transfer_warnings(result)
     result["skipped"] = clock.skipped
@@ -411,11 +468,11 @@ def compare(
     for w in result["warnings"]:
         logger.warning("%s: %s", w["kind"], w["message"])
     if report_path is not None:
-        from transferkit.evaluate.report import render_html
+        from transferkit.evaluation.report import render_html
 
         render_html(result, report_path)
     if json_out is not None:
-        from transferkit.evaluate.report import write_json
+        from transferkit.evaluation.report import write_json
 
         write_json(result, json_out)
     return result
@@ -433,13 +490,13 @@ def _domain_gap(
     clock: _Clock,
     frozen: Any = None,
 ) -> dict[str, Any] | None:
-    from transferkit.evaluate.warnings import feature_gap, source_head_check
+    from transferkit.evaluation.warnings import feature_gap, source_head_check
 
     gap: dict[str, Any] = {}
     if source is not None:
         gap["source"] = f"{base_name} head ({len(labels)} labels)"
         gap.update(source_head_check(source, test, frozen=frozen))
-    from transferkit.evaluate.reference import load_reference
+    from transferkit.evaluation.reference import load_reference
 
     ref_items, ref_name = load_reference(reference, fit_data.modality, text_column=text_column)
     gap["reference"] = ref_name

@@ -9,16 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from transferkit.adapt.autobase import DEFAULT_BASES, BaseChoice, choose_base
-from transferkit.adapt.gradient import train_gradient
-from transferkit.adapt.strategies import choose_strategy, fit_logistic, n_params, param_groups
+from transferkit.core.inference import predict_logits
+from transferkit.core.results import FitResult
+from transferkit.core.strategies import choose_strategy, fit_logistic, n_params, param_groups
+from transferkit.core.trainer import train_gradient
 from transferkit.data.datasets import (
     LabelledData,
     check_eval_labels,
@@ -27,44 +27,11 @@ from transferkit.data.datasets import (
     stratified_split,
 )
 from transferkit.errors import InputError
+from transferkit.workflows.autobase import DEFAULT_BASES, BaseChoice, choose_base
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_BASES", "FitResult", "auto_base", "fit", "predict_logits"]
-
-
-@dataclass
-class FitResult:
-    """What `fit` made: the model (a Classifier), where it was saved, and how."""
-
-    model: Any
-    model_dir: str | None
-    base: str
-    strategy: str
-    reason: str
-    train_seconds: float
-    eval: dict[str, Any] | None
-    zero_shot: dict[str, Any] | None = None
-    summary: list[str] = field(default_factory=list)
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
-    feature_cache: str | None = None  # "hit" | "miss" | None (no frozen features used)
-    resumed_from_epoch: int = 0
-    base_reason: str | None = None  # base="auto": which base rank chose and why
-
-    def to_json(self) -> dict[str, Any]:
-        ev = None
-        if self.eval is not None:
-            ev = {k: self.eval[k] for k in ("accuracy", "macro_f1", "n")}
-        return {
-            "model_dir": self.model_dir,
-            "base": self.base,
-            "strategy": self.strategy,
-            "reason": self.reason,
-            "base_reason": self.base_reason,
-            "train_seconds": round(self.train_seconds, 2),
-            "eval": ev,
-        }
 
 
 # ---------------------------------------------------------------- helpers
@@ -72,7 +39,7 @@ class FitResult:
 
 def auto_base(data: LabelledData, *, budget: float | None = None) -> tuple[str, str]:
     """The base for `base="auto"` and why: `transferkit rank`'s recommendation on `data`
-    (see :mod:`transferkit.adapt.autobase`)."""
+    (see :mod:`transferkit.workflows.autobase`)."""
     choice = choose_base(data, budget=budget)
     return choice.ref, choice.reason
 
@@ -82,7 +49,7 @@ def _load_base(ref: str) -> tuple[Any, Any, int | None]:
     cut (``ref@k``) the body is truncated; the source classifier still says how its body
     was made (tuned weights to save), but its head does not fit the cut's features."""
     from transferkit.models.classifier import Classifier
-    from transferkit.zoo.factory import load_backbone, load_model, resolve
+    from transferkit.models.factory import load_backbone, load_model, resolve
     from transferkit.zoo.registry import get_card
 
     spec = resolve(ref)
@@ -98,35 +65,8 @@ def _load_base(ref: str) -> tuple[Any, Any, int | None]:
     return backbone, src, cut
 
 
-def _match_head(src: Any, classes: list[str]) -> list[int] | None:
-    """Row order of the source head for `classes` when the label sets match (case-insensitive)."""
-    if src is None:
-        return None
-    low = {lab.lower(): i for i, lab in enumerate(src.labels)}
-    if len(low) != len(classes) or set(low) != {c.lower() for c in classes}:
-        return None
-    return [low[c.lower()] for c in classes]
-
-
-def predict_logits(clf: Any, items: list[Any], batch_size: int = 64) -> np.ndarray:
-    order = sorted(
-        range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0
-    )
-    out: np.ndarray | None = None
-    clf.eval()
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            logits = clf(clf.preprocess([items[i] for i in idx])).float().numpy()
-            if out is None:
-                out = np.zeros((len(items), logits.shape[1]), dtype=np.float32)
-            out[idx] = logits
-    assert out is not None
-    return out
-
-
 def _report(labels: list[str], y_true: list[str], pred_idx: np.ndarray) -> dict[str, Any]:
-    from transferkit.evaluate.metrics import classification_report
+    from transferkit.core.metrics import classification_report
 
     return classification_report(y_true, [labels[i] for i in pred_idx], labels=labels)
 
@@ -201,7 +141,7 @@ def fit(
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
     of the same call resumes from it (`resume=False` starts over).
     """
-    from transferkit.adapt.cache import encode
+    from transferkit.core.cache import encode
 
     t_start = time.time()
     notes: list[str] = []
@@ -243,11 +183,11 @@ def fit(
             f"base {base_name!r} is a {backbone.modality} model but the data is {data.modality}; "
             f"pick a {data.modality} base, e.g. {DEFAULT_BASES[data.modality]!r}"
         )
-    from transferkit.models.classifier import Classifier
-    from transferkit.zoo.factory import split_cut
+    from transferkit.models.classifier import Classifier, match_head
+    from transferkit.models.factory import split_cut
 
     base_cfg = getattr(src, "config", None) or {}
-    rows = _match_head(src, classes) if cut is None else None
+    rows = match_head(src.labels, classes) if cut is None and src is not None else None
     zero_shot = None
     if rows is not None:
         clf = Classifier(backbone, classes)
@@ -310,7 +250,7 @@ def fit(
     if plan.strategy in ("probe", "contrastive"):
         if plan.strategy == "contrastive":
             from transferkit.adapt.contrastive import CONTRASTIVE_LR, contrastive_tune
-            from transferkit.adapt.strategies import contrastive_steps
+            from transferkit.core.strategies import contrastive_steps
 
             steps = contrastive_steps(len(data))
             remaining = None if budget is None else max(1.0, budget - (time.time() - t_start) - 2)
@@ -342,7 +282,7 @@ def fit(
         else:
             feats = None
             if choice is not None and choice.ranked:  # rank just encoded this very data
-                from transferkit.select.rank import cached_cut_features
+                from transferkit.core.cache import cached_cut_features
 
                 feats = cached_cut_features(backbone, data)
             hit = feats is not None

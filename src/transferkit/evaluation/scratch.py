@@ -1,5 +1,5 @@
 """The from-scratch baseline: the same architecture as the base, randomly initialised,
-trained with the same loop (`transferkit.adapt.loop.run_loop`) on the same data.
+trained with the same loop (`transferkit.core.loop.run_loop`) on the same data.
 
 - text: ``AutoModel.from_config(config)`` of the base encoder (same layers, widths and
   tokenizer, mean pooling), weights drawn by the model's own initialiser;
@@ -137,7 +137,7 @@ def train_classifier(
     """
     import torch
 
-    from transferkit.adapt.loop import (
+    from transferkit.core.loop import (
         Callback,
         EarlyStopping,
         LoopConfig,
@@ -145,7 +145,7 @@ def train_classifier(
         TimeLimit,
         run_loop,
     )
-    from transferkit.adapt.strategies import param_groups
+    from transferkit.core.strategies import param_groups
 
     backbone = clf.backbone
     image = train.modality == "image"
@@ -268,7 +268,7 @@ def train_from_scratch(
     if isinstance(base, Backbone):
         template = base
     else:
-        from transferkit.zoo.factory import load_backbone
+        from transferkit.models.factory import load_backbone
 
         template = load_backbone(base)
     if template.modality != train.modality:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferkit.adapt.strategies import Plan
+from transferkit.core.strategies import Plan
 from transferkit.data.datasets import LabelledData
 
 # BatchNorm momentum while fine-tuning. EfficientNet-Lite ships TF's 0.99 decay (momentum
@@ -61,7 +61,7 @@ def train_gradient(
     base_name: str,
     patience: int | None,
 ) -> dict[str, Any]:
-    from transferkit.adapt.loop import (
+    from transferkit.core.loop import (
         Checkpoint,
         EarlyStopping,
         LoopConfig,
@@ -109,7 +109,7 @@ def train_gradient(
             batch = backbone.preprocess([data.items[i] for i in idx])
         return loss_fn(clf(batch), yt[idx])
 
-    from transferkit.adapt.fitting import predict_logits
+    from transferkit.core.inference import predict_logits
 
     validate = None
     if eval_data is not None:

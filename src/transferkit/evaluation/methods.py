@@ -1,6 +1,5 @@
 """One run of each method of a comparison, and the summary `compare` reports per method.
 
-- `run_transfer`: `transferkit.adapt.fit` from the pretrained base;
 - `run_scratch`: the same architecture from random initialisation (`evaluate.scratch`);
 - `run_classical`: TF-IDF or pixels + logistic regression (`evaluate.baselines`);
 - `summarise`: mean over seeds, decision interval (`warnings.decision_ci`), curves, gap;
@@ -51,7 +50,7 @@ class FrozenFeatures:
 
     def features(self, model: Any, items: Sequence[Any]) -> np.ndarray:
         """(n, embedding_dim) features of `items` through the frozen body of `model`."""
-        from transferkit.adapt.cache import encode, model_identity
+        from transferkit.core.cache import encode, model_identity
 
         digest = _digest(items)
         key = (model_identity(model), digest)
@@ -74,7 +73,7 @@ class FrozenFeatures:
 def frozen_logits(clf: Any, frozen: FrozenFeatures | None) -> Callable[[list[Any]], np.ndarray]:
     """Logits of `clf`: through `frozen` when given and `clf` has a separate head, else a
     full forward pass."""
-    from transferkit.adapt.fitting import predict_logits
+    from transferkit.core.inference import predict_logits
 
     if frozen is not None and hasattr(clf, "backbone") and hasattr(clf, "head"):
         return lambda items: frozen.logits(clf, items)
@@ -85,7 +84,7 @@ def _score(
     model_predict: Callable[[list[Any]], list[str]], data: Any, fit_data: Any
 ) -> dict[str, Any]:
     """Evaluation report on `data` plus accuracy on (up to 512 of) the training data."""
-    from transferkit.evaluate.metrics import classification_report
+    from transferkit.core.metrics import classification_report
 
     rep = classification_report(data.labels, model_predict(data.items), labels=data.classes)
     # sorted: with <= 512 examples the sample is the training data as given, whose
@@ -133,57 +132,6 @@ def _epoch_seconds(
     return [total * (i + 1) / len(history) for i in range(len(history))], True
 
 
-def run_transfer(
-    fit_data: Any,
-    val: Any,
-    test: Any,
-    *,
-    base: str,
-    strategy: str,
-    seed: int,
-    budget: float | None,
-    text_column: str | None,
-    label_column: str | None,
-    epochs: int | None = None,
-    frozen: FrozenFeatures | None = None,
-) -> dict[str, Any]:
-    """`adapt.fit` on `fit_data` (early stopping on `val`), scored on `test`. With
-    `frozen`, a probe's scoring reuses features of its frozen body."""
-    from transferkit.adapt.fitting import fit
-
-    t0, c0 = time.time(), time.process_time()
-    r = fit(
-        fit_data,
-        base=base,
-        strategy=strategy,
-        eval=val,
-        seed=seed,
-        budget=budget,
-        epochs=epochs,
-        progress=False,
-    )
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    memo = frozen if r.strategy == "probe" else None  # only a probe's body is untouched
-    if memo is not None:
-        memo.known(fit_data)
-    scored = _score(_torch_predict(r.model, fit_data.classes, memo), test, fit_data)
-    return {
-        "seed": seed,
-        "wall": wall,
-        "cpu": cpu,
-        "fit_train_seconds": r.train_seconds,
-        "strategy": r.strategy,
-        "reason": r.reason,
-        "history": r.history,
-        "curves": _curves(r.history),
-        "epoch_seconds": _epoch_seconds(r.history, r.train_seconds),
-        "val_accuracy": (r.eval or {}).get("accuracy"),
-        "zero_shot": r.zero_shot,
-        "notes": list(r.summary),
-        **scored,
-    }
-
-
 def run_scratch(
     template: Any,
     fit_data: Any,
@@ -196,7 +144,7 @@ def run_scratch(
 ) -> dict[str, Any]:
     """The base's architecture from random initialisation (`evaluate.scratch`), scored
     on `test`; `time_limit` / `epochs` cap the run and the result says so."""
-    from transferkit.evaluate.scratch import train_from_scratch
+    from transferkit.evaluation.scratch import train_from_scratch
 
     t0, c0 = time.time(), time.process_time()
     run = train_from_scratch(
@@ -226,7 +174,7 @@ def run_scratch(
 
 def run_classical(fit_data: Any, test: Any, *, seed: int) -> dict[str, Any]:
     """TF-IDF (text) or downscaled pixels (images) + logistic regression, scored on `test`."""
-    from transferkit.evaluate.baselines import PixelLogReg, TfidfLogReg
+    from transferkit.evaluation.baselines import PixelLogReg, TfidfLogReg
 
     t0, c0 = time.time(), time.process_time()
     est = (TfidfLogReg if fit_data.modality == "text" else PixelLogReg)(random_state=seed)
@@ -246,8 +194,8 @@ def summarise(runs: list[dict[str, Any]], n_eval: int) -> dict[str, Any]:
     interval "ci" (seeds and evaluation-set noise), seed 0's confusion and curves."""
     from statistics import fmean
 
-    from transferkit.evaluate.stats import mean_ci
-    from transferkit.evaluate.warnings import decision_ci
+    from transferkit.evaluation.stats import mean_ci
+    from transferkit.evaluation.warnings import decision_ci
 
     accs = [r["report"]["accuracy"] for r in runs]
     ci = decision_ci(accs, n_eval)

@@ -25,11 +25,11 @@ def evaluate(
     matched to the model's labels case-insensitively ("positive" = "POSITIVE"); a label the
     model does not know is an error naming it.
     """
-    from transferkit.adapt.fitting import _report, predict_logits
+    from transferkit.core.inference import predict_logits
     from transferkit.data.datasets import load_labelled
 
     if isinstance(model, str | os.PathLike):
-        from transferkit.zoo.factory import load_model
+        from transferkit.models.factory import load_model
 
         model = load_model(model)
     d = load_labelled(data, text_column=text_column, label_column=label_column, what="evaluation")
@@ -53,14 +53,6 @@ def evaluate(
     present = sorted(set(truth) | {labels[i] for i in pred}, key=labels.index)
     if len(labels) <= 50:
         present = labels
-    return (
-        _report(labels, truth, pred)
-        if present == labels
-        else _report_subset(present, truth, [labels[i] for i in pred])
-    )
+    from transferkit.core.metrics import classification_report
 
-
-def _report_subset(labels: list[str], truth: list[str], pred: list[str]) -> dict[str, Any]:
-    from transferkit.evaluate.metrics import classification_report
-
-    return classification_report(truth, pred, labels=labels)
+    return classification_report(truth, [labels[i] for i in pred], labels=present)

@@ -1,0 +1,116 @@
+"""Typed results of the workflows, each with `to_dict()` for `--json`.
+
+They live below the siblings that fill them (`select` fills a RankResult, the `fit`
+workflow a FitResult), so any layer can read them without importing the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+@dataclass
+class FitResult:
+    """What `fit` made: the model (a Classifier), where it was saved, and how."""
+
+    model: Any
+    model_dir: str | None
+    base: str
+    strategy: str
+    reason: str
+    train_seconds: float
+    eval: dict[str, Any] | None
+    zero_shot: dict[str, Any] | None = None
+    summary: list[str] = field(default_factory=list)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    feature_cache: str | None = None  # "hit" | "miss" | None (no frozen features used)
+    resumed_from_epoch: int = 0
+    base_reason: str | None = None  # base="auto": which base rank chose and why
+
+    def to_json(self) -> dict[str, Any]:
+        ev = None
+        if self.eval is not None:
+            ev = {k: self.eval[k] for k in ("accuracy", "macro_f1", "n")}
+        return {
+            "model_dir": self.model_dir,
+            "base": self.base,
+            "strategy": self.strategy,
+            "reason": self.reason,
+            "base_reason": self.base_reason,
+            "train_seconds": round(self.train_seconds, 2),
+            "eval": ev,
+        }
+
+
+@dataclass
+class RankResult:
+    """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
+
+    candidates: list[dict[str, Any]]
+    recommendation: dict[str, Any] | None
+    modality: str
+    n_examples: int
+    n_scored: int
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    agreement: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    ranked_by: str = "knn"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": self.candidates,
+            "recommendation": self.recommendation,
+            "data": {
+                "modality": self.modality,
+                "examples": self.n_examples,
+                "scored_on": self.n_scored,
+                "classes": self.counts,
+            },
+            "ranked_by": self.ranked_by,
+            "score_agreement": self.agreement,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def table(self) -> Any:
+        """A rich Table: one row per candidate, best first; failed ones last with reason."""
+        from rich.table import Table
+
+        names = [
+            s
+            for s in ("logme", "hscore", "knn", "leep", "nce")
+            if any(s in c["scores"] for c in self.candidates)
+        ]
+        t = Table(
+            title=f"candidates for {self.modality} data "
+            f"({self.n_scored} of {self.n_examples} examples scored)"
+        )
+        t.add_column("#", justify="right")
+        t.add_column("model")
+        t.add_column("cut")
+        for s in names:
+            t.add_column(s, justify="right")
+        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
+            t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
+        for c in self.candidates:
+            cost = c.get("cost") or {}
+            flag = " ⚠" if c.get("scores_disagree") else ""
+            t.add_row(
+                "-" if c["rank"] is None else str(c["rank"]),
+                c["model"],
+                c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
+                *[_fmt(c["scores"].get(s)) for s in names],
+                _fmt(cost.get("latency_ms"), ".1f"),
+                "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
+                _fmt(cost.get("peak_memory_mb"), ".0f"),
+                (c.get("strategy") or "") + flag,
+                c["why"],
+            )
+        return t
