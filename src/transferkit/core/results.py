@@ -32,6 +32,13 @@ class FitResult:
     feature_cache: str | None = None  # "hit" | "miss" | None (no frozen features used)
     resumed_from_epoch: int = 0
     base_reason: str | None = None  # base="auto": which base rank chose and why
+    strategy_chosen_by: str = "user"  # "user" | "auto" (fit's rule) | "rank"
+    base_chosen_by: str = "user"  # "user" | "rank" | "default" (rank could not score any)
+    estimated_seconds: float | None = None  # the plan's estimate of the training time
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` output of `transferkit fit`."""
+        return self.to_json()
 
     def to_json(self) -> dict[str, Any]:
         ev = None

@@ -219,17 +219,11 @@ def _parity_inputs(
 def _batched(
     model: Any, inputs: list[Any], run: Any, batch_size: int = 32
 ) -> dict[str, np.ndarray]:
-    """Run `run(batch)` over length-sorted batches; outputs restored to input order."""
-    order = sorted(
-        range(len(inputs)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0
-    )
-    parts: dict[str, list[np.ndarray]] = {}
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        for k, v in run(model.preprocess([inputs[i] for i in idx])).items():
-            parts.setdefault(k, []).append(v)
-    inv = np.argsort(np.asarray(order))
-    return {k: np.concatenate(v)[inv] for k, v in parts.items()}
+    """Run `run(batch)` over length-bucketed batches; outputs restored to input order."""
+    from transferkit.core.inference import run_batched
+
+    out = run_batched(lambda items: run(model.preprocess(items)), inputs, batch_size=batch_size)
+    return out  # type: ignore[return-value]
 
 
 def parity_check(

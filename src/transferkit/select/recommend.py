@@ -41,8 +41,7 @@ The rule, in words (each step is said in the output):
 from __future__ import annotations
 
 import math
-import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -57,6 +56,15 @@ __all__ = [
     "score_agreement",
     "strategy_for",
 ]
+
+
+class StrategyPick(NamedTuple):
+    """A candidate's strategy, why (with fit's time estimates), and why without them."""
+
+    strategy: str
+    reason: str
+    rationale: str
+
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
@@ -116,8 +124,8 @@ def strategy_for(
     params: float | None,
     budget: float | None,
     finetune_s: float | None = None,
-) -> tuple[str, str]:
-    """(strategy, reason) for one candidate: `fit --strategy auto`'s own rule
+) -> StrategyPick:
+    """(strategy, reason, rationale) for one candidate: `fit --strategy auto`'s own rule
     (`transferkit.core.strategies.choose_strategy`, from examples per class, data size,
     modality, the candidate's size and the budget), so what rank recommends is what fit
     does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
@@ -126,19 +134,22 @@ def strategy_for(
     from transferkit.core.strategies import choose_strategy
 
     if features_only:
-        return "probe", "it gives features only (it cannot be fine-tuned)"
+        why = "it gives features only (it cannot be fine-tuned)"
+        return StrategyPick("probe", why, why)
     try:
         plan = choose_strategy(
             "auto", modality=modality, counts=counts, budget=budget, params=int(params or 0)
         )
     except InputError:  # the budget is below even a probe's estimate
-        return "probe", f"the {budget:g} s budget is below any adaptation's estimate"
+        why = f"the {budget:g} s budget is below any adaptation's estimate"
+        return StrategyPick("probe", why, why)
     tuned = plan.strategy in ("partial", "full", "lora")
     if tuned and budget is not None and finetune_s is not None and finetune_s > budget:
-        return "probe", (
+        why = (
             f"{plan.strategy} fine-tuning (est. {finetune_s:.0f} s) exceeds the {budget:g} s budget"
         )
-    return plan.strategy, plan.reason
+        return StrategyPick("probe", why, why)
+    return StrategyPick(plan.strategy, plan.reason, plan.rationale)
 
 
 def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -212,7 +223,7 @@ def recommend(
 
     for r in ok:
         r.pop("scored_by_prefix", None)
-        r["strategy"], r["_strategy_reason"] = strategy_for(
+        r["strategy"], _, r["_strategy_reason"] = strategy_for(
             modality=modality,
             counts=counts,
             features_only=bool(r.get("features_only")),
@@ -325,9 +336,9 @@ def _why(
         tuned = r["strategy"] in ("partial", "full", "lora")
         est = c.get("finetune_s") if tuned else c.get("probe_s")
         tail = f" (est. {est:.0f} s)" if est is not None else ""
-        # fit's own rough time estimate gives way to rank's measured one (`tail`)
-        reason = re.sub(r" \((?:about|~)[^()]*\)", "", r["_strategy_reason"])
-        parts.append(f"use {r['strategy']}{tail} since {reason}")
+        # fit's own rough time estimate gives way to rank's measured one (`tail`): the
+        # plan's rationale is its reason without the estimates
+        parts.append(f"use {r['strategy']}{tail} since {r['_strategy_reason']}")
     prefix = r.get("scored_by_prefix")
     if prefix is not None:
         ((score, value),) = ((k, v) for k, v in prefix.items() if k != "cut")

@@ -40,6 +40,11 @@ class BaseChoice:
     strategy_reason: str = ""
     ranked: bool = False  # True: chosen by rank (its features are in the feature cache)
 
+    @property
+    def chosen_by(self) -> str:
+        """ "rank" (rank's recommendation) or "default" (rank could not score any)."""
+        return "rank" if self.ranked else "default"
+
 
 def zoo_candidates(modality: str) -> list[str]:
     """Installed zoo bodies of `modality` that `fit` can adapt (not classifiers built on
@@ -116,7 +121,7 @@ def choose_base(
         f"base auto: rank recommends {ref} ({versus}; {len(scored)} candidates scored on "
         f"{result.n_scored} examples in {result.seconds:.1f} s)"
     )
-    strategy, why = strategy_for(
+    strategy, why, _ = strategy_for(
         modality=data.modality,
         counts=result.counts,
         features_only=bool(best.get("features_only")),

@@ -1,4 +1,9 @@
-"""`fit`: adapt a pretrained model to labelled data, and `evaluate` a model on data.
+"""`fit`: adapt a pretrained model to labelled data, in named stages.
+
+read data → choose the base (``base="auto"`` runs `select.rank`) → load it and put a
+head on it → plan the strategy → train (`adapt.adapt`, on the one trainer) → assess on
+the evaluation data → save. Each stage is a function of this module; `fit` is the
+keyword front that packs its options into a frozen `FitOptions` and runs them.
 
 >>> # r = fit("train.csv", base="minilm-l6", out="my-model")
 >>> # r.strategy, r.reason, r.eval["accuracy"]
@@ -6,100 +11,281 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from transferkit.core.inference import predict_logits
 from transferkit.core.results import FitResult
-from transferkit.core.strategies import choose_strategy, fit_logistic, n_params, param_groups
-from transferkit.core.trainer import train_gradient
-from transferkit.data.datasets import (
-    LabelledData,
-    check_eval_labels,
-    check_trainable,
-    load_labelled,
-    stratified_split,
-)
 from transferkit.errors import InputError
 from transferkit.workflows.autobase import DEFAULT_BASES, BaseChoice, choose_base
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BASES", "FitResult", "auto_base", "fit", "predict_logits"]
+__all__ = ["DEFAULT_BASES", "FitOptions", "FitResult", "auto_base", "fit", "run_fit"]
 
 
-# ---------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class FitOptions:
+    """Every option of `fit` but the data (see `fit` for what each one means)."""
+
+    base: str = "auto"
+    strategy: str = "auto"
+    text_column: str | None = None
+    label_column: str | None = None
+    budget: float | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    val_fraction: float = 0.1
+    freeze_groups: int | None = None
+    lora_targets: str = "qv"
+    lora_rank: int = 8
+    patience: int | None = 2
+    seed: int = 0
+    out: str | os.PathLike[str] | None = None
+    resume: bool = True
+    progress: bool = True
 
 
-def auto_base(data: LabelledData, *, budget: float | None = None) -> tuple[str, str]:
+@dataclass
+class FitData:
+    """Stage 1's output: what to train on, what to validate on, and what was said."""
+
+    train: Any
+    eval: Any | None
+    fingerprint: str  # of the training data as given, before any validation split
+    notes: list[str]
+
+
+def auto_base(data: Any, *, budget: float | None = None) -> tuple[str, str]:
     """The base for `base="auto"` and why: `transferkit rank`'s recommendation on `data`
     (see :mod:`transferkit.workflows.autobase`)."""
     choice = choose_base(data, budget=budget)
     return choice.ref, choice.reason
 
 
-def _load_base(ref: str) -> tuple[Any, Any, int | None]:
-    """(backbone, source classifier or None, cut or None) for a base reference. With a
-    cut (``ref@k``) the body is truncated; the source classifier still says how its body
-    was made (tuned weights to save), but its head does not fit the cut's features."""
-    from transferkit.models.classifier import Classifier
-    from transferkit.models.factory import load_backbone, load_model, resolve
-    from transferkit.zoo.registry import get_card
-
-    spec = resolve(ref)
-    cut = spec.pop("cut", None)
-    src = None
-    if spec["kind"] == "folder" or (spec["kind"] == "zoo" and get_card(spec["name"]).source_head):
-        src = load_model(spec)
-    backbone = src.backbone if isinstance(src, Classifier) else load_backbone(spec)
-    if not isinstance(src, Classifier):
-        src = None
-    if cut is not None:
-        backbone.truncate(cut)
-    return backbone, src, cut
+# ---------------------------------------------------------------- stages
 
 
-def _report(labels: list[str], y_true: list[str], pred_idx: np.ndarray) -> dict[str, Any]:
-    from transferkit.core.metrics import classification_report
+def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
+    """Stage 1: load train (and eval); without eval, hold out a stratified
+    `val_fraction` of train when every class has >= 10 examples."""
+    from transferkit.data.datasets import (
+        check_eval_labels,
+        check_trainable,
+        load_labelled,
+        stratified_split,
+    )
 
-    return classification_report(y_true, [labels[i] for i in pred_idx], labels=labels)
+    cols = {"text_column": opts.text_column, "label_column": opts.label_column}
+    data = load_labelled(train, **cols, what="train")
+    check_trainable(data)
+    notes = list(data.notes)
+    fingerprint = data.fingerprint()
+    eval_data = None
+    if eval is not None:
+        eval_data = load_labelled(eval, **cols, what="eval")
+        check_eval_labels(data, eval_data)
+        notes += eval_data.notes
+    elif min(data.counts().values()) >= 10:
+        data, eval_data = stratified_split(data, opts.val_fraction, opts.seed)
+        notes.append(
+            f"validation: {len(eval_data)} examples held out of train (stratified, seed {opts.seed})"
+        )
+    else:
+        notes.append(
+            "no evaluation data and fewer than 10 examples in a class: no validation split"
+        )
+    return FitData(data, eval_data, fingerprint, notes)
 
 
-def _set_head(clf: Any, weight: np.ndarray, bias: np.ndarray) -> None:
-    lin = clf.head_linear()
-    with torch.no_grad():
-        lin.weight.copy_(torch.as_tensor(weight))
-        lin.bias.copy_(torch.as_tensor(bias))
+def pick_base(data: Any, opts: FitOptions) -> BaseChoice | None:
+    """Stage 2: with ``base="auto"``, rank's recommendation (None: the user's base).
+    Its strategy is dropped when the user gave one."""
+    if opts.base != "auto":
+        return None
+    choice = choose_base(data, budget=opts.budget, seed=opts.seed, progress=opts.progress)
+    if opts.strategy != "auto":  # the user's explicit strategy is kept as given
+        choice.strategy = None
+    return choice
 
 
-def _unfrozen_keys(backbone: Any) -> list[str]:
-    """State-dict keys (parameters and buffers such as BatchNorm statistics) of the layer
-    groups that have trainable parameters. A group may be a wrapper built on the fly (image
-    backbones group blocks in a new Sequential), so keys are found through the registered
-    submodules inside it, not the group's own name."""
-    names = {id(m): n for n, m in backbone.named_modules()}
-    keys: list[str] = []
-    for group in backbone.layer_groups():
-        if not any(p.requires_grad for p in group.parameters()):
-            continue
-        for sub in group.modules():
-            name = names.get(id(sub))
-            if name is None:
-                continue
-            local = [k for k, v in sub._parameters.items() if v is not None]
-            local += [k for k, v in sub._buffers.items() if v is not None]
-            keys += [f"{name}.{k}" if name else k for k in local]
-    state = backbone.state_dict()
-    return [k for k in dict.fromkeys(keys) if k in state]
+def plan_strategy(base: Any, data: Any, opts: FitOptions, choice: BaseChoice | None) -> Any:
+    """Stage 3: the strategy and its hyper-parameters (`core.strategies.choose_strategy`),
+    rank's strategy when it chose the base; who chose it is in `Plan.chosen_by`."""
+    from transferkit.core.strategies import choose_strategy, n_params
+
+    ranked = choice is not None and choice.strategy is not None
+    plan = choose_strategy(
+        choice.strategy if ranked else opts.strategy,  # type: ignore[union-attr]
+        modality=data.modality,
+        counts=data.counts(),
+        budget=opts.budget,
+        params=n_params(base.backbone),
+        epochs=opts.epochs,
+        lr=opts.lr,
+        batch_size=opts.batch_size,
+    )
+    if ranked:
+        plan = dataclasses.replace(
+            plan,
+            reason=f"rank recommends it for {base.ref}: {choice.strategy_reason}",  # type: ignore[union-attr]
+            chosen_by="rank",
+        )
+    if plan.strategy == "lora" and base.config.get("body"):
+        raise InputError(
+            f"base {base.ref!r} has a fine-tuned body; LoRA on top of it is not supported. "
+            "Use strategy 'partial' or 'full'."
+        )
+    return plan
+
+
+def assess(clf: Any, eval_data: Any | None) -> dict[str, Any] | None:
+    """Stage 5: the classification report on the evaluation data (None without it)."""
+    from transferkit.adapt.base import report
+
+    if eval_data is None:
+        return None
+    return report(clf.labels, eval_data.labels, predict_logits(clf, eval_data.items).argmax(1))
+
+
+def save(result: FitResult, fd: FitData, adapted: Any, plan: Any, opts: FitOptions) -> str:
+    """Stage 6: the model folder (safetensors + transferkit.json saying how it was made);
+    the checkpoint folder goes once the model is saved."""
+    from transferkit.models.saving import save_classifier
+
+    ev, zs = result.eval, result.zero_shot
+    meta = {
+        "base_model": result.base,
+        "strategy": plan.strategy,
+        "reason": plan.reason,
+        "base_reason": result.base_reason,
+        "hyperparameters": adapted.hyperparameters,
+        "metrics": {
+            "eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
+            "zero_shot_accuracy": zs["accuracy"] if zs else None,
+        },
+        "train_seconds": round(result.train_seconds, 2),
+        "data": {
+            "fingerprint": fd.fingerprint,
+            "source": fd.train.source,
+            "n_train": len(fd.train),
+            "counts": fd.train.counts(),
+        },
+        "notes": fd.notes,
+    }
+    assert opts.out is not None
+    model_dir = str(save_classifier(result.model, opts.out, body=adapted.body, meta=meta))
+    shutil.rmtree(_checkpoint_dir(opts.out), ignore_errors=True)
+    return model_dir
+
+
+def _checkpoint_dir(out: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(out)}.checkpoint")
 
 
 # ---------------------------------------------------------------- fit
+
+
+def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
+    """Run the stages of `fit` with options `opts`."""
+    from transferkit.adapt.base import attach_head, load_base
+    from transferkit.adapt.tuning import AdaptOptions, adapt
+    from transferkit.core.strategies import n_params
+
+    t_start = time.time()
+    fd = read_data(train, eval, opts)
+    choice = pick_base(fd.train, opts)
+    ref = choice.ref if choice is not None else opts.base
+    import torch
+
+    torch.manual_seed(opts.seed)
+    base = load_base(ref)
+    if base.backbone.modality != fd.train.modality:
+        raise InputError(
+            f"base {ref!r} is a {base.backbone.modality} model but the data is "
+            f"{fd.train.modality}; pick a {fd.train.modality} base, e.g. "
+            f"{DEFAULT_BASES[fd.train.modality]!r}"
+        )
+    start = attach_head(base, fd.train.classes, fd.eval)
+    fd.notes.append(start.note)
+    if base.cut is not None:
+        fd.notes.append(
+            f"cut point {base.cut}: the body keeps its bottom {base.cut} layer groups "
+            f"({n_params(base.backbone) / 1e6:.1f}M parameters, "
+            f"{base.backbone.embedding_dim}-d features)"
+        )
+    plan = plan_strategy(base, fd.train, opts, choice)
+    ckpt = None if opts.out is None else _checkpoint_dir(opts.out)
+    if ckpt is not None and not opts.resume:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    adapt_opts = AdaptOptions(
+        seed=opts.seed,
+        lr=opts.lr,
+        freeze_groups=opts.freeze_groups,
+        lora_targets=opts.lora_targets,
+        lora_rank=opts.lora_rank,
+        patience=opts.patience,
+        deadline=None if opts.budget is None else t_start + opts.budget,
+        checkpoint_dir=ckpt,
+        fingerprint=fd.fingerprint,
+        rank_features=choice is not None and choice.ranked,
+        progress=opts.progress,
+    )
+    t_train = time.time()
+    adapted = adapt(start, base, fd.train, fd.eval, plan, adapt_opts)
+    train_seconds = time.time() - t_train
+    fd.notes += adapted.notes
+    result = _result(start, base, plan, choice, adapted, assess(start.clf, fd.eval), fd)
+    result.train_seconds = train_seconds
+    if opts.out is not None:
+        result.model_dir = save(result, fd, adapted, plan, opts)
+    return result
+
+
+def _result(
+    start: Any,
+    base: Any,
+    plan: Any,
+    choice: BaseChoice | None,
+    adapted: Any,
+    ev: dict[str, Any] | None,
+    fd: FitData,
+) -> FitResult:
+    summary = [f"strategy {plan.strategy}: {plan.reason}", *fd.notes]
+    reason = plan.reason
+    if choice is not None:  # which base, and why, comes first
+        summary.insert(0, choice.reason)
+        reason = f"{choice.reason}; strategy {plan.strategy}: {plan.reason}"
+    if ev is not None:
+        summary.append(
+            f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
+        )
+    return FitResult(
+        model=start.clf,
+        model_dir=None,
+        base=base.ref,
+        strategy=plan.strategy,
+        reason=reason,
+        train_seconds=0.0,
+        eval=ev,
+        zero_shot=start.zero_shot,
+        summary=summary,
+        hyperparameters=adapted.hyperparameters,
+        history=adapted.history,
+        feature_cache=adapted.feature_cache,
+        resumed_from_epoch=adapted.resumed_from,
+        base_reason=None if choice is None else choice.reason,
+        strategy_chosen_by=plan.chosen_by,
+        base_chosen_by="user" if choice is None else choice.chosen_by,
+        estimated_seconds=plan.estimated_seconds,
+    )
 
 
 def fit(
@@ -141,285 +327,23 @@ def fit(
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
     of the same call resumes from it (`resume=False` starts over).
     """
-    from transferkit.core.cache import encode
-
-    t_start = time.time()
-    notes: list[str] = []
-    data = load_labelled(train, text_column=text_column, label_column=label_column, what="train")
-    check_trainable(data)
-    notes += data.notes
-    fingerprint = data.fingerprint()
-    eval_data: LabelledData | None = None
-    if eval is not None:
-        eval_data = load_labelled(
-            eval, text_column=text_column, label_column=label_column, what="eval"
-        )
-        check_eval_labels(data, eval_data)
-        notes += eval_data.notes
-    elif min(data.counts().values()) >= 10:
-        data, eval_data = stratified_split(data, val_fraction, seed)
-        notes.append(
-            f"validation: {len(eval_data)} examples held out of train (stratified, seed {seed})"
-        )
-    else:
-        notes.append(
-            "no evaluation data and fewer than 10 examples in a class: no validation split"
-        )
-    classes = data.classes
-
-    base_name = base
-    choice: BaseChoice | None = None
-    if base == "auto":
-        choice = choose_base(data, budget=budget, seed=seed, progress=progress)
-        base_name = choice.ref
-        if strategy == "auto" and choice.strategy is not None:
-            strategy = choice.strategy
-        else:  # the user's explicit strategy is kept as given
-            choice.strategy = None
-    torch.manual_seed(seed)
-    backbone, src, cut = _load_base(base_name)
-    if backbone.modality != data.modality:
-        raise InputError(
-            f"base {base_name!r} is a {backbone.modality} model but the data is {data.modality}; "
-            f"pick a {data.modality} base, e.g. {DEFAULT_BASES[data.modality]!r}"
-        )
-    from transferkit.models.classifier import Classifier, match_head
-    from transferkit.models.factory import split_cut
-
-    base_cfg = getattr(src, "config", None) or {}
-    rows = match_head(src.labels, classes) if cut is None and src is not None else None
-    zero_shot = None
-    if rows is not None:
-        clf = Classifier(backbone, classes)
-        head = src.head_linear()
-        _set_head(clf, head.weight.detach()[rows].numpy(), head.bias.detach()[rows].numpy())
-        head_note = f"kept the source head of {base_name} (labels {', '.join(src.labels)})"
-        if eval_data is not None:
-            zs_pred = predict_logits(clf, eval_data.items).argmax(1)
-            zero_shot = _report(classes, eval_data.labels, zs_pred)
-            head_note += f"; zero-shot accuracy before training {zero_shot['accuracy']:.4f}"
-    else:
-        clf = Classifier(backbone, classes)
-        head_note = f"new head for {len(classes)} classes"
-        if src is not None and cut is not None:
-            head_note += (
-                f"; dropped the source head of {split_cut(base_name)[0]}: it does not fit the "
-                f"features at cut {cut}"
-            )
-        elif src is not None:
-            head_note += f"; dropped the source head of {base_name} ({len(src.labels)} labels)"
-            logger.warning(
-                "dropping the source head of %s (%d labels) for a new head with %d labels",
-                base_name,
-                len(src.labels),
-                len(classes),
-            )
-    notes.append(head_note)
-
-    if cut is not None:
-        notes.append(
-            f"cut point {cut}: the body keeps its bottom {cut} layer groups "
-            f"({n_params(backbone) / 1e6:.1f}M parameters, {backbone.embedding_dim}-d features)"
-        )
-    plan = choose_strategy(
-        strategy,
-        modality=data.modality,
-        counts=data.counts(),
+    opts = FitOptions(
+        base=base,
+        strategy=strategy,
+        text_column=text_column,
+        label_column=label_column,
         budget=budget,
-        params=n_params(backbone),
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
+        val_fraction=val_fraction,
+        freeze_groups=freeze_groups,
+        lora_targets=lora_targets,
+        lora_rank=lora_rank,
+        patience=patience,
+        seed=seed,
+        out=out,
+        resume=resume,
+        progress=progress,
     )
-    if choice is not None and choice.strategy is not None:
-        plan.reason = f"rank recommends it for {base_name}: {choice.strategy_reason}"
-    if plan.strategy == "lora" and base_cfg.get("body"):
-        raise InputError(
-            f"base {base_name!r} has a fine-tuned body; LoRA on top of it is not supported. "
-            "Use strategy 'partial' or 'full'."
-        )
-    peft = hasattr(getattr(backbone, "model", None), "peft_config")
-    if peft and plan.strategy in ("partial", "full", "contrastive"):
-        backbone.model = backbone.model.merge_and_unload()  # adapter folded into the body
-    y = np.array([classes.index(lab) for lab in data.labels])
-    hp: dict[str, Any] = {"seed": seed}
-    result_extra: dict[str, Any] = {}
-    t_train = time.time()
-    ckpt_dir = Path(f"{os.fspath(out)}.checkpoint") if out is not None else None
-
-    if plan.strategy in ("probe", "contrastive"):
-        if plan.strategy == "contrastive":
-            from transferkit.adapt.contrastive import CONTRASTIVE_LR, contrastive_tune
-            from transferkit.core.strategies import contrastive_steps
-
-            steps = contrastive_steps(len(data))
-            remaining = None if budget is None else max(1.0, budget - (time.time() - t_start) - 2)
-            # an embeddings-only cut has no encoder layer to tune on top: tune it whole
-            top: dict[str, Any] = {} if len(backbone.layer_groups()) > 1 else {"top_layers": None}
-            info = contrastive_tune(
-                backbone,
-                data.items,
-                y,
-                **top,
-                steps=steps,
-                lr=lr or CONTRASTIVE_LR,
-                seed=seed,
-                time_limit=remaining,
-                progress=progress,
-            )
-            hp.update(
-                {
-                    "contrastive_steps": info["steps"],
-                    "pairs": info["pairs"],
-                    "lr": lr or CONTRASTIVE_LR,
-                    "top_layers": info["top_layers"],
-                }
-            )
-            feats = info["features"]
-            if feats is None:
-                feats, _ = encode(clf, data.items, fingerprint=None, progress=progress)
-            result_extra["feature_cache"] = None
-        else:
-            feats = None
-            if choice is not None and choice.ranked:  # rank just encoded this very data
-                from transferkit.core.cache import cached_cut_features
-
-                feats = cached_cut_features(backbone, data)
-            hit = feats is not None
-            if feats is None:
-                feats, hit = encode(
-                    clf, data.items, fingerprint=data.fingerprint(), progress=progress
-                )
-            result_extra["feature_cache"] = "hit" if hit else "miss"
-        w, b, c = fit_logistic(feats, y, len(classes), seed)
-        hp["C"] = c
-        candidate = {"w": w, "b": b}
-        if zero_shot is not None and plan.strategy == "probe" and eval_data is not None:
-            # train on from the source head only if it helps: compare on the validation data
-            src_w = clf.head_linear().weight.detach().numpy().copy()
-            src_b = clf.head_linear().bias.detach().numpy().copy()
-            _set_head(clf, w, b)
-            new_acc = float(
-                (
-                    predict_logits(clf, eval_data.items).argmax(1)
-                    == np.array([classes.index(x) for x in eval_data.labels])
-                ).mean()
-            )
-            if new_acc < zero_shot["accuracy"]:
-                candidate = {"w": src_w, "b": src_b}
-                notes.append(
-                    f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head"
-                )
-        _set_head(clf, candidate["w"], candidate["b"])
-        body: Any = None
-        if base_cfg.get("body") or (plan.strategy == "contrastive" and not hp["top_layers"]):
-            body = "full"
-        elif plan.strategy == "contrastive":
-            body = _unfrozen_keys(backbone)  # only the tuned top layers are saved
-        loop_info: dict[str, Any] = {"history": [], "resumed": 0}
-    else:
-        groups, note = param_groups(
-            clf,
-            plan.strategy,
-            plan.lr,
-            freeze_groups=freeze_groups,
-            lora_targets=lora_targets,
-            lora_rank=lora_rank,
-        )
-        notes.append(note)
-        hp.update({"epochs": plan.epochs, "lr": plan.lr, "batch_size": plan.batch_size})
-        if plan.strategy == "partial":
-            hp["freeze_groups"] = (
-                freeze_groups if freeze_groups is not None else len(backbone.layer_groups()) // 2
-            )
-        if plan.strategy == "lora":
-            hp.update({"lora_rank": lora_rank, "lora_targets": lora_targets})
-        loop_info = train_gradient(
-            clf,
-            data,
-            y,
-            eval_data,
-            plan,
-            groups,
-            seed=seed,
-            budget=budget,
-            t_start=t_start,
-            ckpt_dir=ckpt_dir if resume or ckpt_dir is None else _fresh(ckpt_dir),
-            fingerprint=fingerprint,
-            progress=progress,
-            base_name=base_name,
-            patience=patience,
-        )
-        if loop_info.get("stop"):
-            notes.append(loop_info["stop"])
-        if plan.strategy == "full" or (base_cfg.get("body") and plan.strategy != "lora"):
-            body = "full"
-        elif plan.strategy == "partial":
-            body = _unfrozen_keys(backbone)
-        else:
-            body = None
-    train_seconds = time.time() - t_train
-
-    ev = None
-    if eval_data is not None:
-        ev = _report(classes, eval_data.labels, predict_logits(clf, eval_data.items).argmax(1))
-    summary = [f"strategy {plan.strategy}: {plan.reason}", *notes]
-    reason = plan.reason
-    if choice is not None:  # which base, and why, comes first
-        summary.insert(0, choice.reason)
-        reason = f"{choice.reason}; strategy {plan.strategy}: {plan.reason}"
-    if ev is not None:
-        summary.append(
-            f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
-        )
-    model_dir = None
-    if out is not None:
-        from transferkit.models.saving import save_classifier
-
-        meta = {
-            "base_model": base_name,
-            "strategy": plan.strategy,
-            "reason": plan.reason,
-            "base_reason": None if choice is None else choice.reason,
-            "hyperparameters": hp,
-            "metrics": {
-                "eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
-                "zero_shot_accuracy": zero_shot["accuracy"] if zero_shot else None,
-            },
-            "train_seconds": round(train_seconds, 2),
-            "data": {
-                "fingerprint": fingerprint,
-                "source": data.source,
-                "n_train": len(data),
-                "counts": data.counts(),
-            },
-            "notes": notes,
-        }
-        model_dir = str(save_classifier(clf, out, body=body, meta=meta))
-        if ckpt_dir is not None:
-            import shutil
-
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return FitResult(
-        model=clf,
-        model_dir=model_dir,
-        base=base_name,
-        strategy=plan.strategy,
-        reason=reason,
-        train_seconds=train_seconds,
-        eval=ev,
-        zero_shot=zero_shot,
-        summary=summary,
-        hyperparameters=hp,
-        history=loop_info["history"],
-        feature_cache=result_extra.get("feature_cache"),
-        resumed_from_epoch=loop_info["resumed"],
-        base_reason=None if choice is None else choice.reason,
-    )
-
-
-def _fresh(ckpt_dir: Path) -> Path:
-    import shutil
-
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return ckpt_dir
+    return run_fit(train, eval, opts)
