@@ -31,6 +31,9 @@ __all__ = [
     "evaluate",
     "FitResult",
     "RankResult",
+    "CandidateRow",
+    "CompareResult",
+    "EvaluationReport",
     "TransferkitError",
     "InputError",
     "DataError",
@@ -51,6 +54,9 @@ _LAZY = {
     "evaluate": "transferkit.evaluation.assess",
     "FitResult": "transferkit.core.results",
     "RankResult": "transferkit.core.results",
+    "CandidateRow": "transferkit.core.results",
+    "CompareResult": "transferkit.core.results",
+    "EvaluationReport": "transferkit.core.results",
     "TransferkitError": "transferkit.errors",
     "InputError": "transferkit.errors",
     "DataError": "transferkit.errors",
@@ -59,6 +65,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from transferkit.core.results import (
+        CandidateRow,
+        CompareResult,
+        EvaluationReport,
         FitResult,
         RankResult,
     )

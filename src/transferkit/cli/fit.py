@@ -188,14 +188,14 @@ def evaluate_command(
     from transferkit.evaluation.assess import evaluate
 
     try:
-        report: dict[str, Any] = evaluate(
+        report = evaluate(
             model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
         )
     except TransferkitError as e:
         _fail(str(e))
         return
     if as_json:
-        typer.echo(json.dumps(report))
+        typer.echo(json.dumps(report.to_dict()))
         return
     from rich.console import Console
 

@@ -6,7 +6,8 @@ workflow a FitResult), so any layer can read them without importing the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -59,7 +60,7 @@ class FitResult:
 class RankResult:
     """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
 
-    candidates: list[dict[str, Any]]
+    candidates: list[CandidateRow]
     recommendation: dict[str, Any] | None
     modality: str
     n_examples: int
@@ -72,7 +73,7 @@ class RankResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "candidates": self.candidates,
+            "candidates": [c.to_dict() for c in self.candidates],
             "recommendation": self.recommendation,
             "data": {
                 "modality": self.modality,
@@ -121,3 +122,82 @@ class RankResult:
                 c["why"],
             )
         return t
+
+
+class _MappingResult(Mapping[str, Any]):
+    """A typed result that also reads like the dict it replaces (``r["accuracy"]``), so
+    code and reports written against the dict keep working; `to_dict()` gives the dict."""
+
+    def _fields(self) -> list[str]:
+        return [f.name for f in fields(self)]  # type: ignore[arg-type]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._fields():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return len(self._fields())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (`--json` output, before `to_jsonable`)."""
+        return {k: getattr(self, k) for k in self._fields()}
+
+
+@dataclass(eq=False)
+class EvaluationReport(_MappingResult):
+    """`evaluate`'s result: accuracy, macro-F1, examples, per-class precision/recall/F1
+    and the confusion matrix ({"labels", "matrix"}, rows = true classes)."""
+
+    accuracy: float
+    macro_f1: float
+    n: int
+    per_class: dict[str, dict[str, float]]
+    confusion: dict[str, Any]
+
+
+@dataclass(eq=False)
+class CompareResult(_MappingResult):
+    """`compare`'s result; see `evaluation.report` for the shape of each section."""
+
+    task: dict[str, Any]
+    transfer: dict[str, Any] | None
+    scratch: dict[str, Any] | None
+    classical: dict[str, Any] | None
+    time_to_reach: dict[str, Any] | None
+    learning_curve: list[dict[str, Any]]
+    domain_gap: dict[str, Any] | None
+    warnings: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
+    notes: list[str]
+
+
+@dataclass(eq=False)
+class CandidateRow(_MappingResult):
+    """One candidate of `rank`: a model (and cut point), its scores and cost, and where
+    it ranks and why. A candidate that could not be scored has its `error`, rank None."""
+
+    model: str
+    cut: int | None
+    cut_desc: str | None
+    features_only: bool | None
+    scores: dict[str, float]
+    cost: dict[str, Any]
+    error: str | None
+    dim: int | None = None
+    strategy: str | None = None
+    transferability: float | None = None
+    scored_by_prefix: dict[str, Any] | None = None  # a tuned candidate scored by its cut
+    utility: float | None = None
+    rank: int | None = None
+    score_spread: int | None = None
+    scores_disagree: bool | None = None
+    why: str = ""
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> CandidateRow:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})

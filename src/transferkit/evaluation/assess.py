@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from transferkit.core.results import EvaluationReport
 from transferkit.errors import DataError
 
 
@@ -18,10 +19,11 @@ def evaluate(
     text_column: str | None = None,
     label_column: str | None = None,
     batch_size: int = 64,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Score `model` (a folder, zoo name or loaded classifier) on labelled `data`.
 
-    Returns {"accuracy", "macro_f1", "n", "per_class", "confusion"}. Data labels are
+    Returns an EvaluationReport (read like a dict; `to_dict()`): accuracy, macro_f1, n,
+    per_class, confusion. Data labels are
     matched to the model's labels case-insensitively ("positive" = "POSITIVE"); a label the
     model does not know is an error naming it.
     """
@@ -54,5 +56,8 @@ def evaluate(
     if len(labels) <= 50:
         present = labels
     from transferkit.core.metrics import classification_report
+    from transferkit.core.results import EvaluationReport
 
-    return classification_report(truth, [labels[i] for i in pred], labels=present)
+    return EvaluationReport(
+        **classification_report(truth, [labels[i] for i in pred], labels=present)
+    )

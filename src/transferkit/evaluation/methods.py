@@ -80,7 +80,7 @@ def frozen_logits(clf: Any, frozen: FrozenFeatures | None) -> Callable[[list[Any
     return lambda items: predict_logits(clf, items)
 
 
-def _score(
+def score_run(
     model_predict: Callable[[list[Any]], list[str]], data: Any, fit_data: Any
 ) -> dict[str, Any]:
     """Evaluation report on `data` plus accuracy on (up to 512 of) the training data."""
@@ -96,14 +96,14 @@ def _score(
     return {"report": rep, "train_accuracy": train_acc}
 
 
-def _torch_predict(
+def torch_predict(
     clf: Any, classes: list[str], frozen: FrozenFeatures | None = None
 ) -> Callable[[list[Any]], list[str]]:
     logits = frozen_logits(clf, frozen)
     return lambda items: [classes[i] for i in logits(items).argmax(1)]
 
 
-def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
+def curves_of(history: list[dict[str, float]]) -> dict[str, Any] | None:
     """Report curves from a loop history: epoch, train_acc, val_acc, train_loss."""
     if not history:
         return None
@@ -118,7 +118,7 @@ def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
     return out
 
 
-def _epoch_seconds(
+def epoch_seconds_of(
     history: list[dict[str, float]], total: float | None = None
 ) -> tuple[list[float] | None, bool]:
     """Cumulative training seconds at the end of each epoch, and whether they are an
@@ -151,7 +151,7 @@ def run_scratch(
         template, fit_data, val, seed=seed, time_limit=time_limit, epochs=epochs
     )
     wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(_torch_predict(run.model, fit_data.classes), test, fit_data)
+    scored = score_run(torch_predict(run.model, fit_data.classes), test, fit_data)
     notes = []
     if run.stop_reason:
         notes.append(
@@ -162,8 +162,8 @@ def run_scratch(
         "wall": wall,
         "cpu": cpu,
         "history": run.history,
-        "curves": _curves(run.history),
-        "epoch_seconds": _epoch_seconds(run.history),
+        "curves": curves_of(run.history),
+        "epoch_seconds": epoch_seconds_of(run.history),
         "stop_reason": run.stop_reason,
         "epochs_planned": run.epochs_planned,
         "hyperparameters": run.hyperparameters,
@@ -180,7 +180,7 @@ def run_classical(fit_data: Any, test: Any, *, seed: int) -> dict[str, Any]:
     est = (TfidfLogReg if fit_data.modality == "text" else PixelLogReg)(random_state=seed)
     est.fit(fit_data.items, fit_data.labels)
     wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
+    scored = score_run(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
     name = (
         "TF-IDF (word 1-2 + char 3-5 grams) + logistic regression"
         if fit_data.modality == "text"

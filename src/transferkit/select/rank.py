@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.core.results import RankResult
+from transferkit.core.results import CandidateRow, RankResult
 from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ def rank(
 
     ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
     return RankResult(
-        candidates=ranked,
+        candidates=[CandidateRow.from_dict(r) for r in ranked],
         recommendation=reco,
         modality=data.modality,
         n_examples=len(data),

@@ -41,6 +41,7 @@ The rule, in words (each step is said in the output):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -171,6 +172,88 @@ def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+@dataclass
+class _Judged:
+    """What `recommend` works out for one scored row before writing it down (kept beside
+    the row, never inside it)."""
+
+    row: dict[str, Any]
+    rationale: str = ""
+    fits: bool = True
+    score_ranks: dict[str, int] = field(default_factory=dict)
+    frozen_only: bool = False
+
+
+def _assign_strategies(
+    judged: list[_Judged], modality: str, counts: dict[str, int], budget: float | None
+) -> None:
+    """Step 3 first: each candidate's strategy (fit's own rule) and its rationale."""
+    for j in judged:
+        r = j.row
+        r.pop("scored_by_prefix", None)
+        r["strategy"], _, j.rationale = strategy_for(
+            modality=modality,
+            counts=counts,
+            features_only=bool(r.get("features_only")),
+            params=r["cost"].get("params"),
+            budget=budget,
+            finetune_s=r["cost"].get("finetune_s"),
+        )
+
+
+def _transferability(
+    judged: list[_Judged], drivers: list[str], names: list[str], budget: float | None
+) -> None:
+    """Step 1: scaled score (a tuned candidate's best prefix), fits-the-budget flag."""
+    ok = [j.row for j in judged]
+    ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
+    source = {s: best_prefix(ok, s) for s in drivers}
+    tuned = [r["strategy"] in TUNED_STRATEGIES for r in ok]
+    basis = {
+        s: [ok[source[s][i] if tuned[i] else i]["scores"][s] for i in range(len(ok))]
+        for s in drivers
+    }
+    scaled = {s: _scaled(v) for s, v in basis.items()}
+    for i, j in enumerate(judged):
+        r = j.row
+        need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
+        need = need if need is not None else r["cost"].get("finetune_s") or 0.0
+        j.fits = budget is None or need <= budget
+        r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
+        j.score_ranks = {s: ranks[s][i] for s in names}
+        k = source[drivers[0]][i]
+        if tuned[i] and k != i and len(drivers) == 1:
+            r["scored_by_prefix"] = {"cut": ok[k]["cut"], drivers[0]: ok[k]["scores"][drivers[0]]}
+
+
+def _order(judged: list[_Judged], per_class: int, budget: float | None) -> float:
+    """Step 2: utility = transferability - w x cost; fitting candidates first, frozen-only
+    ones after tunable ones when fit would fine-tune. Sorts `judged`; returns w."""
+    latency = [max(j.row["cost"].get("latency_ms") or 1e-3, 1e-3) for j in judged]
+    cost = _scaled([math.log(v) for v in latency])
+    tight = budget is not None and any(not j.fits for j in judged)
+    # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
+    # budget adds to it. 0.1 means a 10x slower model must transfer ~10% of the score
+    # range better to win.
+    w = 0.1 + (0.15 if per_class < 50 else 0.0) + (0.2 if tight else 0.0)
+    for j, c in zip(judged, cost, strict=True):
+        j.row["utility"] = round(j.row["transferability"] - w * c, 4)
+    # Many examples: fit fine-tunes a tunable base (partial/full/lora), which beats a
+    # frozen probe by several points (benchmarks/results/fit.md). Frozen features score
+    # what a probe reaches, not that, so a features-only candidate ranks after the
+    # tunable ones that fit the budget.
+    tuning = any(
+        j.row["strategy"] in ("partial", "full", "lora")
+        and j.fits
+        and not j.row.get("features_only")
+        for j in judged
+    )
+    for j in judged:
+        j.frozen_only = tuning and bool(j.row.get("features_only"))
+    judged.sort(key=lambda j: (not j.fits, j.frozen_only, -j.row["utility"]))
+    return w
+
+
 def recommend(
     rows: list[dict[str, Any]],
     *,
@@ -199,96 +282,29 @@ def recommend(
     """
     ok = [r for r in rows if r.get("error") is None]
     failed = [r for r in rows if r.get("error") is not None]
-    per_class = min(counts.values())
-    n = len(ok)
-    summary: dict[str, Any] = {
-        "agreement": score_agreement(ok),
-        "cost_weight": 0.0,
-        "ranked_by": ranked_by,
-    }
-    if not ok:
-        for r in failed:
-            r.update(rank=None, why=f"not ranked: {r['error']}")
-        return failed, None, summary
-
-    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
-    ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
-    if ranked_by != "mean" and all(ranked_by in r["scores"] for r in ok):
-        drivers = [ranked_by]
-    else:
-        drivers = names
-        summary["ranked_by"] = "mean"
-    latency = [max(r["cost"].get("latency_ms") or 1e-3, 1e-3) for r in ok]
-    cost = _scaled([math.log(v) for v in latency])
-
-    for r in ok:
-        r.pop("scored_by_prefix", None)
-        r["strategy"], _, r["_strategy_reason"] = strategy_for(
-            modality=modality,
-            counts=counts,
-            features_only=bool(r.get("features_only")),
-            params=r["cost"].get("params"),
-            budget=budget,
-            finetune_s=r["cost"].get("finetune_s"),
-        )
-    # A candidate to be fine-tuned is scored by its best prefix (step 1 of the docstring).
-    source = {s: best_prefix(ok, s) for s in drivers}
-    basis = {
-        s: [
-            ok[source[s][i] if r["strategy"] in TUNED_STRATEGIES else i]["scores"][s]
-            for i, r in enumerate(ok)
-        ]
-        for s in drivers
-    }
-    scaled = {s: _scaled(v) for s, v in basis.items()}
-    for i, r in enumerate(ok):
-        need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
-        need = need if need is not None else r["cost"].get("finetune_s") or 0.0
-        r["_fits"] = budget is None or need <= budget
-        r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
-        r["_score_ranks"] = {s: ranks[s][i] for s in names}
-        j = source[drivers[0]][i]
-        if r["strategy"] in TUNED_STRATEGIES and j != i and len(drivers) == 1:
-            r["scored_by_prefix"] = {
-                "cut": ok[j]["cut"],
-                drivers[0]: ok[j]["scores"][drivers[0]],
-            }
-
-    tight = budget is not None and any(not r["_fits"] for r in ok)
-    # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
-    # budget adds to it. 0.1 means a 10x slower model must transfer ~10% of the score
-    # range better to win.
-    w = 0.1 + (0.15 if per_class < 50 else 0.0) + (0.2 if tight else 0.0)
-    summary["cost_weight"] = w
-    for i, r in enumerate(ok):
-        r["utility"] = round(r["transferability"] - w * cost[i], 4)
-    # Many examples: fit fine-tunes a tunable base (partial/full/lora), which adds 6-7
-    # points over a frozen probe in our benchmarks (sst2 0.813 -> 0.881, trec 0.904 ->
-    # 0.966; BENCHMARKS.md). Frozen features score what a probe reaches, not that, so a
-    # features-only candidate ranks after the tunable ones that fit the budget.
-    tuning = any(
-        r["strategy"] in ("partial", "full", "lora") and r["_fits"] and not r.get("features_only")
-        for r in ok
-    )
-    for r in ok:
-        r["_frozen_only"] = tuning and bool(r.get("features_only"))
-    ok.sort(key=lambda r: (not r["_fits"], r["_frozen_only"], -r["utility"]))
-
-    spread_flag = max(2, math.ceil(n / 3))
-    for k, r in enumerate(ok, start=1):
-        r["rank"] = k
-        sr = r.pop("_score_ranks")
-        spread = (max(sr.values()) - min(sr.values())) if sr else 0
-        r["score_spread"] = spread
-        r["scores_disagree"] = n >= 3 and spread >= spread_flag
-        r["why"] = _why(
-            r, sr, n, per_class, budget, fits=r.pop("_fits"), frozen_only=r.pop("_frozen_only")
-        )
-        r.pop("_strategy_reason", None)
     for r in failed:
         r.update(rank=None, why=f"not ranked: {r['error']}")
-
-    best = ok[0]
+    summary: dict[str, Any] = {"agreement": score_agreement(ok), "cost_weight": 0.0}
+    summary["ranked_by"] = ranked_by
+    if not ok:
+        return failed, None, summary
+    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
+    drivers = [ranked_by]
+    if ranked_by == "mean" or not all(ranked_by in r["scores"] for r in ok):
+        drivers, summary["ranked_by"] = names, "mean"
+    judged = [_Judged(r) for r in ok]
+    _assign_strategies(judged, modality, counts, budget)
+    _transferability(judged, drivers, names, budget)
+    per_class, n = min(counts.values()), len(ok)
+    summary["cost_weight"] = _order(judged, per_class, budget)
+    spread_flag = max(2, math.ceil(n / 3))
+    for k, j in enumerate(judged, start=1):
+        r, sr = j.row, j.score_ranks
+        r["rank"] = k
+        r["score_spread"] = (max(sr.values()) - min(sr.values())) if sr else 0
+        r["scores_disagree"] = n >= 3 and r["score_spread"] >= spread_flag
+        r["why"] = _why(r, j, n, per_class, budget)
+    best = judged[0].row
     others = f" of {n} candidates" if n > 1 else ""
     reco = {
         "model": best["model"],
@@ -297,7 +313,7 @@ def recommend(
         "why": f"best balance of transferability ({_driver(summary['ranked_by'])}) and cost"
         f"{others}: {best['why']}",
     }
-    return ok + failed, reco, summary
+    return [j.row for j in judged] + failed, reco, summary
 
 
 def _driver(ranked_by: str) -> str:
@@ -306,18 +322,10 @@ def _driver(ranked_by: str) -> str:
     return SCORE_NAMES.get(ranked_by, ranked_by)
 
 
-def _why(
-    r: dict[str, Any],
-    score_ranks: dict[str, int],
-    n: int,
-    per_class: int,
-    budget: float | None,
-    *,
-    fits: bool,
-    frozen_only: bool = False,
-) -> str:
+def _why(r: dict[str, Any], j: _Judged, n: int, per_class: int, budget: float | None) -> str:
     """One sentence: where the scores put it, what it costs, and what to do with it."""
     parts: list[str] = []
+    score_ranks, fits, frozen_only = j.score_ranks, j.fits, j.frozen_only
     if score_ranks:
         places = ", ".join(f"{SCORE_NAMES[s]} {_ordinal(k)}" for s, k in score_ranks.items())
         parts.append(f"{places} of {n}")
@@ -338,7 +346,7 @@ def _why(
         tail = f" (est. {est:.0f} s)" if est is not None else ""
         # fit's own rough time estimate gives way to rank's measured one (`tail`): the
         # plan's rationale is its reason without the estimates
-        parts.append(f"use {r['strategy']}{tail} since {r['_strategy_reason']}")
+        parts.append(f"use {r['strategy']}{tail} since {j.rationale}")
     prefix = r.get("scored_by_prefix")
     if prefix is not None:
         ((score, value),) = ((k, v) for k, v in prefix.items() if k != "cut")
