@@ -66,9 +66,10 @@ def adapt(
 ) -> Adapted:
     """Train `start.clf` on `data` (validated on `eval_data`) with `plan`'s strategy."""
     y = np.array([data.classes.index(lab) for lab in data.labels])
-    peft = hasattr(getattr(base.backbone, "model", None), "peft_config")
-    if peft and plan.strategy in ("partial", "full", "contrastive"):
-        base.backbone.model = base.backbone.model.merge_and_unload()  # adapter folded in
+    if plan.strategy in ("partial", "full", "contrastive") and hasattr(base.backbone, "model"):
+        from transferkit.models.backbone import merge_lora
+
+        base.backbone.model = merge_lora(base.backbone.model, copy=False)  # adapter folded in
     if plan.strategy in ("probe", "contrastive"):
         return _head_on_features(start, base, data, y, eval_data, plan, opts)
     return _gradient(start, base, data, y, eval_data, plan, opts)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-TRAIN_ACC_SAMPLE = 512
+from transferkit.evaluation.scratch import TRAIN_ACC_SAMPLE  # noqa: E402
 
 
 def _digest(items: Sequence[Any]) -> str:

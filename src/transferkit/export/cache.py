@@ -16,16 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from transferkit.core.cache import cache_root
 from transferkit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
-
-
-def cache_root() -> Path:
-    env = os.environ.get("TRANSFERKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "transferkit"
 
 
 def _fingerprint(spec: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ fp32 — see `transferkit.export.quantise`.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -77,21 +76,14 @@ class _ImageGraph(nn.Module):
         return (self.head(feats), feats) if self.head is not None else feats
 
 
-def _merge_lora(module: nn.Module) -> nn.Module:
-    """A LoRA-adapted encoder (peft) merged into plain weights: W + B·A·(alpha/r)."""
-    if hasattr(module, "peft_config"):
-        return copy.deepcopy(module).merge_and_unload()
-    return module
-
-
 def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
     """Build the export wrapper and the folder's description for a loaded model."""
-    from transferkit.models.backbone import ImageBackbone, TextBackbone
+    from transferkit.models.backbone import ImageBackbone, TextBackbone, merge_lora
     from transferkit.models.classifier import Classifier, HFTextClassifier
 
     if isinstance(model, HFTextClassifier):
         names = _text_input_names(model.tokenizer)
-        graph = _TextGraph(_merge_lora(model.model), None, names, pooled=False)
+        graph = _TextGraph(merge_lora(model.model), None, names, pooled=False)
         return graph, {
             "modality": "text",
             "labels": model.labels,
@@ -104,10 +96,10 @@ def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
         backbone, head, labels = model.backbone, model.head, model.labels
     if isinstance(backbone, TextBackbone):
         names = _text_input_names(backbone.tokenizer)
-        graph = _TextGraph(_merge_lora(backbone.model), head, names, pooled=True)
+        graph = _TextGraph(merge_lora(backbone.model), head, names, pooled=True)
         info = {"modality": "text", "inputs": list(names), "max_length": backbone.max_length}
     elif isinstance(backbone, ImageBackbone):
-        graph = _ImageGraph(_merge_lora(backbone.net), head)
+        graph = _ImageGraph(merge_lora(backbone.net), head)
         info = {
             "modality": "image",
             "inputs": ["pixel_values"],
