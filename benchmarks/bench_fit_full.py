@@ -1,4 +1,4 @@
-"""Full data: probe / partial / full / lora with `transferkit.adapt.fit` vs TF-IDF + LR.
+"""Full data: probe / partial / full / lora with `transferkit.fit` vs TF-IDF + LR.
 
     python benchmarks/bench_fit_full.py [--datasets sst2 trec] [--strategies probe partial full lora]
         [--epochs E] [--images] [--image-bases ...] [--image-strategies ...] [--threads T]

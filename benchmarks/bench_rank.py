@@ -6,7 +6,7 @@ every cut's features and its cost), then actually adapted:
 
 - **probe** (every task, every candidate): standardised features + logistic regression
   fitted on train, accuracy on the held-out split;
-- **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.adapt.fit`
+- **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.fit`
   with a fixed number of epochs on the same train split, accuracy on the same eval
   split, wall time measured. Cut points, text and image alike, are fine-tuned from
   ``base="model@k"``: `fit` truncates the body to the layer groups that cut keeps (a

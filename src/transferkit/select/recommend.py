@@ -1,38 +1,33 @@
 """Turn scores, costs and the amount of data into a ranked table and one recommendation.
 
-The rule, in words (each step is said in the output):
+The rule, in words (each step is said in the output); the measurements behind each
+choice are in benchmarks/results/rank.md:
 
 1. **Transferability** = the headline score (:data:`RANKED_BY`, leave-one-out kNN
-   accuracy) min-max scaled across the candidates to [0, 1]. The choice is empirical
-   (benchmarks/results/rank.md): over six real tasks, the weighted Kendall tau against
-   probe accuracy averaged 0.65 for kNN, 0.57 for LogME, 0.46 for H-score and 0.56 for
-   the mean of the three scaled scores (this module's earlier rule). LogME and H-score
-   rank the whole MiniLM below its own cut points on sst2 although it probes best
-   among them; standardising the features first (as the probe does) does not fix
-   that (LogME tau 0.46 -> 0.51, kNN 0.87). The other scores (LogME, H-score; LEEP
-   and NCE where a source head exists) are still computed and shown, and feed the
-   disagreement flag (step 4), but do not move the ranking. ``recommend(...,
-   ranked_by="mean")`` restores the earlier rule.
+   accuracy) min-max scaled across the candidates to [0, 1]. kNN is the score whose
+   order agreed best (weighted Kendall tau) with the accuracy the candidates reached
+   in our rank benchmark; LogME and H-score, for instance, rank the whole MiniLM below
+   its own cut points on sst2 although it probes best among them. The other scores
+   (LogME, H-score; LEEP and NCE where a source head exists) are still computed and
+   shown, and feed the disagreement flag (step 4), but do not move the ranking.
+   ``recommend(..., ranked_by="mean")`` ranks by the mean of the scaled feature scores.
    **When the candidate would be fine-tuned** (its strategy is partial, full, lora or
    contrastive), its score is the best one among its own prefixes: the candidate itself
    and the cut points of the same model at or below its cut (the whole model is the
    deepest). Fine-tuning starts from all of a network's layers, so a model whose layer 4
    already separates the classes can reach at least what its cut at 4 reaches, and its
    upper layers are rewritten anyway; frozen features of the top layer cannot see that.
-   On trec (300 examples) the whole MiniLM probes 4th–6th of 7 yet fine-tunes best; the
-   best-prefix kNN raised the weighted tau vs fine-tuned accuracy from 0.21 to 0.86 there
-   (sst2/trec/cr mean 0.58 -> 0.90; sst5, not looked at when this was written, 0.67;
-   benchmarks/results/rank.md). Ties between a model and its
-   cuts are broken by cost (step 2): the cheaper one wins.
+   Ties between a model and its cuts are broken by cost (step 2): the cheaper one wins.
 2. **Cost** = log latency per example, scaled to [0, 1] across candidates. The utility is
    ``transferability - w * cost`` with ``w`` larger when data is scarce (few examples
    per class favour a small model used frozen: a large one cannot be tuned on them
    anyway) and when a budget is tight.
-3. **Strategy** from examples per class and the budget: features-only models and
-   fewer than 100 per class → ``probe`` (or ``contrastive`` for text with fewer than
-   16 per class); up to ~1000 per class → ``partial``; more → ``full``. A strategy whose
-   estimated time exceeds the budget falls back to ``probe``; a candidate whose probe
-   alone exceeds it is ranked after every candidate that fits.
+3. **Strategy**: `fit --strategy auto`'s own rule on that candidate
+   (:func:`transferkit.core.strategies.choose_strategy`, from examples per class, data
+   size, modality, the candidate's size and the budget; :func:`strategy_for`), so what
+   rank recommends is what fit does. Features-only models are probed. A fine-tune whose
+   time, as rank measured it, exceeds the budget falls back to ``probe``; a candidate
+   whose probe alone exceeds it is ranked after every candidate that fits.
 4. **Honesty**: for each candidate, its rank under every score; when ranks differ by at
    least a third of the candidates (and at least 2 places), the candidate is flagged
    ``scores_disagree`` and the sentence says which score likes it and which does not.
