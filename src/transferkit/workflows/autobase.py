@@ -19,9 +19,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from transferkit.zoo.registry import DEFAULT_BASES
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASES = {"text": "minilm-l6", "image": "mobilenet-v2"}
+__all__ = ["AUTO_MAX_EXAMPLES", "DEFAULT_BASES", "BaseChoice", "choose_base", "zoo_candidates"]
 
 # Examples rank scores before fit starts (a stratified subsample of larger data). Text:
 # rank's own default (None: 100 per class, 300-2000; MiniLM's cut points share one pass).
