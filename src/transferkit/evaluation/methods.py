@@ -1,7 +1,7 @@
 """One run of each method of a comparison, and the summary `compare` reports per method.
 
-- `run_scratch`: the same architecture from random initialisation (`evaluate.scratch`);
-- `run_classical`: TF-IDF or pixels + logistic regression (`evaluate.baselines`);
+- `run_scratch`: the same architecture from random initialisation (`evaluation.scratch`);
+- `run_classical`: TF-IDF or pixels + logistic regression (`evaluation.baselines`);
 - `summarise`: mean over seeds, decision interval (`warnings.decision_ci`), curves, gap;
 - `time_to_reach`: seconds the transfer model needed to reach scratch's best accuracy.
 
@@ -32,11 +32,11 @@ def _digest(items: Sequence[Any]) -> str:
 class FrozenFeatures:
     """Features of frozen bodies, computed once and reused within one comparison.
 
-    Keyed by `adapt.cache.model_identity` (the rule the on-disk feature cache uses for
+    Keyed by `core.cache.model_identity` (the rule the on-disk feature cache uses for
     "the same frozen body") and a hash of the items, in order. Only for models whose
     body was not trained: a probe, or a source model as loaded. Items registered with
     `known` (the training data a probe was fitted on) are read from the disk cache that
-    `adapt.fit` filled, not encoded again.
+    `transferkit.fit` filled, not encoded again.
     """
 
     def __init__(self) -> None:
@@ -45,7 +45,7 @@ class FrozenFeatures:
         self.encoded = 0  # items actually run through a body (for tests and logs)
 
     def known(self, data: Any) -> None:
-        """`data` (a LabelledData) was encoded by `adapt.fit` under `data.fingerprint()`."""
+        """`data` (a LabelledData) was encoded by `transferkit.fit` under `data.fingerprint()`."""
         self._fingerprints.setdefault(_digest(data.items), data.fingerprint())
 
     def features(self, model: Any, items: Sequence[Any]) -> np.ndarray:
@@ -61,7 +61,7 @@ class FrozenFeatures:
         return self._memo[key]
 
     def logits(self, clf: Any, items: Sequence[Any]) -> np.ndarray:
-        """``clf.head(features)``: (n, n_labels), as `adapt.fitting.predict_logits` gives."""
+        """``clf.head(features)``: (n, n_labels), as `core.inference.predict_logits` gives."""
         import torch
 
         feats = self.features(clf, items)
@@ -142,7 +142,7 @@ def run_scratch(
     time_limit: float | None,
     epochs: int | None,
 ) -> dict[str, Any]:
-    """The base's architecture from random initialisation (`evaluate.scratch`), scored
+    """The base's architecture from random initialisation (`evaluation.scratch`), scored
     on `test`; `time_limit` / `epochs` cap the run and the result says so."""
     from transferkit.evaluation.scratch import train_from_scratch
 

@@ -214,7 +214,7 @@ def source_head_check(
     With matching labels (a reused head): {"zero_shot_accuracy", "zero_shot_mean_confidence",
     "zero_shot_confidence_when_wrong", "zero_shot_n"}. Always: "source_mean_confidence",
     the mean top-class probability over the source's own classes (low = the inputs look
-    unlike anything the head was trained on). `frozen` (an `evaluate.methods.FrozenFeatures`)
+    unlike anything the head was trained on). `frozen` (an `evaluation.methods.FrozenFeatures`)
     reuses body features already computed in the comparison.
     """
     import torch
@@ -254,7 +254,7 @@ def feature_gap(
 ) -> dict[str, Any]:
     """Proxy A-distance between `reference` and `target` inputs in the frozen backbone's
     feature space (at most `max_items` of each, drawn with `seed`, kept in order).
-    `frozen` (an `evaluate.methods.FrozenFeatures`) reuses features already computed."""
+    `frozen` (an `evaluation.methods.FrozenFeatures`) reuses features already computed."""
     from transferkit.core.cache import encode
     from transferkit.evaluation.domain import interpret_a_distance, proxy_a_distance
 

@@ -139,7 +139,7 @@ def run_transfer(
     epochs: int | None = None,
     frozen: FrozenFeatures | None = None,
 ) -> dict[str, Any]:
-    """`adapt.fit` on `fit_data` (early stopping on `val`), scored on `test`. With
+    """`transferkit.fit` on `fit_data` (early stopping on `val`), scored on `test`. With
     `frozen`, a probe's scoring reuses features of its frozen body."""
 
     t0, c0 = time.time(), time.process_time()
