@@ -256,28 +256,57 @@ def rank(
             or a single class.
     """
     from transferkit.data.datasets import load_labelled
-    from transferkit.select.candidates import load_candidate
     from transferkit.select.recommend import recommend
-    from transferkit.select.subsample import default_max_examples, stratified_subsample
 
     t0 = time.perf_counter()
     if budget is not None and not budget > 0:
         raise InputError(f"budget={budget!r} must be a positive number of seconds (or None)")
     data = load_labelled(train, text_column=text_column, label_column=label_column)
     counts = data.counts()
+    _check_classes(data.source, counts)
+    sample, notes = _sample(data, max_examples, seed)
+    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    rows = _score_candidates(
+        data, sample, y, candidates, cuts, use_cache=use_cache, progress=progress,
+        batch_size=batch_size,
+    )  # fmt: skip
+    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
+    return RankResult(
+        candidates=[CandidateRow.from_dict(r) for r in ranked],
+        recommendation=reco,
+        modality=data.modality,
+        n_examples=len(data),
+        n_scored=len(sample),
+        counts=counts,
+        notes=notes,
+        agreement=summary["agreement"],
+        seconds=time.perf_counter() - t0,
+        ranked_by=summary["ranked_by"],
+    )
+
+
+def _check_classes(source: str, counts: dict[str, int]) -> None:
+    """At least 2 classes, each with at least 2 examples (the scores compare within)."""
     if len(counts) < 2:
         raise DataError(
-            f"{data.source}: every example has label {next(iter(counts))!r}; ranking needs at "
+            f"{source}: every example has label {next(iter(counts))!r}; ranking needs at "
             "least 2 classes. Add examples of another class, or check --label-column."
         )
     small = {c: k for c, k in counts.items() if k < 2}
     if small:
         listed = ", ".join(f"{c!r} ({k})" for c, k in list(small.items())[:10])
         raise DataError(
-            f"{data.source}: class(es) {listed} have fewer than 2 examples; transferability "
+            f"{source}: class(es) {listed} have fewer than 2 examples; transferability "
             "scores compare examples within a class (leave-one-out kNN, class means), so each "
             "class needs at least 2. Add examples or remove those rows."
         )
+
+
+def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
+    """The examples to score (a stratified subsample of large data) and the notes."""
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
+
+    counts = data.counts()
     notes = list(data.notes)
     if max_examples is None:
         max_examples = default_max_examples(len(counts))
@@ -287,16 +316,31 @@ def rank(
             f"the {len(counts)} classes. Pass --max-examples {2 * len(counts)} or more, or "
             f"leave it unset (default {default_max_examples(len(counts))})."
         )
-    if len(data) > max_examples:
-        idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
-        sample = data.subset(idx.tolist())
-        notes.append(
-            f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
-            f"(max_examples={max_examples}); cost estimates use all {len(data)}"
-        )
-    else:
-        sample = data
-    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    if len(data) <= max_examples:
+        return data, notes
+    idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
+    sample = data.subset(idx.tolist())
+    notes.append(
+        f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
+        f"(max_examples={max_examples}); cost estimates use all {len(data)}"
+    )
+    return sample, notes
+
+
+def _score_candidates(
+    data: Any,
+    sample: Any,
+    y: np.ndarray,
+    candidates: Sequence[str] | None,
+    cuts: Any,
+    *,
+    use_cache: bool,
+    progress: bool,
+    batch_size: int,
+) -> list[dict[str, Any]]:
+    """One row per candidate and cut; a candidate that fails to load or encode is a row
+    with its error, and the others are still scored."""
+    from transferkit.select.candidates import load_candidate
 
     rows: list[dict[str, Any]] = []
     for ref, explicit in _expand(candidates, data.modality, cuts):
@@ -324,20 +368,7 @@ def rank(
             continue
         rows.extend(model_rows)
         del model  # free its weights before loading the next candidate
-
-    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
-    return RankResult(
-        candidates=[CandidateRow.from_dict(r) for r in ranked],
-        recommendation=reco,
-        modality=data.modality,
-        n_examples=len(data),
-        n_scored=len(sample),
-        counts=counts,
-        notes=notes,
-        agreement=summary["agreement"],
-        seconds=time.perf_counter() - t0,
-        ranked_by=summary["ranked_by"],
-    )
+    return rows
 
 
 def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:
