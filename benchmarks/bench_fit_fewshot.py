@@ -28,7 +28,7 @@ def sample(df: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
 
 
 def run_ours(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[float, float, str]:
-    from transferkit.adapt import fit
+    from transferkit import fit
 
     r = fit(train, eval=test, base="minilm-l6", strategy="auto", seed=seed, progress=False)
     return r.eval["accuracy"], r.train_seconds, r.strategy

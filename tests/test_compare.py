@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from transferkit.errors import DataError, FileMissingError, InputError
-from transferkit.evaluate.curves import curve_point, parse_sizes, plan_sizes, subsample_per_class
-from transferkit.evaluate.stats import mean_ci
-from transferkit.evaluate.warnings import decision_ci, transfer_warnings
+from transferkit.evaluation.curves import curve_point, parse_sizes, plan_sizes, subsample_per_class
+from transferkit.evaluation.stats import mean_ci
+from transferkit.evaluation.warnings import decision_ci, transfer_warnings
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -140,7 +140,7 @@ LABELS = ["pos"] * 12 + ["neg"] * 12
 
 
 def test_report_in_missing_folder_fails_before_any_training(tmp_path):
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     t0 = time.time()
     with pytest.raises(FileMissingError, match=r"mkdir -p .*nope"):
@@ -161,14 +161,14 @@ def test_report_in_missing_folder_fails_before_any_training(tmp_path):
     ],
 )
 def test_compare_rejects_bad_arguments(kwargs, error, match):
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     with pytest.raises(error, match=match):
         compare((TEXTS, LABELS), **kwargs)
 
 
 def test_compare_without_eval_needs_enough_data(tiny_bert):
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     with pytest.raises(DataError, match="--eval"):
         compare((TEXTS[:4] + TEXTS[12:16], LABELS[:4] + LABELS[12:16]), base=str(tiny_bert))
@@ -185,7 +185,7 @@ def _png(path: Path, value: int) -> None:
 
 
 def test_reference_text_needs_no_label_column(tmp_path):
-    from transferkit.evaluate.reference import load_reference
+    from transferkit.evaluation.reference import load_reference
 
     csv = tmp_path / "ref.csv"
     pd.DataFrame({"sentence": ["a film", "", "a song", "a book"]}).to_csv(csv, index=False)
@@ -211,7 +211,7 @@ def test_reference_text_needs_no_label_column(tmp_path):
 
 
 def test_reference_images_with_or_without_class_folders(tmp_path):
-    from transferkit.evaluate.reference import load_reference
+    from transferkit.evaluation.reference import load_reference
 
     for i in range(3):
         _png(tmp_path / "flat" / f"{i}.png", 10 * i)
@@ -236,10 +236,10 @@ def test_reference_images_with_or_without_class_folders(tmp_path):
 def test_frozen_features_give_the_full_forward_logits_and_encode_once(tiny_bert_dir):
     import numpy as np
 
-    from transferkit.adapt.fitting import predict_logits
-    from transferkit.evaluate.methods import FrozenFeatures
+    from transferkit.core.inference import predict_logits
+    from transferkit.evaluation.methods import FrozenFeatures
     from transferkit.models.classifier import Classifier
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
 
     clf = Classifier(load_backbone(str(tiny_bert_dir)), ["a", "b", "c"])
     frozen = FrozenFeatures()
@@ -268,7 +268,7 @@ def e2e(tiny_bert_dir, shared_data, tmp_path_factory):
     """One comparison on a randomly initialised "pretrained" tiny BERT (nothing to
     transfer): full fine-tuning vs scratch vs TF-IDF, 2 seeds, a 2-point learning curve,
     report and JSON written. Runs in ~16 s wall at load 10 (8 s CPU)."""
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     out = tmp_path_factory.mktemp("e2e")
     train, test = _trec(shared_data, 20, 60)
@@ -321,7 +321,7 @@ def test_compare_warns_when_nothing_transfers(e2e):
 
 @pytest.mark.integration
 def test_compare_json_is_the_result(e2e):
-    from transferkit.evaluate.report import to_jsonable
+    from transferkit.evaluation.report import to_jsonable
 
     r, out = e2e
     saved = json.loads((out / "r.json").read_text())
@@ -359,7 +359,7 @@ def test_compare_report_renders_in_chromium(e2e, chromium, tmp_path):
 def test_compare_small_data_and_budget_say_what_was_skipped(tiny_bert, shared_data):
     """6 examples a class: no validation split and no 8-per-class point; budget too small
     for further seeds; every omission listed with its reason."""
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     train, test = _trec(shared_data, 6, 30)
     r = compare(

@@ -155,7 +155,7 @@ def test_cli_error_is_one_clear_line_without_traceback() -> None:
 def test_pipeline_merges_lora_without_changing_outputs(sentiment) -> None:
     import torch
 
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     model = load_model("sentiment-analysis")
     assert hasattr(model.backbone.model, "peft_config")  # the shipped model is a LoRA adapter

@@ -83,7 +83,7 @@ def lora_model(tiny_bert: Path, tmp_path: Path) -> Path:
 def test_saved_checkpoint_and_exported_folders_hold_no_machine_path(
     lora_model: Path, tmp_path: Path
 ) -> None:
-    from transferkit.adapt.loop import Checkpoint, LoopState
+    from transferkit.core.loop import Checkpoint, LoopState
 
     assert scan_folder(lora_model) == {}
     # a checkpoint as fit writes it every epoch

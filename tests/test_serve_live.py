@@ -51,8 +51,8 @@ def server(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     import torch
 
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.models.saving import save_classifier
-    from transferkit.zoo.factory import load_backbone
 
     torch.manual_seed(0)
     folder = save_classifier(

@@ -106,6 +106,8 @@ class _TopOfText:
     def __init__(self, backbone: Any, items: list[str], k: int, batch_size: int = 64) -> None:
         from transformers.masking_utils import create_bidirectional_mask
 
+        from transferkit.core.inference import index_batches
+
         self._mask_fn = create_bidirectional_mask
         self.backbone = backbone
         groups = backbone.layer_groups()  # [embeddings, layer 1, ..., layer n]
@@ -116,10 +118,8 @@ class _TopOfText:
         self.states: list[torch.Tensor] = [torch.empty(0)] * len(items)
         was = backbone.training
         backbone.eval()
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
         with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                idx = order[s : s + batch_size]
+            for idx in index_batches(items, batch_size):
                 enc = backbone.preprocess([items[i] for i in idx])
                 wanted = ("input_ids", "attention_mask", "token_type_ids")
                 out = backbone.model(
@@ -152,13 +152,18 @@ class _TopOfText:
 
     def features(self, batch_size: int = 64) -> np.ndarray:
         """(n, hidden) embeddings of all cached examples, in eval mode."""
+        from transferkit.core.inference import run_batched
+
         for layer in self.layers:
             layer.eval()
-        out = []
-        with torch.inference_mode():
-            for s in range(0, len(self.states), batch_size):
-                out.append(self(list(range(s, min(s + batch_size, len(self.states))))))
-        return torch.cat(out).float().numpy()
+
+        def run(idx: list[int]) -> np.ndarray:
+            with torch.inference_mode():
+                return self(idx).float().numpy()
+
+        every = list(range(len(self.states)))
+        key = lambda i: len(self.states[i])  # noqa: E731 - bucket by cached token count
+        return run_batched(run, every, batch_size=batch_size, key=key)  # type: ignore[return-value]
 
 
 def contrastive_tune(
@@ -180,7 +185,7 @@ def contrastive_tune(
     top_layers: tune only that many top layers of a BERT-like text body from cached
     lower-layer states (None: the whole body, for any backbone).
     """
-    from transferkit.adapt.loop import LoopConfig, ProgressCallback, TimeLimit, run_loop
+    from transferkit.core.trainer import TrainConfig, train
     from transferkit.errors import InputError
 
     top: _TopOfText | None = None
@@ -212,22 +217,24 @@ def contrastive_tune(
 
         module = backbone
     plan_batches = balanced_batches(y, steps, batch_size, seed)
-    callbacks: list[Any] = [ProgressCallback(progress)]
-    if time_limit:
-        callbacks.append(TimeLimit(time_limit))
-    state = run_loop(
-        module,
-        lambda epoch: plan_batches,
-        step_loss,
-        [{"params": params, "lr": lr}],
-        LoopConfig(epochs=1, warmup=0.1, weight_decay=0.01, seed=seed),
-        callbacks=callbacks,
+    cfg = TrainConfig(  # one pass over the planned batches, through the one trainer
+        epochs=1,
+        batch_size=batch_size,
+        seed=seed,
+        warmup=0.1,
+        weight_decay=0.01,
+        patience=None,
+        time_limit=time_limit or None,
+        progress=progress,
+    )
+    state = train(
+        module, step_loss, lambda epoch: plan_batches, [{"params": params, "lr": lr}], cfg
     )
     backbone.eval()
     feats = top.features() if top is not None else None
-    pairs = sum(len(b) * (len(b) - 1) // 2 for b in plan_batches[: state.step])
+    pairs = sum(len(b) * (len(b) - 1) // 2 for b in plan_batches[: state.steps])
     return {
-        "steps": state.step,
+        "steps": state.steps,
         "pairs": pairs,
         "loss": state.loss,
         "stop": state.stop_reason,

@@ -13,7 +13,7 @@ import typer
 def _table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    from transferkit.evaluate.report import METHOD_NAMES
+    from transferkit.evaluation.report import METHOD_NAMES
 
     t = Table(title=f"transferkit compare: {result['task'].get('name')}")
     for col in (
@@ -95,8 +95,8 @@ def compare_command(
     baseline, over seeds and data sizes, with negative-transfer and domain-gap warnings."""
     from rich.console import Console
 
-    from transferkit.evaluate.compare import compare
-    from transferkit.evaluate.report import to_jsonable
+    from transferkit.evaluation.report import to_jsonable
+    from transferkit.workflows.compare import compare
 
     err = Console(stderr=True)
     result = compare(

@@ -68,15 +68,15 @@ def fit_command(
 
     With --compare, a comparison against from-scratch and classical baselines follows.
     """
-    from transferkit.adapt.fitting import fit
     from transferkit.errors import InputError, TransferkitError
+    from transferkit.workflows.fit import fit
 
     if report is not None and not compare:
         _fail(
             str(InputError(f"--report {report!r} needs --compare (or use `transferkit compare`)"))
         )
     if compare and report is not None:
-        from transferkit.evaluate.compare import check_output_path
+        from transferkit.workflows.compare import check_output_path
 
         try:  # a bad report path fails before any training
             check_output_path(report, "--report")
@@ -121,7 +121,7 @@ def fit_command(
     if as_json:
         payload = result.to_json()
         if comparison is not None:
-            from transferkit.evaluate.report import to_jsonable
+            from transferkit.evaluation.report import to_jsonable
 
             payload["compare"] = to_jsonable(comparison)
         typer.echo(json.dumps(payload))
@@ -148,7 +148,7 @@ def _compare(
 ) -> dict[str, Any]:
     """Run `transferkit compare` with the base and strategy this fit used."""
     from transferkit.errors import TransferkitError
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     say = None if quiet else (lambda m: typer.echo(m, err=True))
     if say:
@@ -183,22 +183,22 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
-    from transferkit.adapt.assess import evaluate
     from transferkit.errors import TransferkitError
+    from transferkit.evaluation.assess import evaluate
 
     try:
-        report: dict[str, Any] = evaluate(
+        report = evaluate(
             model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
         )
     except TransferkitError as e:
         _fail(str(e))
         return
     if as_json:
-        typer.echo(json.dumps(report))
+        typer.echo(json.dumps(report.to_dict()))
         return
     from rich.console import Console
 
-    from transferkit.evaluate.metrics import format_report
+    from transferkit.core.metrics import format_report
 
     Console().print(format_report(report, title=f"{model} on {data}"))
 

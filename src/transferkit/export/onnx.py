@@ -23,7 +23,6 @@ fp32 — see `transferkit.export.quantise`.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from torch import nn
 
 from transferkit.errors import InputError, require_extra
 from transferkit.export.quantise import _CALIBRATION_TEXTS, quantise_int8
-from transferkit.export.runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
+from transferkit.models.onnx_runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +76,14 @@ class _ImageGraph(nn.Module):
         return (self.head(feats), feats) if self.head is not None else feats
 
 
-def _merge_lora(module: nn.Module) -> nn.Module:
-    """A LoRA-adapted encoder (peft) merged into plain weights: W + B·A·(alpha/r)."""
-    if hasattr(module, "peft_config"):
-        return copy.deepcopy(module).merge_and_unload()
-    return module
-
-
 def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
     """Build the export wrapper and the folder's description for a loaded model."""
-    from transferkit.models.backbone import ImageBackbone, TextBackbone
+    from transferkit.models.backbone import ImageBackbone, TextBackbone, merge_lora
     from transferkit.models.classifier import Classifier, HFTextClassifier
 
     if isinstance(model, HFTextClassifier):
         names = _text_input_names(model.tokenizer)
-        graph = _TextGraph(_merge_lora(model.model), None, names, pooled=False)
+        graph = _TextGraph(merge_lora(model.model), None, names, pooled=False)
         return graph, {
             "modality": "text",
             "labels": model.labels,
@@ -104,10 +96,10 @@ def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
         backbone, head, labels = model.backbone, model.head, model.labels
     if isinstance(backbone, TextBackbone):
         names = _text_input_names(backbone.tokenizer)
-        graph = _TextGraph(_merge_lora(backbone.model), head, names, pooled=True)
+        graph = _TextGraph(merge_lora(backbone.model), head, names, pooled=True)
         info = {"modality": "text", "inputs": list(names), "max_length": backbone.max_length}
     elif isinstance(backbone, ImageBackbone):
-        graph = _ImageGraph(_merge_lora(backbone.net), head)
+        graph = _ImageGraph(merge_lora(backbone.net), head)
         info = {
             "modality": "image",
             "inputs": ["pixel_values"],
@@ -219,17 +211,11 @@ def _parity_inputs(
 def _batched(
     model: Any, inputs: list[Any], run: Any, batch_size: int = 32
 ) -> dict[str, np.ndarray]:
-    """Run `run(batch)` over length-sorted batches; outputs restored to input order."""
-    order = sorted(
-        range(len(inputs)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0
-    )
-    parts: dict[str, list[np.ndarray]] = {}
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        for k, v in run(model.preprocess([inputs[i] for i in idx])).items():
-            parts.setdefault(k, []).append(v)
-    inv = np.argsort(np.asarray(order))
-    return {k: np.concatenate(v)[inv] for k, v in parts.items()}
+    """Run `run(batch)` over length-bucketed batches; outputs restored to input order."""
+    from transferkit.core.inference import run_batched
+
+    out = run_batched(lambda items: run(model.preprocess(items)), inputs, batch_size=batch_size)
+    return out  # type: ignore[return-value]
 
 
 def parity_check(
@@ -306,7 +292,7 @@ def export_onnx(
 
     source_ref = None
     if isinstance(model, str | os.PathLike):
-        from transferkit.zoo.factory import load_backbone, load_model, resolve
+        from transferkit.models.factory import load_backbone, load_model, resolve
 
         source_ref = os.fspath(model)
         spec = resolve(model)

@@ -8,8 +8,9 @@ Two steps, both on the ONNX graph:
    token and per output channel, instead of onnxruntime's one scale per activation tensor.
 
 Everything else stays fp32: embeddings, LayerNorm, Softmax, GELU, the attention score
-matmuls and the classifier head. On MiniLM-SST2 this keeps 99.2% of sst2 test predictions
-(−0.3 accuracy points), where ORT's per-channel dynamic quantisation kept 97.4%.
+matmuls and the classifier head. How close it stays to fp32 (identical predictions,
+accuracy change) against onnxruntime's own dynamic quantisation: BENCHMARKS.md, "Use /
+Ship: inference speed", measured by benchmarks/bench_inference.py.
 """
 
 from __future__ import annotations

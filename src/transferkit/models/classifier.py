@@ -29,6 +29,19 @@ def _check_labels(labels: Sequence[Any]) -> list[str]:
     return names
 
 
+def match_head(labels: Sequence[Any], classes: Sequence[str]) -> list[int] | None:
+    """Rows of a source head for `classes` when the label sets match case-insensitively
+    (the head can be kept, reordered); None when they differ.
+
+    >>> match_head(["NEGATIVE", "POSITIVE"], ["positive", "negative"])
+    [1, 0]
+    """
+    low = {str(lab).lower(): i for i, lab in enumerate(labels)}
+    if len(low) != len(classes) or set(low) != {c.lower() for c in classes}:
+        return None
+    return [low[c.lower()] for c in classes]
+
+
 class Classifier(nn.Module):
     """A backbone followed by a linear head (optionally after dropout).
 
@@ -67,18 +80,6 @@ class Classifier(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.backbone(batch))  # (batch, n_labels)
-
-    def reset_head(self, labels: Sequence[Any]) -> None:
-        """Replace the head with a new one sized to `labels`; the old head is dropped loudly."""
-        new = _check_labels(labels)
-        logger.warning(
-            "dropping the source head (%d labels: %s) for a new head with %d labels",
-            len(self.labels),
-            ", ".join(self.labels[:5]) + ("..." if len(self.labels) > 5 else ""),
-            len(new),
-        )
-        self.labels = new
-        self.head = self._new_head(len(new))
 
     def head_linear(self) -> nn.Linear:
         """The final nn.Linear of the head."""

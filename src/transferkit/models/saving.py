@@ -96,7 +96,7 @@ def _apply_lora(backbone: Any, lora_cfg: dict[str, Any], tensors: dict[str, torc
 
 def load_classifier(path: str | os.PathLike[str]) -> Classifier:
     """Rebuild a Classifier from a transferkit folder (base + saved tensors), in eval mode."""
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
 
     config, tensors = read_folder(path)
     backbone: Any = load_backbone(resolve_in(config["base"], path))

@@ -49,7 +49,7 @@ def pipeline(
     exported once into the cache (`transferkit.export.cache`) and reused; an exported
     folder passed as `model` runs on onnxruntime anyway.
     """
-    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.zoo.registry import DEFAULT_MODELS
 
     check_task(task)
@@ -93,7 +93,7 @@ def _merge_lora(model: Any) -> None:
     A merged model computes the same outputs with fewer matmuls; it must not be saved
     back as a LoRA model, which is why only copies the pipeline loaded itself are merged.
     """
-    from transferkit.models.backbone import Backbone
+    from transferkit.models.backbone import Backbone, merge_lora
     from transferkit.models.classifier import Classifier
 
     if isinstance(model, Classifier):
@@ -102,6 +102,5 @@ def _merge_lora(model: Any) -> None:
         backbone = model
     else:  # HF classifiers, onnxruntime models: nothing to merge
         return
-    peft_model = getattr(backbone, "model", None)
-    if peft_model is not None and hasattr(peft_model, "merge_and_unload"):
-        backbone.model = peft_model.merge_and_unload()
+    if getattr(backbone, "model", None) is not None:
+        backbone.model = merge_lora(backbone.model, copy=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from transferkit.core.inference import index_batches
 from transferkit.errors import InputError
 from transferkit.utils.progress import progress_bar
 
@@ -77,12 +78,12 @@ class Pipeline:
                     raise
                 results[i] = {"error": str(e)}
         # Bucket by length: sort, pad per batch, restore order (less padding, faster).
-        good.sort(key=lambda pair: -self.sort_key(pair[1]))
         bs = batch_size or self.batch_size
         kw = {"top_k": self.top_k, **kwargs}
+        buckets = index_batches(good, bs, key=lambda pair: self.sort_key(pair[1]))
         with progress_bar(len(good), self.task, enabled=progress) as bar:
-            for start in range(0, len(good), bs):
-                chunk = good[start : start + bs]
+            for idx in buckets:
+                chunk = [good[j] for j in idx]
                 outputs = self.forward(self.preprocess([x for _, x in chunk]))
                 for (i, _), out in zip(chunk, self.postprocess(outputs, **kw), strict=True):
                     results[i] = out

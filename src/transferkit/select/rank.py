@@ -22,88 +22,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from transferkit.core.results import CandidateRow, RankResult
 from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "cached_cut_features", "default_candidates", "rank", "score_model"]
-
-
-@dataclass
-class RankResult:
-    """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
-
-    candidates: list[dict[str, Any]]
-    recommendation: dict[str, Any] | None
-    modality: str
-    n_examples: int
-    n_scored: int
-    counts: dict[str, int]
-    notes: list[str] = field(default_factory=list)
-    agreement: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    ranked_by: str = "knn"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidates": self.candidates,
-            "recommendation": self.recommendation,
-            "data": {
-                "modality": self.modality,
-                "examples": self.n_examples,
-                "scored_on": self.n_scored,
-                "classes": self.counts,
-            },
-            "ranked_by": self.ranked_by,
-            "score_agreement": self.agreement,
-            "notes": self.notes,
-            "seconds": round(self.seconds, 2),
-        }
-
-    def table(self) -> Any:
-        """A rich Table: one row per candidate, best first; failed ones last with reason."""
-        from rich.table import Table
-
-        names = [
-            s
-            for s in ("logme", "hscore", "knn", "leep", "nce")
-            if any(s in c["scores"] for c in self.candidates)
-        ]
-        t = Table(
-            title=f"candidates for {self.modality} data "
-            f"({self.n_scored} of {self.n_examples} examples scored)"
-        )
-        t.add_column("#", justify="right")
-        t.add_column("model")
-        t.add_column("cut")
-        for s in names:
-            t.add_column(s, justify="right")
-        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
-            t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
-        for c in self.candidates:
-            cost = c.get("cost") or {}
-            flag = " ⚠" if c.get("scores_disagree") else ""
-            t.add_row(
-                "-" if c["rank"] is None else str(c["rank"]),
-                c["model"],
-                c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
-                *[_fmt(c["scores"].get(s)) for s in names],
-                _fmt(cost.get("latency_ms"), ".1f"),
-                "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
-                _fmt(cost.get("peak_memory_mb"), ".0f"),
-                (c.get("strategy") or "") + flag,
-                c["why"],
-            )
-        return t
-
-
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "" if v is None else format(v, spec)
+__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
 
 
 def default_candidates(modality: str) -> list[str]:
@@ -213,11 +141,11 @@ def _cached_encode(
 
     keys: dict[Any, str] = {}
     if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
-        from transferkit.adapt.cache import load_features, model_identity
+        from transferkit.core.cache import load_features, model_identity, rank_cut_key
 
         identity, fp = model_identity(model.encoder), data.fingerprint()
         for c in [*cuts, "probs", "stats"]:
-            keys[c] = _rank_key(identity, fp, c, batch_size)
+            keys[c] = rank_cut_key(identity, fp, c, batch_size)
         hits = {c: load_features(k) for c, k in keys.items()}
         stats_hit = hits["stats"]
         if (
@@ -234,7 +162,7 @@ def _cached_encode(
         model, data.items, cuts, batch_size=batch_size, progress=progress, stats=stats
     )
     if keys:
-        from transferkit.adapt.cache import save_features
+        from transferkit.core.cache import save_features
 
         for c in cuts:
             save_features(keys[c], feats[c])
@@ -244,36 +172,6 @@ def _cached_encode(
         raw = np.frombuffer(json.dumps(stats).encode(), dtype=np.uint8).astype(np.float32)
         save_features(keys["stats"], raw)
     return feats, probs, stats
-
-
-def _rank_key(identity: str, fingerprint: str, what: Any, batch_size: int) -> str:
-    from transferkit.adapt.cache import cache_key
-
-    return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
-
-
-def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
-    """The features `rank` cached for `backbone` on exactly `data` (same examples, same
-    order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
-    ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
-    (the same layers, pooled the same way), so its features are rank's entry for k.
-    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
-    from types import SimpleNamespace
-
-    from transferkit.adapt.cache import load_features, model_identity
-
-    if not all(isinstance(x, str) for x in data.items):
-        return None  # rank caches only data it can fingerprint as strings (texts, paths)
-    if hasattr(getattr(backbone, "model", None), "peft_config"):
-        return None
-    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
-        spec={k: v for k, v in backbone.spec.items() if k != "cut"},
-        max_length=getattr(backbone, "max_length", None),
-        transform=getattr(backbone, "transform", None),
-    )
-    key = _rank_key(model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size)
-    feats = load_features(key)
-    return feats if feats is not None and len(feats) == len(data) else None
 
 
 def score_model(
@@ -358,28 +256,57 @@ def rank(
             or a single class.
     """
     from transferkit.data.datasets import load_labelled
-    from transferkit.select.candidates import load_candidate
     from transferkit.select.recommend import recommend
-    from transferkit.select.subsample import default_max_examples, stratified_subsample
 
     t0 = time.perf_counter()
     if budget is not None and not budget > 0:
         raise InputError(f"budget={budget!r} must be a positive number of seconds (or None)")
     data = load_labelled(train, text_column=text_column, label_column=label_column)
     counts = data.counts()
+    _check_classes(data.source, counts)
+    sample, notes = _sample(data, max_examples, seed)
+    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    rows = _score_candidates(
+        data, sample, y, candidates, cuts, use_cache=use_cache, progress=progress,
+        batch_size=batch_size,
+    )  # fmt: skip
+    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
+    return RankResult(
+        candidates=[CandidateRow.from_dict(r) for r in ranked],
+        recommendation=reco,
+        modality=data.modality,
+        n_examples=len(data),
+        n_scored=len(sample),
+        counts=counts,
+        notes=notes,
+        agreement=summary["agreement"],
+        seconds=time.perf_counter() - t0,
+        ranked_by=summary["ranked_by"],
+    )
+
+
+def _check_classes(source: str, counts: dict[str, int]) -> None:
+    """At least 2 classes, each with at least 2 examples (the scores compare within)."""
     if len(counts) < 2:
         raise DataError(
-            f"{data.source}: every example has label {next(iter(counts))!r}; ranking needs at "
+            f"{source}: every example has label {next(iter(counts))!r}; ranking needs at "
             "least 2 classes. Add examples of another class, or check --label-column."
         )
     small = {c: k for c, k in counts.items() if k < 2}
     if small:
         listed = ", ".join(f"{c!r} ({k})" for c, k in list(small.items())[:10])
         raise DataError(
-            f"{data.source}: class(es) {listed} have fewer than 2 examples; transferability "
+            f"{source}: class(es) {listed} have fewer than 2 examples; transferability "
             "scores compare examples within a class (leave-one-out kNN, class means), so each "
             "class needs at least 2. Add examples or remove those rows."
         )
+
+
+def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
+    """The examples to score (a stratified subsample of large data) and the notes."""
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
+
+    counts = data.counts()
     notes = list(data.notes)
     if max_examples is None:
         max_examples = default_max_examples(len(counts))
@@ -389,16 +316,31 @@ def rank(
             f"the {len(counts)} classes. Pass --max-examples {2 * len(counts)} or more, or "
             f"leave it unset (default {default_max_examples(len(counts))})."
         )
-    if len(data) > max_examples:
-        idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
-        sample = data.subset(idx.tolist())
-        notes.append(
-            f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
-            f"(max_examples={max_examples}); cost estimates use all {len(data)}"
-        )
-    else:
-        sample = data
-    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    if len(data) <= max_examples:
+        return data, notes
+    idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
+    sample = data.subset(idx.tolist())
+    notes.append(
+        f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
+        f"(max_examples={max_examples}); cost estimates use all {len(data)}"
+    )
+    return sample, notes
+
+
+def _score_candidates(
+    data: Any,
+    sample: Any,
+    y: np.ndarray,
+    candidates: Sequence[str] | None,
+    cuts: Any,
+    *,
+    use_cache: bool,
+    progress: bool,
+    batch_size: int,
+) -> list[dict[str, Any]]:
+    """One row per candidate and cut; a candidate that fails to load or encode is a row
+    with its error, and the others are still scored."""
+    from transferkit.select.candidates import load_candidate
 
     rows: list[dict[str, Any]] = []
     for ref, explicit in _expand(candidates, data.modality, cuts):
@@ -426,20 +368,7 @@ def rank(
             continue
         rows.extend(model_rows)
         del model  # free its weights before loading the next candidate
-
-    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
-    return RankResult(
-        candidates=ranked,
-        recommendation=reco,
-        modality=data.modality,
-        n_examples=len(data),
-        n_scored=len(sample),
-        counts=counts,
-        notes=notes,
-        agreement=summary["agreement"],
-        seconds=time.perf_counter() - t0,
-        ranked_by=summary["ranked_by"],
-    )
+    return rows
 
 
 def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:

@@ -1,38 +1,33 @@
 """Turn scores, costs and the amount of data into a ranked table and one recommendation.
 
-The rule, in words (each step is said in the output):
+The rule, in words (each step is said in the output); the measurements behind each
+choice are in benchmarks/results/rank.md:
 
 1. **Transferability** = the headline score (:data:`RANKED_BY`, leave-one-out kNN
-   accuracy) min-max scaled across the candidates to [0, 1]. The choice is empirical
-   (benchmarks/results/rank.md): over six real tasks, the weighted Kendall tau against
-   probe accuracy averaged 0.65 for kNN, 0.57 for LogME, 0.46 for H-score and 0.56 for
-   the mean of the three scaled scores (this module's earlier rule). LogME and H-score
-   rank the whole MiniLM below its own cut points on sst2 although it probes best
-   among them; standardising the features first (as the probe does) does not fix
-   that (LogME tau 0.46 -> 0.51, kNN 0.87). The other scores (LogME, H-score; LEEP
-   and NCE where a source head exists) are still computed and shown, and feed the
-   disagreement flag (step 4), but do not move the ranking. ``recommend(...,
-   ranked_by="mean")`` restores the earlier rule.
+   accuracy) min-max scaled across the candidates to [0, 1]. kNN is the score whose
+   order agreed best (weighted Kendall tau) with the accuracy the candidates reached
+   in our rank benchmark; LogME and H-score, for instance, rank the whole MiniLM below
+   its own cut points on sst2 although it probes best among them. The other scores
+   (LogME, H-score; LEEP and NCE where a source head exists) are still computed and
+   shown, and feed the disagreement flag (step 4), but do not move the ranking.
+   ``recommend(..., ranked_by="mean")`` ranks by the mean of the scaled feature scores.
    **When the candidate would be fine-tuned** (its strategy is partial, full, lora or
    contrastive), its score is the best one among its own prefixes: the candidate itself
    and the cut points of the same model at or below its cut (the whole model is the
    deepest). Fine-tuning starts from all of a network's layers, so a model whose layer 4
    already separates the classes can reach at least what its cut at 4 reaches, and its
    upper layers are rewritten anyway; frozen features of the top layer cannot see that.
-   On trec (300 examples) the whole MiniLM probes 4th–6th of 7 yet fine-tunes best; the
-   best-prefix kNN raised the weighted tau vs fine-tuned accuracy from 0.21 to 0.86 there
-   (sst2/trec/cr mean 0.58 -> 0.90; sst5, not looked at when this was written, 0.67;
-   benchmarks/results/rank.md). Ties between a model and its
-   cuts are broken by cost (step 2): the cheaper one wins.
+   Ties between a model and its cuts are broken by cost (step 2): the cheaper one wins.
 2. **Cost** = log latency per example, scaled to [0, 1] across candidates. The utility is
    ``transferability - w * cost`` with ``w`` larger when data is scarce (few examples
    per class favour a small model used frozen: a large one cannot be tuned on them
    anyway) and when a budget is tight.
-3. **Strategy** from examples per class and the budget: features-only models and
-   fewer than 100 per class → ``probe`` (or ``contrastive`` for text with fewer than
-   16 per class); up to ~1000 per class → ``partial``; more → ``full``. A strategy whose
-   estimated time exceeds the budget falls back to ``probe``; a candidate whose probe
-   alone exceeds it is ranked after every candidate that fits.
+3. **Strategy**: `fit --strategy auto`'s own rule on that candidate
+   (:func:`transferkit.core.strategies.choose_strategy`, from examples per class, data
+   size, modality, the candidate's size and the budget; :func:`strategy_for`), so what
+   rank recommends is what fit does. Features-only models are probed. A fine-tune whose
+   time, as rank measured it, exceeds the budget falls back to ``probe``; a candidate
+   whose probe alone exceeds it is ranked after every candidate that fits.
 4. **Honesty**: for each candidate, its rank under every score; when ranks differ by at
    least a third of the candidates (and at least 2 places), the candidate is flagged
    ``scores_disagree`` and the sentence says which score likes it and which does not.
@@ -41,8 +36,8 @@ The rule, in words (each step is said in the output):
 from __future__ import annotations
 
 import math
-import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -57,6 +52,15 @@ __all__ = [
     "score_agreement",
     "strategy_for",
 ]
+
+
+class StrategyPick(NamedTuple):
+    """A candidate's strategy, why (with fit's time estimates), and why without them."""
+
+    strategy: str
+    reason: str
+    rationale: str
+
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
@@ -116,29 +120,32 @@ def strategy_for(
     params: float | None,
     budget: float | None,
     finetune_s: float | None = None,
-) -> tuple[str, str]:
-    """(strategy, reason) for one candidate: `fit --strategy auto`'s own rule
-    (`transferkit.adapt.strategies.choose_strategy`, from examples per class, data size,
+) -> StrategyPick:
+    """(strategy, reason, rationale) for one candidate: `fit --strategy auto`'s own rule
+    (`transferkit.core.strategies.choose_strategy`, from examples per class, data size,
     modality, the candidate's size and the budget), so what rank recommends is what fit
     does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
     `finetune_s`, rank's measured estimate for this candidate, overrides fit's rough one
     when it says fine-tuning would not fit the budget."""
-    from transferkit.adapt.strategies import choose_strategy
+    from transferkit.core.strategies import choose_strategy
 
     if features_only:
-        return "probe", "it gives features only (it cannot be fine-tuned)"
+        why = "it gives features only (it cannot be fine-tuned)"
+        return StrategyPick("probe", why, why)
     try:
         plan = choose_strategy(
             "auto", modality=modality, counts=counts, budget=budget, params=int(params or 0)
         )
     except InputError:  # the budget is below even a probe's estimate
-        return "probe", f"the {budget:g} s budget is below any adaptation's estimate"
+        why = f"the {budget:g} s budget is below any adaptation's estimate"
+        return StrategyPick("probe", why, why)
     tuned = plan.strategy in ("partial", "full", "lora")
     if tuned and budget is not None and finetune_s is not None and finetune_s > budget:
-        return "probe", (
+        why = (
             f"{plan.strategy} fine-tuning (est. {finetune_s:.0f} s) exceeds the {budget:g} s budget"
         )
-    return plan.strategy, plan.reason
+        return StrategyPick("probe", why, why)
+    return StrategyPick(plan.strategy, plan.reason, plan.rationale)
 
 
 def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -158,6 +165,88 @@ def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
                 continue
             out[f"{a}~{b}"] = round(float(stats.kendalltau(xa, xb).statistic), 3)
     return out
+
+
+@dataclass
+class _Judged:
+    """What `recommend` works out for one scored row before writing it down (kept beside
+    the row, never inside it)."""
+
+    row: dict[str, Any]
+    rationale: str = ""
+    fits: bool = True
+    score_ranks: dict[str, int] = field(default_factory=dict)
+    frozen_only: bool = False
+
+
+def _assign_strategies(
+    judged: list[_Judged], modality: str, counts: dict[str, int], budget: float | None
+) -> None:
+    """Step 3 first: each candidate's strategy (fit's own rule) and its rationale."""
+    for j in judged:
+        r = j.row
+        r.pop("scored_by_prefix", None)
+        r["strategy"], _, j.rationale = strategy_for(
+            modality=modality,
+            counts=counts,
+            features_only=bool(r.get("features_only")),
+            params=r["cost"].get("params"),
+            budget=budget,
+            finetune_s=r["cost"].get("finetune_s"),
+        )
+
+
+def _transferability(
+    judged: list[_Judged], drivers: list[str], names: list[str], budget: float | None
+) -> None:
+    """Step 1: scaled score (a tuned candidate's best prefix), fits-the-budget flag."""
+    ok = [j.row for j in judged]
+    ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
+    source = {s: best_prefix(ok, s) for s in drivers}
+    tuned = [r["strategy"] in TUNED_STRATEGIES for r in ok]
+    basis = {
+        s: [ok[source[s][i] if tuned[i] else i]["scores"][s] for i in range(len(ok))]
+        for s in drivers
+    }
+    scaled = {s: _scaled(v) for s, v in basis.items()}
+    for i, j in enumerate(judged):
+        r = j.row
+        need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
+        need = need if need is not None else r["cost"].get("finetune_s") or 0.0
+        j.fits = budget is None or need <= budget
+        r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
+        j.score_ranks = {s: ranks[s][i] for s in names}
+        k = source[drivers[0]][i]
+        if tuned[i] and k != i and len(drivers) == 1:
+            r["scored_by_prefix"] = {"cut": ok[k]["cut"], drivers[0]: ok[k]["scores"][drivers[0]]}
+
+
+def _order(judged: list[_Judged], per_class: int, budget: float | None) -> float:
+    """Step 2: utility = transferability - w x cost; fitting candidates first, frozen-only
+    ones after tunable ones when fit would fine-tune. Sorts `judged`; returns w."""
+    latency = [max(j.row["cost"].get("latency_ms") or 1e-3, 1e-3) for j in judged]
+    cost = _scaled([math.log(v) for v in latency])
+    tight = budget is not None and any(not j.fits for j in judged)
+    # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
+    # budget adds to it. 0.1 means a 10x slower model must transfer ~10% of the score
+    # range better to win.
+    w = 0.1 + (0.15 if per_class < 50 else 0.0) + (0.2 if tight else 0.0)
+    for j, c in zip(judged, cost, strict=True):
+        j.row["utility"] = round(j.row["transferability"] - w * c, 4)
+    # Many examples: fit fine-tunes a tunable base (partial/full/lora), which beats a
+    # frozen probe by several points (benchmarks/results/fit.md). Frozen features score
+    # what a probe reaches, not that, so a features-only candidate ranks after the
+    # tunable ones that fit the budget.
+    tuning = any(
+        j.row["strategy"] in ("partial", "full", "lora")
+        and j.fits
+        and not j.row.get("features_only")
+        for j in judged
+    )
+    for j in judged:
+        j.frozen_only = tuning and bool(j.row.get("features_only"))
+    judged.sort(key=lambda j: (not j.fits, j.frozen_only, -j.row["utility"]))
+    return w
 
 
 def recommend(
@@ -188,96 +277,29 @@ def recommend(
     """
     ok = [r for r in rows if r.get("error") is None]
     failed = [r for r in rows if r.get("error") is not None]
-    per_class = min(counts.values())
-    n = len(ok)
-    summary: dict[str, Any] = {
-        "agreement": score_agreement(ok),
-        "cost_weight": 0.0,
-        "ranked_by": ranked_by,
-    }
-    if not ok:
-        for r in failed:
-            r.update(rank=None, why=f"not ranked: {r['error']}")
-        return failed, None, summary
-
-    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
-    ranks = {s: _ranks([r["scores"][s] for r in ok]) for s in names}
-    if ranked_by != "mean" and all(ranked_by in r["scores"] for r in ok):
-        drivers = [ranked_by]
-    else:
-        drivers = names
-        summary["ranked_by"] = "mean"
-    latency = [max(r["cost"].get("latency_ms") or 1e-3, 1e-3) for r in ok]
-    cost = _scaled([math.log(v) for v in latency])
-
-    for r in ok:
-        r.pop("scored_by_prefix", None)
-        r["strategy"], r["_strategy_reason"] = strategy_for(
-            modality=modality,
-            counts=counts,
-            features_only=bool(r.get("features_only")),
-            params=r["cost"].get("params"),
-            budget=budget,
-            finetune_s=r["cost"].get("finetune_s"),
-        )
-    # A candidate to be fine-tuned is scored by its best prefix (step 1 of the docstring).
-    source = {s: best_prefix(ok, s) for s in drivers}
-    basis = {
-        s: [
-            ok[source[s][i] if r["strategy"] in TUNED_STRATEGIES else i]["scores"][s]
-            for i, r in enumerate(ok)
-        ]
-        for s in drivers
-    }
-    scaled = {s: _scaled(v) for s, v in basis.items()}
-    for i, r in enumerate(ok):
-        need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
-        need = need if need is not None else r["cost"].get("finetune_s") or 0.0
-        r["_fits"] = budget is None or need <= budget
-        r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
-        r["_score_ranks"] = {s: ranks[s][i] for s in names}
-        j = source[drivers[0]][i]
-        if r["strategy"] in TUNED_STRATEGIES and j != i and len(drivers) == 1:
-            r["scored_by_prefix"] = {
-                "cut": ok[j]["cut"],
-                drivers[0]: ok[j]["scores"][drivers[0]],
-            }
-
-    tight = budget is not None and any(not r["_fits"] for r in ok)
-    # Few examples: cost weighs more (a smaller frozen model is the safer bet); a tight
-    # budget adds to it. 0.1 means a 10x slower model must transfer ~10% of the score
-    # range better to win.
-    w = 0.1 + (0.15 if per_class < 50 else 0.0) + (0.2 if tight else 0.0)
-    summary["cost_weight"] = w
-    for i, r in enumerate(ok):
-        r["utility"] = round(r["transferability"] - w * cost[i], 4)
-    # Many examples: fit fine-tunes a tunable base (partial/full/lora), which adds 6-7
-    # points over a frozen probe in our benchmarks (sst2 0.813 -> 0.881, trec 0.904 ->
-    # 0.966; BENCHMARKS.md). Frozen features score what a probe reaches, not that, so a
-    # features-only candidate ranks after the tunable ones that fit the budget.
-    tuning = any(
-        r["strategy"] in ("partial", "full", "lora") and r["_fits"] and not r.get("features_only")
-        for r in ok
-    )
-    for r in ok:
-        r["_frozen_only"] = tuning and bool(r.get("features_only"))
-    ok.sort(key=lambda r: (not r["_fits"], r["_frozen_only"], -r["utility"]))
-
-    spread_flag = max(2, math.ceil(n / 3))
-    for k, r in enumerate(ok, start=1):
-        r["rank"] = k
-        sr = r.pop("_score_ranks")
-        spread = (max(sr.values()) - min(sr.values())) if sr else 0
-        r["score_spread"] = spread
-        r["scores_disagree"] = n >= 3 and spread >= spread_flag
-        r["why"] = _why(
-            r, sr, n, per_class, budget, fits=r.pop("_fits"), frozen_only=r.pop("_frozen_only")
-        )
-        r.pop("_strategy_reason", None)
     for r in failed:
         r.update(rank=None, why=f"not ranked: {r['error']}")
-
-    best = ok[0]
+    summary: dict[str, Any] = {"agreement": score_agreement(ok), "cost_weight": 0.0}
+    summary["ranked_by"] = ranked_by
+    if not ok:
+        return failed, None, summary
+    names = [s for s in FEATURE_SCORES if all(s in r["scores"] for r in ok)]
+    drivers = [ranked_by]
+    if ranked_by == "mean" or not all(ranked_by in r["scores"] for r in ok):
+        drivers, summary["ranked_by"] = names, "mean"
+    judged = [_Judged(r) for r in ok]
+    _assign_strategies(judged, modality, counts, budget)
+    _transferability(judged, drivers, names, budget)
+    per_class, n = min(counts.values()), len(ok)
+    summary["cost_weight"] = _order(judged, per_class, budget)
+    spread_flag = max(2, math.ceil(n / 3))
+    for k, j in enumerate(judged, start=1):
+        r, sr = j.row, j.score_ranks
+        r["rank"] = k
+        r["score_spread"] = (max(sr.values()) - min(sr.values())) if sr else 0
+        r["scores_disagree"] = n >= 3 and r["score_spread"] >= spread_flag
+        r["why"] = _why(r, j, n, per_class, budget)
+    best = judged[0].row
     others = f" of {n} candidates" if n > 1 else ""
     reco = {
         "model": best["model"],
@@ -286,7 +308,7 @@ def recommend(
         "why": f"best balance of transferability ({_driver(summary['ranked_by'])}) and cost"
         f"{others}: {best['why']}",
     }
-    return ok + failed, reco, summary
+    return [j.row for j in judged] + failed, reco, summary
 
 
 def _driver(ranked_by: str) -> str:
@@ -295,18 +317,10 @@ def _driver(ranked_by: str) -> str:
     return SCORE_NAMES.get(ranked_by, ranked_by)
 
 
-def _why(
-    r: dict[str, Any],
-    score_ranks: dict[str, int],
-    n: int,
-    per_class: int,
-    budget: float | None,
-    *,
-    fits: bool,
-    frozen_only: bool = False,
-) -> str:
+def _why(r: dict[str, Any], j: _Judged, n: int, per_class: int, budget: float | None) -> str:
     """One sentence: where the scores put it, what it costs, and what to do with it."""
     parts: list[str] = []
+    score_ranks, fits, frozen_only = j.score_ranks, j.fits, j.frozen_only
     if score_ranks:
         places = ", ".join(f"{SCORE_NAMES[s]} {_ordinal(k)}" for s, k in score_ranks.items())
         parts.append(f"{places} of {n}")
@@ -325,9 +339,9 @@ def _why(
         tuned = r["strategy"] in ("partial", "full", "lora")
         est = c.get("finetune_s") if tuned else c.get("probe_s")
         tail = f" (est. {est:.0f} s)" if est is not None else ""
-        # fit's own rough time estimate gives way to rank's measured one (`tail`)
-        reason = re.sub(r" \((?:about|~)[^()]*\)", "", r["_strategy_reason"])
-        parts.append(f"use {r['strategy']}{tail} since {reason}")
+        # fit's own rough time estimate gives way to rank's measured one (`tail`): the
+        # plan's rationale is its reason without the estimates
+        parts.append(f"use {r['strategy']}{tail} since {j.rationale}")
     prefix = r.get("scored_by_prefix")
     if prefix is not None:
         ((score, value),) = ((k, v) for k, v in prefix.items() if k != "cut")

@@ -66,8 +66,8 @@ def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch
     """A pipeline for `model_ref`: a Pipeline (used as is), a task name (its default
     model), a zoo name, a model folder or an exported ONNX folder. runtime "onnx" or
     "onnx-int8" exports the model once into the cache and serves it on onnxruntime."""
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.pipelines import TASKS, Pipeline, pipeline
-    from transferkit.zoo.factory import load_backbone, load_model
 
     if isinstance(model_ref, Pipeline):
         return model_ref

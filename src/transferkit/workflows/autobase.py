@@ -19,9 +19,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from transferkit.zoo.registry import DEFAULT_BASES
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASES = {"text": "minilm-l6", "image": "mobilenet-v2"}
+__all__ = ["AUTO_MAX_EXAMPLES", "DEFAULT_BASES", "BaseChoice", "choose_base", "zoo_candidates"]
 
 # Examples rank scores before fit starts (a stratified subsample of larger data). Text:
 # rank's own default (None: 100 per class, 300-2000; MiniLM's cut points share one pass).
@@ -39,6 +41,11 @@ class BaseChoice:
     strategy: str | None = None  # rank's strategy for it; None when rank was not used
     strategy_reason: str = ""
     ranked: bool = False  # True: chosen by rank (its features are in the feature cache)
+
+    @property
+    def chosen_by(self) -> str:
+        """ "rank" (rank's recommendation) or "default" (rank could not score any)."""
+        return "rank" if self.ranked else "default"
 
 
 def zoo_candidates(modality: str) -> list[str]:
@@ -116,7 +123,7 @@ def choose_base(
         f"base auto: rank recommends {ref} ({versus}; {len(scored)} candidates scored on "
         f"{result.n_scored} examples in {result.seconds:.1f} s)"
     )
-    strategy, why = strategy_for(
+    strategy, why, _ = strategy_for(
         modality=data.modality,
         counts=result.counts,
         features_only=bool(best.get("features_only")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from transferkit.core.results import EvaluationReport
 from transferkit.errors import DataError
 
 
@@ -18,18 +19,19 @@ def evaluate(
     text_column: str | None = None,
     label_column: str | None = None,
     batch_size: int = 64,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Score `model` (a folder, zoo name or loaded classifier) on labelled `data`.
 
-    Returns {"accuracy", "macro_f1", "n", "per_class", "confusion"}. Data labels are
+    Returns an EvaluationReport (read like a dict; `to_dict()`): accuracy, macro_f1, n,
+    per_class, confusion. Data labels are
     matched to the model's labels case-insensitively ("positive" = "POSITIVE"); a label the
     model does not know is an error naming it.
     """
-    from transferkit.adapt.fitting import _report, predict_logits
+    from transferkit.core.inference import predict_logits
     from transferkit.data.datasets import load_labelled
 
     if isinstance(model, str | os.PathLike):
-        from transferkit.zoo.factory import load_model
+        from transferkit.models.factory import load_model
 
         model = load_model(model)
     d = load_labelled(data, text_column=text_column, label_column=label_column, what="evaluation")
@@ -53,14 +55,9 @@ def evaluate(
     present = sorted(set(truth) | {labels[i] for i in pred}, key=labels.index)
     if len(labels) <= 50:
         present = labels
-    return (
-        _report(labels, truth, pred)
-        if present == labels
-        else _report_subset(present, truth, [labels[i] for i in pred])
+    from transferkit.core.metrics import classification_report
+    from transferkit.core.results import EvaluationReport
+
+    return EvaluationReport(
+        **classification_report(truth, [labels[i] for i in pred], labels=present)
     )
-
-
-def _report_subset(labels: list[str], truth: list[str], pred: list[str]) -> dict[str, Any]:
-    from transferkit.evaluate.metrics import classification_report
-
-    return classification_report(truth, pred, labels=labels)

@@ -84,7 +84,7 @@ def load_reference(
 
     if reference is None:
         if modality == "text":
-            from transferkit.evaluate.reference_text import GENERIC_ENGLISH
+            from transferkit.evaluation.reference_text import GENERIC_ENGLISH
 
             return list(GENERIC_ENGLISH), (
                 f"transferkit's generic English sample ({len(GENERIC_ENGLISH)} sentences written "

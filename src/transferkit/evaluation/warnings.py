@@ -35,7 +35,7 @@ ZERO_SHOT_DROP = 0.10  # zero-shot accuracy this far below the adapted model: a 
 def decision_ci(values: Sequence[float], n_eval: int) -> dict[str, Any]:
     """`stats.mean_ci(values)` widened to at least the binomial half-width of an accuracy
     measured on `n_eval` examples. Keeps ``interval_defined`` False for one seed."""
-    from transferkit.evaluate.stats import mean_ci
+    from transferkit.evaluation.stats import mean_ci
 
     ci = mean_ci(values)
     p = min(max(ci["mean"], 0.0), 1.0)
@@ -107,7 +107,7 @@ def transfer_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     Each warning: {"kind", "message", "cause", "advice"} (and "against" for
     transfer-vs-baseline warnings). Uses each method's "ci" (see `decision_ci`).
     """
-    from transferkit.evaluate.stats import separated
+    from transferkit.evaluation.stats import separated
 
     out: list[dict[str, Any]] = []
     transfer = result.get("transfer")
@@ -206,14 +206,6 @@ def transfer_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- domain-gap measurements
 
 
-def match_head(labels: Sequence[str], classes: Sequence[str]) -> list[int] | None:
-    """Columns of a source head for `classes` when the label sets match case-insensitively."""
-    low = {str(lab).lower(): i for i, lab in enumerate(labels)}
-    if len(low) != len(classes) or set(low) != {c.lower() for c in classes}:
-        return None
-    return [low[c.lower()] for c in classes]
-
-
 def source_head_check(
     source: Any, eval_data: Any, max_items: int = 2000, *, frozen: Any = None
 ) -> dict[str, Any]:
@@ -222,13 +214,14 @@ def source_head_check(
     With matching labels (a reused head): {"zero_shot_accuracy", "zero_shot_mean_confidence",
     "zero_shot_confidence_when_wrong", "zero_shot_n"}. Always: "source_mean_confidence",
     the mean top-class probability over the source's own classes (low = the inputs look
-    unlike anything the head was trained on). `frozen` (an `evaluate.methods.FrozenFeatures`)
+    unlike anything the head was trained on). `frozen` (an `evaluation.methods.FrozenFeatures`)
     reuses body features already computed in the comparison.
     """
     import torch
 
-    from transferkit.evaluate.domain import zero_shot_summary
-    from transferkit.evaluate.methods import frozen_logits
+    from transferkit.evaluation.domain import zero_shot_summary
+    from transferkit.evaluation.methods import frozen_logits
+    from transferkit.models.classifier import match_head
 
     items = eval_data.items[:max_items]
     labels = eval_data.labels[:max_items]
@@ -261,9 +254,9 @@ def feature_gap(
 ) -> dict[str, Any]:
     """Proxy A-distance between `reference` and `target` inputs in the frozen backbone's
     feature space (at most `max_items` of each, drawn with `seed`, kept in order).
-    `frozen` (an `evaluate.methods.FrozenFeatures`) reuses features already computed."""
-    from transferkit.adapt.cache import encode
-    from transferkit.evaluate.domain import interpret_a_distance, proxy_a_distance
+    `frozen` (an `evaluation.methods.FrozenFeatures`) reuses features already computed."""
+    from transferkit.core.cache import encode
+    from transferkit.evaluation.domain import interpret_a_distance, proxy_a_distance
 
     rng = np.random.default_rng(seed)
 

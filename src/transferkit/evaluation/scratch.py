@@ -1,12 +1,14 @@
 """The from-scratch baseline: the same architecture as the base, randomly initialised,
-trained with the same loop (`transferkit.adapt.loop.run_loop`) on the same data.
+trained by the same trainer as `fit` (`transferkit.core.trainer`) on the same data:
+the same loop, batching, augmentation and BatchNorm handling, so the comparison is like
+for like.
 
 - text: ``AutoModel.from_config(config)`` of the base encoder (same layers, widths and
   tokenizer, mean pooling), weights drawn by the model's own initialiser;
 - images: a fresh ``MobileNetV2()`` / ``EfficientNetLite(variant)`` (our zoo classes'
   random initialisation), with the base's input transform.
 
-Every parameter is trained (the "full" parameter groups of `adapt.strategies`), with
+Every parameter is trained (the "full" parameter groups of `core.strategies`), with
 AdamW, warm-up then linear decay, gradient clipping, early stopping on validation and an
 optional time limit. Each epoch records the training loss, the accuracy on a fixed
 sample of the training data, the validation accuracy and the cumulative training
@@ -20,7 +22,6 @@ accuracy" can be drawn.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,17 +104,6 @@ def random_backbone(backbone: Any, *, seed: int = 0) -> Any:
     )
 
 
-def _accuracy(clf: Any, batches: Any, y: np.ndarray) -> float:
-    import torch
-
-    preds = []
-    clf.eval()
-    with torch.inference_mode():
-        for batch in batches():
-            preds.append(clf(batch).argmax(1).numpy())
-    return float((np.concatenate(preds) == y).mean())
-
-
 def train_classifier(
     clf: Any,
     train: Any,
@@ -127,121 +117,41 @@ def train_classifier(
     patience: int = 3,
     progress: bool = False,
 ) -> TrainRun:
-    """Train every parameter of the Classifier `clf` on `train` (a LabelledData), with
-    early stopping on `val` when given; weights of the best validation epoch are kept.
+    """Train every parameter of the Classifier `clf` on `train` (a LabelledData) with the
+    one trainer (`core.trainer.train_classifier`: the same batching, augmentation and
+    BatchNorm handling as `fit`), early stopping on `val` when given; weights of the best
+    validation epoch are kept.
 
     `time_limit` (seconds) stops training, mid-epoch if needed; the run's `stop_reason`
     says so. Returns a TrainRun whose history records, per epoch: "epoch", "loss",
-    "train_accuracy" (on up to 512 fixed training examples), "val_accuracy" (with `val`)
-    and "seconds" (cumulative training time, evaluation excluded).
+    "train_accuracy" (on up to TRAIN_ACC_SAMPLE fixed training examples), "val_accuracy"
+    (with `val`) and "seconds" (cumulative training time, evaluation excluded).
     """
-    import torch
+    from transferkit.core.strategies import param_groups
+    from transferkit.core.trainer import TrainConfig
+    from transferkit.core.trainer import train_classifier as train_one
 
-    from transferkit.adapt.loop import (
-        Callback,
-        EarlyStopping,
-        LoopConfig,
-        ProgressCallback,
-        TimeLimit,
-        run_loop,
-    )
-    from transferkit.adapt.strategies import param_groups
-
-    backbone = clf.backbone
-    image = train.modality == "image"
     e0, lr0, bs0 = scratch_defaults(train.modality, len(train))
     n_epochs, rate, bs = int(epochs or e0), float(lr or lr0), int(batch_size or bs0)
     classes = list(clf.labels)
     y = np.array([classes.index(lab) for lab in train.labels])
-    yt = torch.as_tensor(y)
-
-    def decode(items: list[Any]) -> Any:  # (n, 3, h, w) float32, decoded once
-        return torch.cat(
-            [
-                backbone.preprocess(items[s : s + 64])["pixel_values"]
-                for s in range(0, len(items), 64)
-            ]
-        )
-
-    pixels = decode(train.items) if image else None
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.permutation(len(train))[:TRAIN_ACC_SAMPLE])
-    val_y = np.array([classes.index(lab) for lab in val.labels]) if val is not None else None
-    val_pixels = decode(val.items) if (image and val is not None) else None
-
-    def batches_of(items: list[Any], px: Any, idx: np.ndarray) -> Any:
-        def gen() -> Any:
-            for s in range(0, len(idx), 64):
-                part = idx[s : s + 64]
-                if px is not None:
-                    yield {"pixel_values": px[part]}
-                else:
-                    yield backbone.preprocess([items[i] for i in part])
-
-        return gen
-
-    train_batches = batches_of(train.items, pixels, sample)
-    val_batches = (
-        batches_of(val.items, val_pixels, np.arange(len(val))) if val is not None else None
-    )
-
-    def plan(epoch: int) -> list[list[int]]:
-        order = np.random.default_rng(seed * 7919 + epoch).permutation(len(train))
-        return [[int(i) for i in order[s : s + bs]] for s in range(0, len(order), bs)]
-
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step_loss(idx: list[int]) -> Any:
-        if pixels is not None:
-            px = pixels[idx]
-            flip = torch.rand(len(idx)) < 0.5  # random horizontal flip, as `fit` does
-            batch = {"pixel_values": torch.where(flip[:, None, None, None], px.flip(-1), px)}
-        else:
-            batch = backbone.preprocess([train.items[i] for i in idx])
-        return loss_fn(clf(batch), yt[idx])
-
-    clock = {"eval": 0.0, "start": time.time()}
-
-    class _Record(Callback):
-        """Adds train accuracy and training seconds to the epoch's history record."""
-
-        def on_epoch_end(self, state: Any) -> None:
-            t0 = time.time()
-            record = state.history[-1]
-            record["train_accuracy"] = _accuracy(clf, train_batches, y[sample])
-            clock["eval"] += time.time() - t0
-            record["seconds"] = time.time() - clock["start"] - clock["eval"]
-
-    validate = None
-    if val_batches is not None:
-
-        def validate() -> float:
-            t0 = time.time()
-            acc = _accuracy(clf, val_batches, val_y)
-            clock["eval"] += time.time() - t0
-            return acc
-
-    callbacks: list[Any] = [ProgressCallback(progress), _Record(), EarlyStopping(patience)]
-    if time_limit is not None:
-        callbacks.append(TimeLimit(max(1.0, time_limit)))
     groups, _ = param_groups(clf, "full", rate)
-    t0, c0 = time.time(), time.process_time()
-    clock["start"] = t0
-    state = run_loop(
-        clf,
-        plan,
-        step_loss,
-        groups,
-        LoopConfig(epochs=n_epochs, seed=seed),
-        validate=validate,
-        callbacks=callbacks,
+    cfg = TrainConfig(
+        epochs=n_epochs,
+        batch_size=bs,
+        seed=seed,
+        patience=patience,
+        time_limit=time_limit,
+        progress=progress,
+        curves=TRAIN_ACC_SAMPLE,
     )
+    out = train_one(clf, train, y, val, groups, cfg)
     return TrainRun(
         model=clf,
-        history=[dict(r) for r in state.history],
-        train_seconds=time.time() - t0,
-        cpu_seconds=time.process_time() - c0,
-        stop_reason=state.stop_reason,
+        history=[dict(r) for r in out.history],
+        train_seconds=out.train_seconds,
+        cpu_seconds=out.cpu_seconds,
+        stop_reason=out.stop_reason,
         epochs_planned=n_epochs,
         hyperparameters={"epochs": n_epochs, "lr": rate, "batch_size": bs, "seed": seed},
     )
@@ -268,7 +178,7 @@ def train_from_scratch(
     if isinstance(base, Backbone):
         template = base
     else:
-        from transferkit.zoo.factory import load_backbone
+        from transferkit.models.factory import load_backbone
 
         template = load_backbone(base)
     if template.modality != train.modality:

@@ -30,14 +30,33 @@ _IMAGE_RATE = {"encode": 35.0, "full": 12.0, "partial": 18.0, "lora": 12.0, "con
 _REF_PARAMS = {"text": 22.7e6, "image": 3.5e6}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """A resolved strategy with its hyper-parameters and why (one sentence).
+
+    `reason` says why with the time estimates in it; `rationale` is the same sentence
+    without them (rank replaces fit's rough estimates with its measured ones).
+    `chosen_by` is "user" (a strategy named by the caller), "auto" (this module's rule)
+    or "rank" (set by fit when rank recommended it)."""
+
     strategy: str
     reason: str
     epochs: int
     lr: float
     batch_size: int
     estimated_seconds: float
+    chosen_by: str = "user"
+    rationale: str = ""
+
+
+class Est(str):
+    """A fragment of a reason that is a time estimate (left out of `Plan.rationale`)."""
+
+
+def _say(*parts: str) -> tuple[str, str]:
+    """(reason with estimates, reason without them) from fragments; `Est` ones are
+    estimates."""
+    return "".join(parts), "".join(p for p in parts if not isinstance(p, Est))
 
 
 def n_params(backbone: Any) -> int:
@@ -63,10 +82,9 @@ def contrastive_steps(n: int) -> int:
     through the top 3 layers only (`contrastive_tune`).
 
     n/2 steps, clamped to [8, 60]: 8 at 8/class x 2 classes (the whole set is one batch),
-    20 at 8/class x 5, 60 at 64/class. SetFit's defaults take ~9, ~80 and ~500 steps of
-    32 full-model encodings there; a top-3 step on 16 texts costs about a quarter of one,
-    so the 8/class case stays within a third of SetFit's time (measured on sst2/cr: 8
-    steps at lr 2e-4 gained ~3 points over the frozen probe, 3 samples each).
+    20 at 8/class x 5, 60 at 64/class — far fewer, and cheaper, steps than SetFit's
+    defaults take there. Accuracy and time against SetFit and the frozen probe:
+    benchmarks/results/fit.md.
     """
     return int(min(60, max(8, round(n / 2))))
 
@@ -80,6 +98,109 @@ def default_hparams(strategy: str, modality: str, n: int) -> tuple[int, float, i
     if strategy == "partial":
         return (3 if n > 2000 else 8), 1e-4, 32
     return (2 if n > 2000 else 8), 5e-5, 32
+
+
+def _auto_image(
+    n: int, per_class: int, budget: float | None, est: Any
+) -> tuple[str, tuple[str, str]]:
+    probe_s = est("probe", 1)
+    e, _, _ = default_hparams("partial", "image", n)
+    if per_class >= 50 and budget is not None and est("partial", e) <= budget:
+        return "partial", _say(
+            f"{per_class}+ images per class and a {budget:g} s budget that fits partial "
+            "fine-tuning",
+            Est(f" (about {est('partial', e):.0f} s)"),
+            ", so the top layers are tuned",
+        )
+    return "probe", _say(
+        "an ImageNet CNN's frozen features already separate most image classes; "
+        f"a probe on {n} images takes about {probe_s:.0f} s"
+        + ("" if budget is not None else " (give --budget for fine-tuning)")
+    )
+
+
+def _auto_text(
+    counts: dict[str, int], budget: float | None, est: Any
+) -> tuple[str, tuple[str, str], int | None]:
+    """(strategy, (reason, rationale), epochs override or None) for text data."""
+    n, per_class = sum(counts.values()), min(counts.values())
+    if per_class < 4:
+        return (
+            "probe",
+            _say(
+                f"only {per_class} example(s) in the smallest class: too few to tune the body "
+                "without overfitting, so a regularised head on frozen features"
+            ),
+            None,
+        )
+    if per_class <= 150 and n <= 2000:
+        c_est = est("contrastive", 1)
+        if budget is not None and c_est > budget:
+            return (
+                "probe",
+                _say(
+                    f"few labels ({per_class} in the smallest class) but the {budget:g} s budget "
+                    f"is below contrastive tuning's ~{c_est:.0f} s, so a frozen probe"
+                ),
+                None,
+            )
+        return (
+            "contrastive",
+            _say(
+                f"few labels ({per_class}-{max(counts.values())} per class): SetFit-style "
+                "contrastive pairs tune the body, then a head",
+                Est(f" (~{c_est:.0f} s)"),
+            ),
+            None,
+        )
+    e, _, _ = default_hparams("full", "text", n)
+    full_s = est("full", e)
+    if budget is None or full_s <= budget:
+        within = f", within the {budget:g} s budget)" if budget else ")"
+        return (
+            "full",
+            _say(
+                f"{n} labelled examples are enough to fine-tune the whole body",
+                Est(f" (about {full_s:.0f} s for {e} epochs{within}"),
+            ),
+            None,
+        )
+    if est("lora", 1) <= budget:
+        return (
+            "lora",
+            _say(
+                "full fine-tuning",
+                Est(f" (~{full_s:.0f} s)"),
+                f" exceeds the {budget:g} s budget; one LoRA epoch fits",
+            ),
+            1,
+        )
+    return (
+        "probe",
+        _say(
+            f"the {budget:g} s budget is below any fine-tuning of {n} examples "
+            f"(full ~{full_s:.0f} s), so a frozen probe",
+            Est(f" (~{est('probe', 1):.0f} s)"),
+        ),
+        None,
+    )
+
+
+def _check_user_budget(
+    strategy: str, budget: float, n: int, e: int, seconds: float, est: Any
+) -> None:
+    """A strategy the user named must fit within 3x the budget (estimates are rough)."""
+    if seconds <= 3 * budget:
+        return
+    if strategy == "probe":
+        fix = "Raise --budget (a probe encodes every example once)."
+    else:
+        fix = f"Raise --budget, lower --epochs, or use --strategy probe (about {est('probe', 1):.0f} s)."
+    epochs_said = "" if strategy == "probe" else f" for {e} epoch(s)"
+    raise InputError(
+        f"budget={budget:g} s is too small for strategy {strategy!r} on {n} examples "
+        f"(about {seconds:.0f} s{epochs_said}). {fix}"
+    )
 
 
 def choose_strategy(
@@ -101,7 +222,6 @@ def choose_strategy(
     if strategy not in STRATEGIES:
         raise InputError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES)}")
     n = sum(counts.values())
-    per_class = min(counts.values())
     if strategy == "lora" and modality == "image":
         raise InputError(
             "strategy='lora' applies to transformer text models (attention projections); "
@@ -111,6 +231,7 @@ def choose_strategy(
     def est(s: str, e: int) -> float:
         return estimate_seconds(s, modality, n, e, params)
 
+    chosen_by = "user"
     if strategy == "auto":
         probe_s = est("probe", 1)
         if budget is not None and budget < probe_s:
@@ -118,107 +239,22 @@ def choose_strategy(
                 f"budget={budget:g} s is too small: even a frozen probe on {n} examples needs "
                 f"about {probe_s:.0f} s here. Raise --budget to {probe_s * 1.5:.0f} or more."
             )
+        chosen_by = "auto"
         if modality == "image":
-            e, _, _ = default_hparams("partial", modality, n)
-            if (
-                per_class >= 50
-                and (budget is None or est("partial", e) <= budget)
-                and budget is not None
-            ):
-                strategy, reason = (
-                    "partial",
-                    (
-                        f"{per_class}+ images per class and a {budget:g} s budget that fits partial "
-                        f"fine-tuning (about {est('partial', e):.0f} s), so the top layers are tuned"
-                    ),
-                )
-            else:
-                strategy, reason = (
-                    "probe",
-                    (
-                        f"an ImageNet CNN's frozen features already separate most image classes; "
-                        f"a probe on {n} images takes about {probe_s:.0f} s"
-                        + ("" if budget is not None else " (give --budget for fine-tuning)")
-                    ),
-                )
-        elif per_class < 4:
-            strategy, reason = (
-                "probe",
-                (
-                    f"only {per_class} example(s) in the smallest class: too few to tune the body "
-                    "without overfitting, so a regularised head on frozen features"
-                ),
-            )
-        elif per_class <= 150 and n <= 2000:
-            c_est = est("contrastive", 1)
-            if budget is not None and c_est > budget:
-                strategy, reason = (
-                    "probe",
-                    (
-                        f"few labels ({per_class} in the smallest class) but the {budget:g} s budget "
-                        f"is below contrastive tuning's ~{c_est:.0f} s, so a frozen probe"
-                    ),
-                )
-            else:
-                strategy, reason = (
-                    "contrastive",
-                    (
-                        f"few labels ({per_class}-{max(counts.values())} per class): SetFit-style "
-                        f"contrastive pairs tune the body, then a head (~{c_est:.0f} s)"
-                    ),
-                )
+            strategy, (reason, rationale) = _auto_image(n, min(counts.values()), budget, est)
         else:
-            e, _, _ = default_hparams("full", modality, n)
-            full_s = est("full", e)
-            if budget is None or full_s <= budget:
-                strategy, reason = (
-                    "full",
-                    (
-                        f"{n} labelled examples are enough to fine-tune the whole body "
-                        f"(about {full_s:.0f} s for {e} epochs"
-                        + (f", within the {budget:g} s budget)" if budget else ")")
-                    ),
-                )
-            else:
-                e2, _, _ = default_hparams("lora", modality, n)
-                e2 = 1
-                if est("lora", e2) <= budget:
-                    strategy, reason = (
-                        "lora",
-                        (
-                            f"full fine-tuning (~{full_s:.0f} s) exceeds the {budget:g} s budget; "
-                            "one LoRA epoch fits"
-                        ),
-                    )
-                    epochs = epochs or 1
-                else:
-                    strategy, reason = (
-                        "probe",
-                        (
-                            f"the {budget:g} s budget is below any fine-tuning of {n} examples "
-                            f"(full ~{full_s:.0f} s), so a frozen probe (~{probe_s:.0f} s)"
-                        ),
-                    )
+            strategy, (reason, rationale), e_auto = _auto_text(counts, budget, est)
+            epochs = epochs or e_auto
     else:
-        reason = f"strategy {strategy!r} chosen by the user"
+        reason = rationale = f"strategy {strategy!r} chosen by the user"
     e0, lr0, bs0 = default_hparams(strategy, modality, n)
     e = int(epochs or e0)
     seconds = est(strategy, e)
-    if budget is not None and strategy != "auto" and seconds > 3 * budget and "user" in reason:
-        if strategy == "probe":
-            fix = "Raise --budget (a probe encodes every example once)."
-        else:
-            fix = (
-                "Raise --budget, lower --epochs, or use --strategy probe (about {:.0f} s).".format(
-                    est("probe", 1)
-                )
-            )
-        epochs_said = "" if strategy == "probe" else f" for {e} epoch(s)"
-        raise InputError(
-            f"budget={budget:g} s is too small for strategy {strategy!r} on {n} examples "
-            f"(about {seconds:.0f} s{epochs_said}). {fix}"
-        )
-    return Plan(strategy, reason, e, float(lr or lr0), int(batch_size or bs0), seconds)
+    if budget is not None and chosen_by == "user":
+        _check_user_budget(strategy, budget, n, e, seconds, est)
+    return Plan(
+        strategy, reason, e, float(lr or lr0), int(batch_size or bs0), seconds, chosen_by, rationale
+    )
 
 
 # ---------------------------------------------------------------- probe head

@@ -9,7 +9,7 @@ work. This module imports scikit-learn at import time; import it only when a bas
 is needed.
 
 Example:
-    >>> from transferkit.evaluate.baselines import TfidfLogReg
+    >>> from transferkit.evaluation.baselines import TfidfLogReg
     >>> clf = TfidfLogReg().fit(["great film", "dull film", "great fun", "dull plot"],
     ...                         ["pos", "neg", "pos", "neg"])
     >>> clf.predict(["a great plot"]).tolist()

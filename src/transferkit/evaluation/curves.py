@@ -113,7 +113,7 @@ def curve_point(
 ) -> dict[str, Any]:
     """One learning-curve point: {"size": training examples, "per_class", and per method
     mean_ci over its seeds (None for a method with no run)}."""
-    from transferkit.evaluate.stats import mean_ci
+    from transferkit.evaluation.stats import mean_ci
 
     point: dict[str, Any] = {
         "size": int(n_train),

@@ -11,7 +11,7 @@ this distance, which is why a large PAD warns that a source head will not work a
 
 Example:
     >>> import numpy as np
-    >>> from transferkit.evaluate.domain import proxy_a_distance
+    >>> from transferkit.evaluation.domain import proxy_a_distance
     >>> rng = np.random.default_rng(0)
     >>> r = proxy_a_distance(rng.normal(size=(200, 8)), rng.normal(5, 1, size=(200, 8)))
     >>> r["a_distance"] > 1.9
@@ -83,7 +83,7 @@ def proxy_a_distance(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from transferkit.evaluate.baselines import one_thread
+    from transferkit.evaluation.baselines import one_thread
 
     src = _features(source_features, "source_features")
     tgt = _features(target_features, "target_features")

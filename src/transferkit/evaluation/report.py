@@ -23,7 +23,7 @@ The result dict (every section optional; a missing or null one is reported as
      "skipped": [{"what", "why"}]}
 
 Example:
-    >>> from transferkit.evaluate.report import render_html
+    >>> from transferkit.evaluation.report import render_html
     >>> render_html({"task": {"name": "sst2"}, "transfer": {"accuracy": 0.81}}, "report.html")
     PosixPath('report.html')
 """
@@ -219,7 +219,7 @@ class _Builder:
             )
 
     def results(self) -> None:
-        from transferkit.evaluate.stats import verdict
+        from transferkit.evaluation.stats import verdict
 
         self.parts.append("<h2>Results</h2>")
         head = "".join(
@@ -428,7 +428,7 @@ class _Builder:
             self.parts.append(self.img(f"confusion_{key}", fig, alt))
 
     def domain_gap(self) -> None:
-        from transferkit.evaluate.domain import interpret_a_distance
+        from transferkit.evaluation.domain import interpret_a_distance
 
         self.parts.append("<h2>Domain gap</h2>")
         gap = self.r.get("domain_gap")

@@ -85,33 +85,40 @@ def encode(
         hit = load_features(key)
         if hit is not None and len(hit) == len(items):
             return hit, True
-    feats = _encode(model, items, progress=progress, batch_size=batch_size, flip=flip)
+    from transferkit.core.inference import encode_features
+
+    feats = encode_features(model, items, progress=progress, batch_size=batch_size, flip=flip)
     if key is not None:
         save_features(key, feats)
     return feats, False
 
 
-def _encode(
-    model: Any, items: list[Any], *, progress: bool, batch_size: int, flip: bool
-) -> np.ndarray:
-    import torch
+def rank_cut_key(identity: str, fingerprint: str, what: Any, batch_size: int) -> str:
+    """The cache key of what `rank` stores per candidate: the features at a cut (`what`
+    = the cut, None for the whole body), the source head's probabilities ("probs") or
+    the cost stats of the encoding pass ("stats")."""
+    return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
 
-    from transferkit.utils.progress import progress_bar
 
-    backbone = getattr(model, "backbone", model)
-    was_training = backbone.training
-    backbone.eval()
-    order = sorted(
-        range(len(items)), key=lambda i: -len(items[i]) if isinstance(items[i], str) else 0
+def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
+    """The features `rank` cached for `backbone` on exactly `data` (same examples, same
+    order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
+    ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
+    (the same layers, pooled the same way), so its features are rank's entry for k.
+    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
+    from types import SimpleNamespace
+
+    if not all(isinstance(x, str) for x in data.items):
+        return None  # rank caches only data it can fingerprint as strings (texts, paths)
+    if hasattr(getattr(backbone, "model", None), "peft_config"):
+        return None
+    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
+        spec={k: v for k, v in backbone.spec.items() if k != "cut"},
+        max_length=getattr(backbone, "max_length", None),
+        transform=getattr(backbone, "transform", None),
     )
-    out = np.zeros((len(items), backbone.embedding_dim), dtype=np.float32)
-    with torch.inference_mode(), progress_bar(len(items), "encoding", enabled=progress) as bar:
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            batch = backbone.preprocess([items[i] for i in idx])
-            if flip:
-                batch["pixel_values"] = batch["pixel_values"].flip(-1)  # (b, 3, h, w) mirrored
-            out[idx] = backbone(batch).float().numpy()
-            bar.advance(len(idx))
-    backbone.train(was_training)
-    return out
+    key = rank_cut_key(
+        model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size
+    )
+    feats = load_features(key)
+    return feats if feats is not None and len(feats) == len(data) else None

@@ -13,7 +13,7 @@ stages 1..k-1), truncated into a smaller network (`Backbone.truncate`). The spec
 carries ``"cut": k``, and so does a model saved from it. A cut is a body without a head:
 `load_backbone` takes it, `fit` puts a head on it; `load_model` refuses it.
 
->>> from transferkit.zoo.factory import load_model, split_cut
+>>> from transferkit.models.factory import load_model, split_cut
 >>> # clf = load_model("sentiment-analysis"); clf.labels -> ['NEGATIVE', 'POSITIVE']
 >>> split_cut("minilm-l6@4")
 ('minilm-l6', 4)
@@ -98,7 +98,7 @@ def _resolve_whole(ref: str | os.PathLike[str]) -> dict[str, Any]:
 
     s = os.fspath(ref)
     if os.path.isdir(s):
-        from transferkit.export.runtime import is_onnx_folder
+        from transferkit.models.onnx_runtime import is_onnx_folder
 
         if is_onnx_folder(s):  # written by `transferkit export`: runs on onnxruntime
             return {"kind": "onnx", "path": str(Path(s).resolve())}
@@ -200,7 +200,7 @@ def load_backbone(ref: str | os.PathLike[str] | dict[str, Any]) -> Backbone:
 def _load_whole_backbone(spec: dict[str, Any]) -> Backbone:
     kind = spec["kind"]
     if kind == "onnx":
-        from transferkit.export.runtime import load_onnx_model
+        from transferkit.models.onnx_runtime import load_onnx_model
 
         return load_onnx_model(spec["path"]).backbone  # type: ignore[return-value]
     if kind == "folder":
@@ -250,7 +250,7 @@ def load_model(ref: str | os.PathLike[str] | dict[str, Any]) -> AnyClassifier:
             f"`transferkit fit TRAIN --base {label}@{spec['cut']}`."
         )
     if kind == "onnx":
-        from transferkit.export.runtime import load_onnx_model
+        from transferkit.models.onnx_runtime import load_onnx_model
 
         model = load_onnx_model(spec["path"])
         if model.labels is None:

@@ -1,8 +1,7 @@
 """One run of each method of a comparison, and the summary `compare` reports per method.
 
-- `run_transfer`: `transferkit.adapt.fit` from the pretrained base;
-- `run_scratch`: the same architecture from random initialisation (`evaluate.scratch`);
-- `run_classical`: TF-IDF or pixels + logistic regression (`evaluate.baselines`);
+- `run_scratch`: the same architecture from random initialisation (`evaluation.scratch`);
+- `run_classical`: TF-IDF or pixels + logistic regression (`evaluation.baselines`);
 - `summarise`: mean over seeds, decision interval (`warnings.decision_ci`), curves, gap;
 - `time_to_reach`: seconds the transfer model needed to reach scratch's best accuracy.
 
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-TRAIN_ACC_SAMPLE = 512
+from transferkit.evaluation.scratch import TRAIN_ACC_SAMPLE  # noqa: E402
 
 
 def _digest(items: Sequence[Any]) -> str:
@@ -33,11 +32,11 @@ def _digest(items: Sequence[Any]) -> str:
 class FrozenFeatures:
     """Features of frozen bodies, computed once and reused within one comparison.
 
-    Keyed by `adapt.cache.model_identity` (the rule the on-disk feature cache uses for
+    Keyed by `core.cache.model_identity` (the rule the on-disk feature cache uses for
     "the same frozen body") and a hash of the items, in order. Only for models whose
     body was not trained: a probe, or a source model as loaded. Items registered with
     `known` (the training data a probe was fitted on) are read from the disk cache that
-    `adapt.fit` filled, not encoded again.
+    `transferkit.fit` filled, not encoded again.
     """
 
     def __init__(self) -> None:
@@ -46,12 +45,12 @@ class FrozenFeatures:
         self.encoded = 0  # items actually run through a body (for tests and logs)
 
     def known(self, data: Any) -> None:
-        """`data` (a LabelledData) was encoded by `adapt.fit` under `data.fingerprint()`."""
+        """`data` (a LabelledData) was encoded by `transferkit.fit` under `data.fingerprint()`."""
         self._fingerprints.setdefault(_digest(data.items), data.fingerprint())
 
     def features(self, model: Any, items: Sequence[Any]) -> np.ndarray:
         """(n, embedding_dim) features of `items` through the frozen body of `model`."""
-        from transferkit.adapt.cache import encode, model_identity
+        from transferkit.core.cache import encode, model_identity
 
         digest = _digest(items)
         key = (model_identity(model), digest)
@@ -62,7 +61,7 @@ class FrozenFeatures:
         return self._memo[key]
 
     def logits(self, clf: Any, items: Sequence[Any]) -> np.ndarray:
-        """``clf.head(features)``: (n, n_labels), as `adapt.fitting.predict_logits` gives."""
+        """``clf.head(features)``: (n, n_labels), as `core.inference.predict_logits` gives."""
         import torch
 
         feats = self.features(clf, items)
@@ -74,18 +73,18 @@ class FrozenFeatures:
 def frozen_logits(clf: Any, frozen: FrozenFeatures | None) -> Callable[[list[Any]], np.ndarray]:
     """Logits of `clf`: through `frozen` when given and `clf` has a separate head, else a
     full forward pass."""
-    from transferkit.adapt.fitting import predict_logits
+    from transferkit.core.inference import predict_logits
 
     if frozen is not None and hasattr(clf, "backbone") and hasattr(clf, "head"):
         return lambda items: frozen.logits(clf, items)
     return lambda items: predict_logits(clf, items)
 
 
-def _score(
+def score_run(
     model_predict: Callable[[list[Any]], list[str]], data: Any, fit_data: Any
 ) -> dict[str, Any]:
     """Evaluation report on `data` plus accuracy on (up to 512 of) the training data."""
-    from transferkit.evaluate.metrics import classification_report
+    from transferkit.core.metrics import classification_report
 
     rep = classification_report(data.labels, model_predict(data.items), labels=data.classes)
     # sorted: with <= 512 examples the sample is the training data as given, whose
@@ -97,14 +96,14 @@ def _score(
     return {"report": rep, "train_accuracy": train_acc}
 
 
-def _torch_predict(
+def torch_predict(
     clf: Any, classes: list[str], frozen: FrozenFeatures | None = None
 ) -> Callable[[list[Any]], list[str]]:
     logits = frozen_logits(clf, frozen)
     return lambda items: [classes[i] for i in logits(items).argmax(1)]
 
 
-def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
+def curves_of(history: list[dict[str, float]]) -> dict[str, Any] | None:
     """Report curves from a loop history: epoch, train_acc, val_acc, train_loss."""
     if not history:
         return None
@@ -119,7 +118,7 @@ def _curves(history: list[dict[str, float]]) -> dict[str, Any] | None:
     return out
 
 
-def _epoch_seconds(
+def epoch_seconds_of(
     history: list[dict[str, float]], total: float | None = None
 ) -> tuple[list[float] | None, bool]:
     """Cumulative training seconds at the end of each epoch, and whether they are an
@@ -133,57 +132,6 @@ def _epoch_seconds(
     return [total * (i + 1) / len(history) for i in range(len(history))], True
 
 
-def run_transfer(
-    fit_data: Any,
-    val: Any,
-    test: Any,
-    *,
-    base: str,
-    strategy: str,
-    seed: int,
-    budget: float | None,
-    text_column: str | None,
-    label_column: str | None,
-    epochs: int | None = None,
-    frozen: FrozenFeatures | None = None,
-) -> dict[str, Any]:
-    """`adapt.fit` on `fit_data` (early stopping on `val`), scored on `test`. With
-    `frozen`, a probe's scoring reuses features of its frozen body."""
-    from transferkit.adapt.fitting import fit
-
-    t0, c0 = time.time(), time.process_time()
-    r = fit(
-        fit_data,
-        base=base,
-        strategy=strategy,
-        eval=val,
-        seed=seed,
-        budget=budget,
-        epochs=epochs,
-        progress=False,
-    )
-    wall, cpu = time.time() - t0, time.process_time() - c0
-    memo = frozen if r.strategy == "probe" else None  # only a probe's body is untouched
-    if memo is not None:
-        memo.known(fit_data)
-    scored = _score(_torch_predict(r.model, fit_data.classes, memo), test, fit_data)
-    return {
-        "seed": seed,
-        "wall": wall,
-        "cpu": cpu,
-        "fit_train_seconds": r.train_seconds,
-        "strategy": r.strategy,
-        "reason": r.reason,
-        "history": r.history,
-        "curves": _curves(r.history),
-        "epoch_seconds": _epoch_seconds(r.history, r.train_seconds),
-        "val_accuracy": (r.eval or {}).get("accuracy"),
-        "zero_shot": r.zero_shot,
-        "notes": list(r.summary),
-        **scored,
-    }
-
-
 def run_scratch(
     template: Any,
     fit_data: Any,
@@ -194,16 +142,16 @@ def run_scratch(
     time_limit: float | None,
     epochs: int | None,
 ) -> dict[str, Any]:
-    """The base's architecture from random initialisation (`evaluate.scratch`), scored
+    """The base's architecture from random initialisation (`evaluation.scratch`), scored
     on `test`; `time_limit` / `epochs` cap the run and the result says so."""
-    from transferkit.evaluate.scratch import train_from_scratch
+    from transferkit.evaluation.scratch import train_from_scratch
 
     t0, c0 = time.time(), time.process_time()
     run = train_from_scratch(
         template, fit_data, val, seed=seed, time_limit=time_limit, epochs=epochs
     )
     wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(_torch_predict(run.model, fit_data.classes), test, fit_data)
+    scored = score_run(torch_predict(run.model, fit_data.classes), test, fit_data)
     notes = []
     if run.stop_reason:
         notes.append(
@@ -214,8 +162,8 @@ def run_scratch(
         "wall": wall,
         "cpu": cpu,
         "history": run.history,
-        "curves": _curves(run.history),
-        "epoch_seconds": _epoch_seconds(run.history),
+        "curves": curves_of(run.history),
+        "epoch_seconds": epoch_seconds_of(run.history),
         "stop_reason": run.stop_reason,
         "epochs_planned": run.epochs_planned,
         "hyperparameters": run.hyperparameters,
@@ -226,13 +174,13 @@ def run_scratch(
 
 def run_classical(fit_data: Any, test: Any, *, seed: int) -> dict[str, Any]:
     """TF-IDF (text) or downscaled pixels (images) + logistic regression, scored on `test`."""
-    from transferkit.evaluate.baselines import PixelLogReg, TfidfLogReg
+    from transferkit.evaluation.baselines import PixelLogReg, TfidfLogReg
 
     t0, c0 = time.time(), time.process_time()
     est = (TfidfLogReg if fit_data.modality == "text" else PixelLogReg)(random_state=seed)
     est.fit(fit_data.items, fit_data.labels)
     wall, cpu = time.time() - t0, time.process_time() - c0
-    scored = _score(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
+    scored = score_run(lambda items: [str(x) for x in est.predict(items)], test, fit_data)
     name = (
         "TF-IDF (word 1-2 + char 3-5 grams) + logistic regression"
         if fit_data.modality == "text"
@@ -246,8 +194,8 @@ def summarise(runs: list[dict[str, Any]], n_eval: int) -> dict[str, Any]:
     interval "ci" (seeds and evaluation-set noise), seed 0's confusion and curves."""
     from statistics import fmean
 
-    from transferkit.evaluate.stats import mean_ci
-    from transferkit.evaluate.warnings import decision_ci
+    from transferkit.evaluation.stats import mean_ci
+    from transferkit.evaluation.warnings import decision_ci
 
     accs = [r["report"]["accuracy"] for r in runs]
     ci = decision_ci(accs, n_eval)

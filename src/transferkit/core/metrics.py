@@ -1,7 +1,7 @@
 """Classification metrics as plain, JSON-ready dictionaries, and a rich table for the terminal.
 
 Example:
-    >>> from transferkit.evaluate.metrics import classification_report
+    >>> from transferkit.core.metrics import classification_report
     >>> r = classification_report(["pos", "neg", "pos"], ["pos", "pos", "pos"])
     >>> r["accuracy"], r["per_class"]["neg"]["recall"]
     (0.6666666666666666, 0.0)

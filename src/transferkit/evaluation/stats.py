@@ -7,7 +7,7 @@ methods equal, hence the verdict "no clear difference" rather than "equal". With
 seed there is no interval at all, and no difference is ever called.
 
 Example:
-    >>> from transferkit.evaluate.stats import compare, mean_ci
+    >>> from transferkit.evaluation.stats import compare, mean_ci
     >>> ci = mean_ci([1.0, 2.0, 3.0])
     >>> round(ci["low"], 3), round(ci["high"], 3)
     (-0.484, 4.484)
