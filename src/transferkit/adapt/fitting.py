@@ -183,6 +183,7 @@ def fit(
     out: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -199,9 +200,20 @@ def fit(
     (None: off).
     A kept source head (labels match, case-insensitive) is scored zero-shot first.
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
-    of the same call resumes from it (`resume=False` starts over).
+    of the same call resumes from it (`resume=False` starts over). `out` must be new, empty,
+    or (with `overwrite=True`) an existing transferkit model folder; see
+    `utils.paths.check_out_dir`. Numeric options are checked first (`utils.checks`).
     """
     from transferkit.adapt.cache import encode
+    from transferkit.utils.checks import check_fit_options
+    from transferkit.utils.paths import check_out_dir
+
+    check_fit_options(
+        epochs=epochs, lr=lr, batch_size=batch_size, budget=budget, freeze_groups=freeze_groups,
+        val_fraction=val_fraction, lora_rank=lora_rank, patience=patience, seed=seed,
+    )  # fmt: skip
+    if out is not None:  # before any work: never replace the user's files
+        out = check_out_dir(out, overwrite=overwrite, inputs=(train, eval), sources=(base,))
 
     t_start = time.time()
     notes: list[str] = []
