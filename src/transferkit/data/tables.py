@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,10 +45,19 @@ def read_table(path: str | os.PathLike[str]) -> Any:
         elif suffix == ".txt":
             lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
             df = pd.DataFrame({"text": lines})
-        elif suffix in (".jsonl", ".json"):
-            df = pd.read_json(p, lines=suffix == ".jsonl", encoding="utf-8")
+        elif suffix == ".jsonl":
+            df = _read_jsonl(p)
+        elif suffix == ".json":
+            df = pd.read_json(p, encoding="utf-8")
         else:
-            df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8")
+            sep = "\t" if suffix == ".tsv" else ","
+            check_fields(p, sep)
+            # Only an empty cell is missing: a text that reads "NaN", "null" or "NA" is text.
+            df = pd.read_csv(p, sep=sep, encoding="utf-8", keep_default_na=False, na_values=[""])
+    except DataError:
+        raise
+    except csv.Error as e:
+        raise DataError(f"cannot parse {str(p)!r} as {suffix[1:]}: {e}") from None
     except UnicodeDecodeError as e:
         raise DataError(
             f"{str(p)!r} is not UTF-8 (byte {e.start}: {e.object[e.start : e.start + 1]!r}); "
@@ -64,6 +74,65 @@ def read_table(path: str | os.PathLike[str]) -> Any:
     if len(df) == 0:
         raise DataError(f"data file {str(p)!r} has no rows; it needs at least one example")
     return df
+
+
+def _read_jsonl(p: Path) -> Any:
+    """One JSON object per line; a bad line is reported by its line number."""
+    import json
+
+    import pandas as pd
+
+    records = []
+    with p.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(
+                    f"{str(p)!r} line {n} is not valid JSON ({e.msg} at column {e.colno}); "
+                    "each line of a .jsonl file must be one JSON object"
+                ) from None
+            if not isinstance(rec, dict):
+                raise DataError(
+                    f"{str(p)!r} line {n} is a JSON {type(rec).__name__}, not an object; "
+                    'write one object per line, e.g. {"text": "...", "label": "..."}'
+                )
+            records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def check_fields(path: str | os.PathLike[str], sep: str, limit: int = 5) -> None:
+    """DataError, by line number, when a row has another number of fields than the header
+    or a quote opened in one row swallows the lines after it (an unbalanced quote)."""
+
+    bad: list[str] = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader, None)
+        if header is None:
+            return
+        width, line = len(header), reader.line_num
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if line > start and any(sep in c and "\n" in c for c in row):
+                bad.append(
+                    f"line {start}: a quote (\") opened there is not closed before line {line}, "
+                    "so those lines were read as one field; close the quote or escape it (\"\")"
+                )
+            elif len(row) != width:
+                bad.append(f"line {start} has {len(row)} fields, the header has {width}")
+            if len(bad) >= limit:
+                break
+    if bad:
+        raise DataError(
+            f"{str(path)!r} is not a well-formed {'TSV' if sep == chr(9) else 'CSV'} table: "
+            + "; ".join(bad)
+            + ". Fix those rows (a text holding the separator must be quoted)."
+        )
 
 
 def pick_column(

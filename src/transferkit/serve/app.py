@@ -32,6 +32,7 @@ import os
 import time
 from typing import Any
 
+from transferkit.data.images import MAX_IMAGE_PIXELS
 from transferkit.errors import InputError, require_extra
 
 require_extra("fastapi", "serve")  # this module is imported only to serve
@@ -49,7 +50,6 @@ from transferkit.serve.page import PAGE_HTML  # noqa: E402
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "TRANSFERKIT_TOKEN"
-MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; bigger uploads are refused, not decoded
 
 
 class RequestProblem(Exception):
