@@ -65,7 +65,7 @@ def test_out_never_replaces_user_files(tiny_bert: Path, tmp_path: Path, monkeypa
     cases = {
         ".": "current directory",
         str(data_dir): "current directory",
-        str(tmp_path): "holds the input",
+        str(tmp_path): "holds the (input|source model)",
         str(user_folder): "did not write",
         str(a_file): "existing file",
         str(tiny_bert): "source model",
@@ -184,7 +184,7 @@ def test_export_and_predict_never_overwrite_their_inputs(probe_model: Path, tmp_
     [
         ("lr", float("nan"), "(0, 10]"),
         ("lr", -1.0, "(0, 10]"),
-        ("batch_size", -4, ">= 1"),
+        ("batch_size", -4, "[1, 65536]"),
         ("epochs", 0, "[1, 1000]"),
         ("budget", float("inf"), "> 0"),
         ("freeze_groups", 1.5, "whole number"),
@@ -219,22 +219,23 @@ def test_cli_rejects_nan_lr_before_training(tiny_bert: Path, tmp_path: Path) -> 
 
 
 def test_non_finite_training_stops_and_saves_nothing(tiny_bert: Path, tmp_path: Path) -> None:
+    """A base with a NaN weight (the loss is NaN from the first step): the old loop
+    trained on and saved NaN weights with exit 0."""
+    from safetensors.torch import load_file, save_file
+
     from transferkit.adapt.fitting import fit
     from transferkit.errors import TrainingError
 
+    weights = tiny_bert / "model.safetensors"
+    tensors = load_file(str(weights))
+    key = next(k for k in tensors if k.endswith("attention.output.dense.bias"))
+    tensors[key][0] = float("nan")
+    save_file(tensors, str(weights), metadata={"format": "pt"})
     out = tmp_path / "m"
-    with pytest.raises(TrainingError, match="non-finite"):
-        fit(
-            toy(),
-            base=str(tiny_bert),
-            strategy="full",
-            lr=10.0,
-            epochs=2,
-            batch_size=4,
-            out=out,
-            progress=False,
-        )
+    with pytest.raises(TrainingError, match="non-finite.*nothing was saved"):
+        fit(toy(), base=str(tiny_bert), strategy="full", epochs=2, out=out, progress=False)
     assert not out.exists()
+    assert not Path(f"{out}.checkpoint").exists()
 
 
 def test_training_loop_guard_on_a_nan_loss(tmp_path: Path) -> None:
