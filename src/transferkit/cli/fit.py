@@ -89,7 +89,7 @@ def fit_command(
         from transferkit.evaluate.compare import check_output_path
 
         try:  # a bad report path fails before any training
-            check_output_path(report, "--report")
+            check_output_path(report, "--report", (train, eval))
         except TransferkitError as e:
             _fail(str(e))
     if out is None:

@@ -47,11 +47,19 @@ logger = logging.getLogger(__name__)
 METHODS = ("transfer", "scratch", "classical")
 
 
-def check_output_path(path: str | os.PathLike[str] | None, what: str) -> Path | None:
-    """Fail before any training when an output path cannot be written (None: no output)."""
+def check_output_path(
+    path: str | os.PathLike[str] | None, what: str, inputs: tuple[Any, ...] = ()
+) -> Path | None:
+    """Fail before any training when an output path cannot be written or is one of the
+    `inputs` (None: no output)."""
     from transferkit.evaluate.report import check_output_path as check
+    from transferkit.utils.paths import check_out_file
 
-    return None if path is None else check(path, what)
+    if path is None:
+        return None
+    out = check(path, what)
+    check_out_file(path, flag=what, inputs=inputs)
+    return out
 
 
 class _Clock:
@@ -149,8 +157,8 @@ def compare(
         )
     if budget is not None and budget <= 0:
         raise InputError(f"budget={budget!r} seconds must be positive, or None for no limit")
-    report_path = check_output_path(report, "report")
-    json_out = check_output_path(json_path, "JSON result")
+    report_path = check_output_path(report, "report", (train, eval, reference))
+    json_out = check_output_path(json_path, "JSON result", (train, eval, reference))
     size_list = parse_sizes(sizes)
     clock = _Clock(budget, say)
     notes: list[str] = []
