@@ -556,3 +556,25 @@ def test_models_table_keeps_names_and_top_k_is_checked(server_pipe) -> None:
     with pytest.raises(TransferkitError):
         server_pipe(["good"], batch_size=0)
     assert os.environ.get("COLUMNS") != "80"
+
+
+def test_case_clash_warns_nested_images_count_and_modality_is_named(
+    tmp_path: Path, probe_model: Path
+) -> None:
+    from PIL import Image
+
+    from transferkit.adapt.assess import evaluate
+    from transferkit.data.datasets import load_labelled
+    from transferkit.errors import DataError
+
+    d = load_labelled((["a", "b", "c"], ["negative", "NEGATIVE", "pos"]))
+    assert any("differ only in case" in n and "NEGATIVE / negative" in n for n in d.notes)
+    root = tmp_path / "imgs"
+    for cls in ("cat", "dog"):
+        (root / cls / "nested").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(root / cls / "top.png")
+        Image.new("RGB", (8, 8)).save(root / cls / "nested" / "deep.png")
+    data = load_labelled(str(root))
+    assert len(data) == 4 and sorted(data.labels) == ["cat", "cat", "dog", "dog"]
+    with pytest.raises(DataError, match="image data but the model takes text"):
+        evaluate(str(probe_model), str(root))

@@ -275,7 +275,8 @@ def list_image_folder(root: str | os.PathLike[str]) -> tuple[list[Path], list[st
 
     Returns ``(files, labels, class_names)``: files sorted by (class, file name), the
     class name of each file, and the sorted class names (subfolders that hold at least
-    one image). Only extensions in ``IMAGE_EXTENSIONS`` (any case) count; hidden files
+    one image, at any depth below them: ``root/cats/indoor/1.jpg`` is a cat). Only
+    extensions in ``IMAGE_EXTENSIONS`` (any case) count; hidden files
     are skipped. Files are listed, not opened: unreadable ones fail in ``load_image``.
     """
     root = Path(root)
@@ -294,15 +295,15 @@ def list_image_folder(root: str | os.PathLike[str]) -> tuple[list[Path], list[st
     labels: list[str] = []
     class_names: list[str] = []
     for d in class_dirs:
-        found = sorted(
+        found = sorted(  # nested folders count too, as in `predict --file FOLDER`
             (
                 f
-                for f in d.iterdir()
+                for f in d.rglob("*")
                 if f.is_file()
-                and not f.name.startswith(".")
+                and not any(part.startswith(".") for part in f.relative_to(d).parts)
                 and f.suffix.lower() in IMAGE_EXTENSIONS
             ),
-            key=lambda f: f.name,
+            key=lambda f: str(f.relative_to(d)),
         )
         if found:
             class_names.append(d.name)

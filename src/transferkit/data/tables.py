@@ -120,8 +120,8 @@ def check_fields(path: str | os.PathLike[str], sep: str, limit: int = 5) -> None
                 continue
             if line > start and any(sep in c and "\n" in c for c in row):
                 bad.append(
-                    f"line {start}: a quote (\") opened there is not closed before line {line}, "
-                    "so those lines were read as one field; close the quote or escape it (\"\")"
+                    f'line {start}: a quote (") opened there is not closed before line {line}, '
+                    'so those lines were read as one field; close the quote or escape it ("")'
                 )
             elif len(row) != width:
                 bad.append(f"line {start} has {len(row)} fields, the header has {width}")

@@ -23,14 +23,20 @@ def option_name(name: str) -> str:
     return f"--{name.replace('_', '-')} / {name}="
 
 
+def _num(x: float, integer: bool) -> str:
+    return f"{int(x)}" if integer else f"{x:g}"
+
+
 def _range(low: float | None, high: float | None, low_open: bool, integer: bool) -> str:
     kind = "a whole number" if integer else "a finite number"
+    lo = None if low is None else _num(low, integer)
+    hi = None if high is None else _num(high, integer)
     if low is not None and high is not None:
-        return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}]"
+        return f"{kind} in {'(' if low_open else '['}{lo}, {hi}]"
     if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low:g}"
+        return f"{kind} {'>' if low_open else '>='} {lo}"
     if high is not None:
-        return f"{kind} <= {high:g}"
+        return f"{kind} <= {hi}"
     return kind
 
 
