@@ -249,14 +249,19 @@ def run_api(
 
 
 # ---------------------------------------------------------------- cases
-def cli_cases(
-    fx: dict[str, Path], root: Path
-) -> list[tuple[str, str, str, Callable[[], tuple[str, str]]]]:
+ArgsCase = tuple[str, str, "list[str] | Callable[[], tuple[str, str]]"]
+
+
+def _names(fx: dict[str, Path]) -> tuple[str, str, str, Path, list[str], list[str]]:
     m, tr, bert = str(fx["model"]), str(fx["train"]), str(fx["bert"])
-    f = fx["files"]
     fit = ["fit", tr, "--base", bert, "--strategy", "probe", "--no-progress"]
     pred = ["predict", "text-classification", "-m", m]
-    cases: list[tuple[str, str, str, list[str] | Callable[[], tuple[str, str]]]] = [
+    return m, tr, bert, fx["files"], fit, pred
+
+
+def _fit_cases(fx: dict[str, Path], root: Path) -> list[ArgsCase]:
+    m, tr, bert, f, fit, pred = _names(fx)
+    return [
         ("fit --out . (code + data there)", "error", [*fit, "--out", "."]),
         ("fit --out <folder holding the data>", "error", [*fit, "--out", str(fx["data"])]),
         ("fit --out <sandbox root (parent of data)>", "error", [*fit, "--out", str(root)]),
@@ -336,6 +341,12 @@ def cli_cases(
             "error",
             ["fit", str(fx["photos"]), "--base", bert, "--out", str(root / "o1")],
         ),
+    ]
+
+
+def _predict_cases(fx: dict[str, Path], root: Path) -> list[ArgsCase]:
+    m, tr, bert, f, fit, pred = _names(fx)
+    return [
         ("predict --file r.csv --out r.csv", "error", [*pred, "-f", tr, "-o", tr]),
         ("predict --out <a folder>", "error", [*pred, "-f", tr, "-o", str(fx["myfolder"])]),
         ("predict --out x.txt", "error", [*pred, "-f", tr, "-o", str(root / "x.txt")]),
@@ -382,6 +393,12 @@ def cli_cases(
             "error",
             ["predict", "feature-extraction", "-m", str(fx["pickle"]), "good"],
         ),
+    ]
+
+
+def _export_serve_cases(fx: dict[str, Path], root: Path) -> list[ArgsCase]:
+    m, tr, bert, f, fit, pred = _names(fx)
+    return [
         (
             "export --out <the source model>",
             "error",
@@ -424,6 +441,13 @@ def cli_cases(
         ),
         ("models at 80 columns: every name whole", "ok", _models_case),
     ]
+
+
+def cli_cases(
+    fx: dict[str, Path], root: Path
+) -> list[tuple[str, str, str, Callable[[], tuple[str, str]]]]:
+    m, tr, bert, f, fit, pred = _names(fx)
+    cases = _fit_cases(fx, root) + _predict_cases(fx, root) + _export_serve_cases(fx, root)
     out = []
     for name, expect, spec in cases:
         fn = spec if callable(spec) else (lambda a=spec: run_cli(a))
@@ -488,14 +512,55 @@ def _models_case() -> tuple[str, str]:
     return ("ok" if r.exit_code == 0 and not missing else "wrong"), f"names cut: {missing}"
 
 
+def _per_item(value: Any) -> bool:
+    """Some items of a batch failed, each in its place, and the others ran."""
+    return (
+        isinstance(value, list)
+        and any(isinstance(v, dict) and "error" in v for v in value)
+        and not all(isinstance(v, dict) and "error" in v for v in value)
+    )
+
+
+def _ckpt_damaged(root: Path) -> Any:
+    """Train one epoch with a checkpoint, cut its state file short, then resume."""
+    import torch
+
+    from transferkit.adapt.loop import Checkpoint, LoopConfig, run_loop
+
+    lin = torch.nn.Linear(2, 1)
+    folder = root / "ckpt-run"
+
+    def go(epochs: int) -> Any:
+        return run_loop(
+            lin, lambda e: [[0]], lambda idx: lin(torch.ones(1, 2)).pow(2).sum(),
+            [{"params": list(lin.parameters()), "lr": 0.1}], LoopConfig(epochs=epochs),
+            callbacks=[Checkpoint(folder, key="k")],
+        )  # fmt: skip
+
+    go(1)
+    st = folder / "state.safetensors"
+    st.write_bytes(st.read_bytes()[:-10])
+    return go(2)
+
+
+def _nan_loss() -> Any:
+    import torch
+
+    from transferkit.adapt.loop import LoopConfig, run_loop
+
+    lin = torch.nn.Linear(2, 1)
+    return run_loop(
+        lin, lambda e: [[0]], lambda idx: lin(torch.ones(1, 2)).sum() * float("inf") * 0,
+        [{"params": list(lin.parameters()), "lr": 0.1}], LoopConfig(epochs=1),
+    )  # fmt: skip
+
+
 def api_cases(
     fx: dict[str, Path], root: Path
 ) -> list[tuple[str, str, str, Callable[[], tuple[str, str]]]]:
-    import torch
 
     from transferkit import pipeline
     from transferkit.adapt.fitting import fit
-    from transferkit.adapt.loop import Checkpoint, LoopConfig, run_loop
     from transferkit.data.images import load_image
     from transferkit.data.tables import read_table
     from transferkit.zoo.factory import load_model
@@ -505,56 +570,26 @@ def api_cases(
     img = pipeline("image-classification")
     photos = fx["photos"] / "cat"
 
-    def per_item(value: Any) -> bool:
-        return (
-            isinstance(value, list)
-            and any(isinstance(v, dict) and "error" in v for v in value)
-            and not all(isinstance(v, dict) and "error" in v for v in value)
-        )
-
-    def ckpt_damaged() -> Any:
-        lin = torch.nn.Linear(2, 1)
-        folder = root / "ckpt-run"
-
-        def go(epochs: int) -> Any:
-            return run_loop(
-                lin, lambda e: [[0]], lambda idx: lin(torch.ones(1, 2)).pow(2).sum(),
-                [{"params": list(lin.parameters()), "lr": 0.1}], LoopConfig(epochs=epochs),
-                callbacks=[Checkpoint(folder, key="k")],
-            )  # fmt: skip
-
-        go(1)
-        st = folder / "state.safetensors"
-        st.write_bytes(st.read_bytes()[:-10])
-        return go(2)
-
-    def nan_loss() -> Any:
-        lin = torch.nn.Linear(2, 1)
-        return run_loop(
-            lin, lambda e: [[0]], lambda idx: lin(torch.ones(1, 2)).sum() * float("inf") * 0,
-            [{"params": list(lin.parameters()), "lr": 0.1}], LoopConfig(epochs=1),
-        )  # fmt: skip
-
     tr = str(fx["train"])
     cases: list[tuple[str, str, Callable[[], Any], Callable[[Any], bool] | None]] = [
         (
             "pipeline: lone surrogate among good texts, report",
             "ok",
             lambda: pipe(["good", "x\ud800y", "bad"], errors="report"),
-            per_item,
+            _per_item,
         ),
         ("pipeline: lone surrogate alone", "error", lambda: pipe("x\ud800y"), None),
         (
             "pipeline: None, int and empty items, report",
             "ok",
             lambda: pipe(["good", None, 3, "  "], errors="report"),
-            per_item,
+            _per_item,
         ),
         (
             "pipeline: decompression bomb + broken + good, report",
             "ok",
             lambda: img([str(p) for p in sorted(photos.iterdir())], errors="report"),
-            per_item,
+            _per_item,
         ),
         ("pipeline top_k=0", "error", lambda: pipe("good", top_k=0), None),
         ("pipeline top_k=-1", "error", lambda: pipe("good", top_k=-1), None),
@@ -605,8 +640,8 @@ def api_cases(
             lambda: read_table(fx["files"] / "quote.tsv"),
             None,
         ),
-        ("resume from a half-written checkpoint", "error", ckpt_damaged, None),
-        ("training loop: non-finite loss", "error", nan_loss, None),
+        ("resume from a half-written checkpoint", "error", lambda: _ckpt_damaged(root), None),
+        ("training loop: non-finite loss", "error", _nan_loss, None),
     ]
     return [("API", n, e, (lambda f=fn, c=chk: run_api(f, c))) for n, e, fn, chk in cases]
 

@@ -74,6 +74,12 @@ def test_out_never_replaces_user_files(tiny_bert: Path, tmp_path: Path, monkeypa
     for out, why in cases.items():
         with pytest.raises(InputError, match=why):
             fit(str(train), base=str(tiny_bert), strategy="probe", out=out, progress=False)
+    ckpt_user = tmp_path / "new.checkpoint"
+    ckpt_user.mkdir()
+    (ckpt_user / "mine.txt").write_text("keep")
+    with pytest.raises(InputError, match="not a transferkit checkpoint"):
+        fit(str(train), base=str(tiny_bert), out=str(tmp_path / "new"), progress=False)
+    assert (ckpt_user / "mine.txt").read_text() == "keep"
     # checked before any work: a missing training file is not even looked at
     with pytest.raises(InputError, match="did not write"):
         fit("missing.csv", base=str(tiny_bert), out=str(user_folder), progress=False)

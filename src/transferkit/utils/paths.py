@@ -125,8 +125,23 @@ def check_out_dir(
                 f"{flag} {str(out)!r} is a folder with files transferkit did not write; it is "
                 "never replaced (not even with --overwrite). Choose a new or empty folder"
             )
+    _check_checkpoint(target, flag)
     _check_writable(target, flag)
     return target
+
+
+def _check_checkpoint(target: Path, flag: str) -> None:
+    """`fit` keeps `<out>.checkpoint` beside the model (replaced every epoch, deleted at the
+    end or by --fresh): a file or a foreign folder already there is refused too."""
+    ckpt = target.parent / f"{target.name}.checkpoint"
+    if not ckpt.exists() or (ckpt.is_dir() and (ckpt / "state.json").is_file()):
+        return
+    if ckpt.is_dir() and not any(ckpt.iterdir()):
+        return
+    raise InputError(
+        f"{flag} {str(target)!r}: {str(ckpt)!r} exists and is not a transferkit checkpoint; "
+        "fit keeps its checkpoint there, so choose another output name or move it"
+    )
 
 
 def check_out_file(
