@@ -196,6 +196,8 @@ def damaged_copies(root: Path, fx: dict[str, Path]) -> None:
     (files / "latin1.csv").write_bytes("text,label\ncaf\xe9,pos\n".encode("latin-1"))
     (files / "items.csv").write_text('text,other\ngood one,1\nNaN,2\n"",3\nbad one,4\n')
     fx["files"] = files
+    (root / "keep.checkpoint").mkdir()
+    (root / "keep.checkpoint" / "draft.txt").write_text("a user's folder with that name\n")
     owned = root / "myfolder"
     owned.mkdir()
     (owned / "thesis.tex").write_text("\\section{mine}\n")
@@ -270,6 +272,7 @@ def _fit_cases(fx: dict[str, Path], root: Path) -> list[ArgsCase]:
         ("fit --out <an existing file>", "error", [*fit, "--out", str(fx["notes"])]),
         ("fit --out <below a file>", "error", [*fit, "--out", str(fx["notes"] / "m")]),
         ("fit --out ~ (home)", "error", [*fit, "--out", str(Path.home())]),
+        ("fit --out X, X.checkpoint a user's folder", "error", [*fit, "--out", str(root / "keep")]),
         (
             "fit --base M --out M (source model)",
             "error",
