@@ -183,10 +183,8 @@ def _from_image_folder(root: Path) -> LabelledData:
         except Exception:  # any decoding failure means the file is unusable
             bad.append(f.name)
     if bad:
-        _warn(
-            notes,
-            f"{root}: skipped {len(bad)} unreadable or oversized image(s): {', '.join(bad[:5])}",
-        )
+        # (an image over the decoded-pixel cap counts as unreadable: it is never decoded)
+        _warn(notes, f"{root}: skipped {len(bad)} unreadable image(s): {', '.join(bad[:5])}")
     if not good:
         raise DataError(f"{root}: none of the {len(files)} image files could be read")
     return LabelledData(
