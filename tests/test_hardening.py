@@ -315,6 +315,9 @@ def test_tables_report_bad_rows_by_line(tmp_path: Path) -> None:
     csv.write_text("text,label\na,b\nc,d,e\nf,g\nh\n")
     with pytest.raises(DataError, match="line 3 has 3 fields.*line 5 has 1 fields"):
         read_table(csv)
+    kept = read_table(csv, bad_rows="skip")  # only when asked
+    assert kept.to_dict("records") == [{"text": "a", "label": "b"}, {"text": "f", "label": "g"}]
+    assert [m.split(" has")[0] for m in kept.attrs["skipped_rows"]] == ["line 3", "line 5"]
     jsonl = tmp_path / "j.jsonl"
     jsonl.write_text('{"text": "a"}\n\n{"text": b}\n')
     with pytest.raises(DataError, match="line 3 is not valid JSON"):

@@ -51,7 +51,11 @@ def models(
 
 
 def _read_inputs(
-    task: str, inputs: list[str], file: Path | None, text_column: str | None
+    task: str,
+    inputs: list[str],
+    file: Path | None,
+    text_column: str | None,
+    bad_rows: str = "error",
 ) -> list[Any]:
     from transferkit.data.tables import read_texts
 
@@ -72,7 +76,7 @@ def _read_inputs(
                 f"folder {str(file)!r} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         return [str(p) for p in files]
-    items = read_texts(file, text_column)
+    items = read_texts(file, text_column, bad_rows=bad_rows)
     if task == "image-classification":
         return [str(x) for x in items]
     return items
@@ -131,6 +135,14 @@ def predict(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-rows",
+            help="--file CSV/TSV: leave out rows with the wrong number of fields or an "
+            "unbalanced quote (each reported by line) instead of stopping",
+        ),
+    ] = False,
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
@@ -147,7 +159,8 @@ def predict(
         from transferkit.utils.paths import check_out_file
 
         check_out_file(out, flag="--out", inputs=[file, *(inputs or [])])
-    items = _read_inputs(task, inputs or [], file, text_column)
+    bad_rows = "skip" if skip_bad_rows else "error"
+    items = _read_inputs(task, inputs or [], file, text_column, bad_rows)
     refs: list[str | None] = list(model) if model else [None]
     if len(set(refs)) != len(refs):
         raise InputError(f"--model given twice with the same value: {refs}")
@@ -175,7 +188,7 @@ def predict(
     _report_errors(rows, names)
     if out is not None:
         table = file if file is not None and file.is_file() else None
-        _write_rows(rows, out, names, table)
+        _write_rows(rows, out, names, table, bad_rows)
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
     elif as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -227,7 +240,7 @@ def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 def _with_input_columns(
-    flat: list[dict[str, Any]], table: Path | None
+    flat: list[dict[str, Any]], table: Path | None, bad_rows: str = "error"
 ) -> tuple[list[dict[str, Any]], Any]:
     """Predictions beside the input table's own columns: every input column is kept as
     read, and each prediction column gets a name the table does not use (`label` →
@@ -238,7 +251,15 @@ def _with_input_columns(
         return flat, pd.DataFrame(flat)
     from transferkit.data.tables import read_table
 
-    df = read_table(table)
+    import logging
+
+    log = logging.getLogger("transferkit.data.tables")
+    level = log.level
+    log.setLevel(logging.ERROR)  # the skipped rows were reported when the inputs were read
+    try:
+        df = read_table(table, bad_rows=bad_rows)
+    finally:
+        log.setLevel(level)
     taken = {str(c) for c in df.columns}
     rename: dict[str, str] = {}
     for row in flat:
@@ -261,17 +282,21 @@ def _with_input_columns(
 
 
 def _write_rows(
-    rows: list[dict[str, Any]], out: Path, names: list[str], table: Path | None = None
+    rows: list[dict[str, Any]],
+    out: Path,
+    names: list[str],
+    table: Path | None = None,
+    bad_rows: str = "error",
 ) -> None:
     from transferkit.utils.checks import dumps_strict
 
     if out.suffix.lower() == ".jsonl":
         flat = rows if table is None else [_flat(r, names) for r in rows]
-        records, _ = _with_input_columns(flat, table)
+        records, _ = _with_input_columns(flat, table, bad_rows)
         text = "".join(dumps_strict(r, ensure_ascii=False, default=str) + "\n" for r in records)
         out.write_text(text, encoding="utf-8")
         return
-    _, frame = _with_input_columns([_flat(r, names) for r in rows], table)
+    _, frame = _with_input_columns([_flat(r, names) for r in rows], table, bad_rows)
     frame.to_csv(out, index=False)
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,13 +14,19 @@ from typing import Any
 
 from transferkit.errors import DataError, FileMissingError, InputError
 
+logger = logging.getLogger(__name__)
+
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "question", "input")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "category", "y", "sentiment")
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}
 
 
-def read_table(path: str | os.PathLike[str]) -> Any:
+def read_table(path: str | os.PathLike[str], *, bad_rows: str = "error") -> Any:
     """Read a table into a pandas DataFrame; `.txt` gives one column `text`, one row per line.
+
+    bad_rows (CSV/TSV): "error" (a row with the wrong number of fields, or an unbalanced
+    quote, is a DataError naming its line) or "skip" (such rows are left out and listed,
+    by line, in ``df.attrs["skipped_rows"]``).
 
     Errors name the file and the fix: missing file, unknown extension, not UTF-8, empty.
     """
@@ -37,6 +44,8 @@ def read_table(path: str | os.PathLike[str]) -> Any:
         raise DataError(
             f"{str(p)!r} has extension {suffix!r}; supported tables: {', '.join(sorted(TABLE_SUFFIXES))}"
         )
+    if bad_rows not in ("error", "skip"):
+        raise InputError(f"bad_rows={bad_rows!r}; use 'error' or 'skip'")
     if p.stat().st_size == 0:
         raise DataError(f"data file {str(p)!r} is empty; it needs a header and at least one row")
     try:
@@ -50,10 +59,7 @@ def read_table(path: str | os.PathLike[str]) -> Any:
         elif suffix == ".json":
             df = pd.read_json(p, encoding="utf-8")
         else:
-            sep = "\t" if suffix == ".tsv" else ","
-            check_fields(p, sep)
-            # Only an empty cell is missing: a text that reads "NaN", "null" or "NA" is text.
-            df = pd.read_csv(p, sep=sep, encoding="utf-8", keep_default_na=False, na_values=[""])
+            df = _read_delimited(p, "\t" if suffix == ".tsv" else ",", bad_rows)
     except DataError:
         raise
     except csv.Error as e:
@@ -103,16 +109,19 @@ def _read_jsonl(p: Path) -> Any:
     return pd.DataFrame.from_records(records)
 
 
-def check_fields(path: str | os.PathLike[str], sep: str, limit: int = 5) -> None:
-    """DataError, by line number, when a row has another number of fields than the header
-    or a quote opened in one row swallows the lines after it (an unbalanced quote)."""
-
+def scan_fields(path: str | os.PathLike[str], sep: str) -> tuple[list[list[str]], list[str]]:
+    """Read a CSV/TSV with Python's csv module: (well-formed records, header first; one
+    message per bad record, naming its line). A record is bad when it has another number
+    of fields than the header, or when a quote opened in it swallows the lines after it
+    (an unbalanced quote: the field spans lines and holds the separator)."""
+    good: list[list[str]] = []
     bad: list[str] = []
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f, delimiter=sep)
         header = next(reader, None)
         if header is None:
-            return
+            return good, bad
+        good.append(header)
         width, line = len(header), reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
@@ -125,14 +134,43 @@ def check_fields(path: str | os.PathLike[str], sep: str, limit: int = 5) -> None
                 )
             elif len(row) != width:
                 bad.append(f"line {start} has {len(row)} fields, the header has {width}")
-            if len(bad) >= limit:
-                break
+            else:
+                good.append(row)
+    return good, bad
+
+
+def check_fields(path: str | os.PathLike[str], sep: str, limit: int = 5) -> None:
+    """DataError naming the lines of the first `limit` bad records (see `scan_fields`)."""
+    _, bad = scan_fields(path, sep)
     if bad:
+        more = f" (and {len(bad) - limit} more)" if len(bad) > limit else ""
         raise DataError(
             f"{str(path)!r} is not a well-formed {'TSV' if sep == chr(9) else 'CSV'} table: "
-            + "; ".join(bad)
-            + ". Fix those rows (a text holding the separator must be quoted)."
+            + "; ".join(bad[:limit])
+            + f"{more}. Fix those rows (a text holding the separator must be quoted), or skip "
+            "them when predicting (--skip-bad-rows / bad_rows='skip')."
         )
+
+
+def _read_delimited(p: Path, sep: str, bad_rows: str) -> Any:
+    import io
+
+    import pandas as pd
+
+    # Only an empty cell is missing: a text that reads "NaN", "null" or "NA" is text.
+    kw: dict[str, Any] = {"sep": sep, "keep_default_na": False, "na_values": [""]}
+    if bad_rows == "error":
+        check_fields(p, sep)
+        return pd.read_csv(p, encoding="utf-8", **kw)
+    good, bad = scan_fields(p, sep)
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep).writerows(good)
+    buf.seek(0)
+    df = pd.read_csv(buf, **kw)
+    df.attrs["skipped_rows"] = bad  # what was left out, by line, for the caller to report
+    for msg in bad:
+        logger.warning("%s: skipped a malformed row (%s)", p, msg)
+    return df
 
 
 def pick_column(
@@ -161,9 +199,12 @@ def pick_column(
     )
 
 
-def read_texts(path: str | os.PathLike[str], text_column: str | None = None) -> list[Any]:
-    """The text column of a table file as a list (values kept as read, NaN as None)."""
-    df = read_table(path)
+def read_texts(
+    path: str | os.PathLike[str], text_column: str | None = None, *, bad_rows: str = "error"
+) -> list[Any]:
+    """The text column of a table file as a list (values kept as read, NaN as None); see
+    `read_table` for `bad_rows`."""
+    df = read_table(path, bad_rows=bad_rows)
     col = pick_column(df, text_column, TEXT_COLUMNS, "text", str(path))
     values = df[col].tolist()
     return [None if (isinstance(v, float) and v != v) else v for v in values]
