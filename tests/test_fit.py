@@ -311,6 +311,7 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
         tiny_bert,
         "--out",
         str(out),
+        "--overwrite",  # out holds the probe model fitted above
         "--json",
         "--no-progress",
         "--strategy",

@@ -6,7 +6,6 @@ Registered on the main typer app by `register(app)`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,8 +45,17 @@ def fit_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     out: Annotated[
-        str | None, typer.Option(help="output model folder (default: <train>-model)")
+        str | None,
+        typer.Option(
+            help="output model folder (default: ./<train name>-model in the current "
+            "directory); an existing folder is refused unless it is empty, or a transferkit "
+            "model folder and --overwrite is given"
+        ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="replace --out when it already holds a transferkit model"),
+    ] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="ignore a checkpoint; start over")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON result on stdout")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
@@ -69,6 +77,7 @@ def fit_command(
     With --compare, a comparison against from-scratch and classical baselines follows.
     """
     from transferkit.errors import InputError, TransferkitError
+    from transferkit.utils.checks import dumps_strict
     from transferkit.workflows.fit import fit
 
     if report is not None and not compare:
@@ -79,12 +88,15 @@ def fit_command(
         from transferkit.workflows.compare import check_output_path
 
         try:  # a bad report path fails before any training
-            check_output_path(report, "--report")
+            check_output_path(report, "--report", (train, eval))
         except TransferkitError as e:
             _fail(str(e))
     if out is None:
-        p = Path(train)
-        out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
+        from transferkit.utils.paths import default_out_dir
+
+        out = str(default_out_dir(train))
+        if not as_json:
+            typer.echo(f"no --out given: the model will be saved to {out}", err=True)
     try:
         result = fit(
             train,
@@ -100,6 +112,7 @@ def fit_command(
             freeze_groups=freeze_groups,
             seed=seed,
             out=out,
+            overwrite=overwrite,
             resume=not fresh,
             progress=progress,
         )
@@ -124,7 +137,7 @@ def fit_command(
             from transferkit.evaluation.report import to_jsonable
 
             payload["compare"] = to_jsonable(comparison)
-        typer.echo(json.dumps(payload))
+        typer.echo(dumps_strict(payload))
         return
     for line in result.summary:
         typer.echo(line)

@@ -67,7 +67,13 @@ def rank_command(
     from rich.console import Console
 
     console = Console()
-    console.print(result.table())
+    wide = console.width >= 140  # below that, each candidate's reason follows the table
+    console.print(result.table(why=wide))
+    if not wide:
+        for c in result.candidates:
+            rank = "-" if c["rank"] is None else f"#{c['rank']}"
+            cut = "" if c["cut"] is None else f"@{c['cut']}"
+            console.print(f"{rank} {c['model']}{cut}: {c['why']}")
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(

@@ -30,7 +30,11 @@ def models(
     from rich.table import Table
 
     table = Table(title="transferkit model zoo")
-    for col in ("name", "modality", "params", "dim", "head", "licence", "installed"):
+    # A name is what the user types: never cut, whatever the terminal width; the other
+    # columns wrap instead.
+    width = max(len(c["name"]) for c in cards) if cards else 4
+    table.add_column("name", no_wrap=True, min_width=width)
+    for col in ("modality", "params", "dim", "head", "licence", "installed"):
         table.add_column(col)
     for c in cards:
         head = f"{c['source_head']} ({c['head_labels']})" if c["source_head"] else "-"
@@ -47,7 +51,11 @@ def models(
 
 
 def _read_inputs(
-    task: str, inputs: list[str], file: Path | None, text_column: str | None
+    task: str,
+    inputs: list[str],
+    file: Path | None,
+    text_column: str | None,
+    bad_rows: str = "error",
 ) -> list[Any]:
     from transferkit.data.tables import read_texts
 
@@ -68,7 +76,7 @@ def _read_inputs(
                 f"folder {str(file)!r} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         return [str(p) for p in files]
-    items = read_texts(file, text_column)
+    items = read_texts(file, text_column, bad_rows=bad_rows)
     if task == "image-classification":
         return [str(x) for x in items]
     return items
@@ -127,6 +135,14 @@ def predict(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-rows",
+            help="--file CSV/TSV: leave out rows with the wrong number of fields or an "
+            "unbalanced quote (each reported by line) instead of stopping",
+        ),
+    ] = False,
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
@@ -139,7 +155,12 @@ def predict(
         raise InputError(f"--out {str(out)!r}: use a .csv or .jsonl file name")
     if out is not None and not out.parent.exists():
         raise FileMissingError(f"--out folder {str(out.parent)!r} does not exist; create it first")
-    items = _read_inputs(task, inputs or [], file, text_column)
+    if out is not None:
+        from transferkit.utils.paths import check_out_file
+
+        check_out_file(out, flag="--out", inputs=[file, *(inputs or [])])
+    bad_rows = "skip" if skip_bad_rows else "error"
+    items = _read_inputs(task, inputs or [], file, text_column, bad_rows)
     refs: list[str | None] = list(model) if model else [None]
     if len(set(refs)) != len(refs):
         raise InputError(f"--model given twice with the same value: {refs}")
@@ -166,7 +187,8 @@ def predict(
         rows.append(row)
     _report_errors(rows, names)
     if out is not None:
-        _write_rows(rows, out, names)
+        table = file if file is not None and file.is_file() else None
+        _write_rows(rows, out, names, table, bad_rows)
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
     elif as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -217,14 +239,65 @@ def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return flat
 
 
-def _write_rows(rows: list[dict[str, Any]], out: Path, names: list[str]) -> None:
-    if out.suffix.lower() == ".jsonl":
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        out.write_text(text, encoding="utf-8")
-        return
+def _with_input_columns(
+    flat: list[dict[str, Any]], table: Path | None, bad_rows: str = "error"
+) -> tuple[list[dict[str, Any]], Any]:
+    """Predictions beside the input table's own columns: every input column is kept as
+    read, and each prediction column gets a name the table does not use (`label` →
+    `predicted_label`, or `predicted_label_2` ...)."""
     import pandas as pd
 
-    pd.DataFrame([_flat(r, names) for r in rows]).to_csv(out, index=False)
+    if table is None:
+        return flat, pd.DataFrame(flat)
+    import logging
+
+    from transferkit.data.tables import read_table
+
+    log = logging.getLogger("transferkit.data.tables")
+    level = log.level
+    log.setLevel(logging.ERROR)  # the skipped rows were reported when the inputs were read
+    try:
+        df = read_table(table, bad_rows=bad_rows)
+    finally:
+        log.setLevel(level)
+    taken = {str(c) for c in df.columns}
+    rename: dict[str, str] = {}
+    for row in flat:
+        for key in row:
+            if key == "input" or key in rename:
+                continue
+            name, n = f"predicted_{key}", 1
+            while name in taken:
+                n += 1
+                name = f"predicted_{key}_{n}"
+            rename[key] = name
+            taken.add(name)
+    preds = [{rename[k]: v for k, v in row.items() if k != "input"} for row in flat]
+    merged = pd.concat([df.reset_index(drop=True), pd.DataFrame(preds)], axis=1)
+    records = [
+        {**{str(k): v for k, v in rec.items()}, **pred}
+        for rec, pred in zip(df.to_dict("records"), preds, strict=True)
+    ]
+    return records, merged
+
+
+def _write_rows(
+    rows: list[dict[str, Any]],
+    out: Path,
+    names: list[str],
+    table: Path | None = None,
+    bad_rows: str = "error",
+) -> None:
+    from transferkit.utils.checks import dumps_strict
+
+    if out.suffix.lower() == ".jsonl":
+        flat = rows if table is None else [_flat(r, names) for r in rows]
+        records, _ = _with_input_columns(flat, table, bad_rows)
+        text = "".join(dumps_strict(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        out.write_text(text, encoding="utf-8")
+        return
+    _, frame = _with_input_columns([_flat(r, names) for r in rows], table, bad_rows)
+    frame.to_csv(out, index=False)
 
 
 def _print_table(rows: list[dict[str, Any]], names: list[str]) -> None:

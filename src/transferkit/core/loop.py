@@ -173,27 +173,39 @@ class Checkpoint(Callback):
         info = {"key": self.key, "state": meta, "param_groups": opt_sd["param_groups"]}
 
         def write(tmp: Path) -> None:
+            from transferkit.models.safety import record_checksums
+            from transferkit.utils.checks import dumps_strict
+
             save_file(
                 {k: v.contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors")
             )
-            (tmp / "state.json").write_text(json.dumps(info, default=str))
+            info["checksums"] = record_checksums(tmp, ["state.safetensors"])
+            (tmp / "state.json").write_text(dumps_strict(info, default=str))
 
         atomic_write_dir(self.folder, write)
 
     def restore(self, state: LoopState) -> bool:
-        from safetensors.torch import load_file
+        from transferkit.models.safety import DamagedModelError, read_safetensors, verify_checksums
 
         assert self.module is not None and self.opt is not None
         meta_path = self.folder / "state.json"
         if not meta_path.is_file():
             return False
-        info = json.loads(meta_path.read_text())
-        if info.get("key") != self.key:
+        fix = (
+            "the checkpoint is damaged (a half-written or changed file); start the fit over "
+            "with --fresh (Python: resume=False), which deletes it"
+        )
+        try:
+            info = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DamagedModelError(f"{meta_path} is not valid JSON ({e}); {fix}") from None
+        if not isinstance(info, dict) or info.get("key") != self.key:
             logger.warning(
                 "ignoring checkpoint %s: it was made for other data or settings", self.folder
             )
             return False
-        tensors = load_file(str(self.folder / "state.safetensors"))
+        verify_checksums(self.folder, info, fix)
+        tensors = read_safetensors(self.folder / "state.safetensors", fix)
         load_trainable_state(
             self.module, {k[6:]: v for k, v in tensors.items() if k.startswith("param.")}
         )
@@ -208,6 +220,8 @@ class Checkpoint(Callback):
         s = info["state"]
         for name in ("epoch", "step", "total_steps", "best_metric", "best_epoch", "history"):
             setattr(state, name, s[name])
+        if state.best_metric is None:  # -inf (no validation yet) is stored as null
+            state.best_metric = -math.inf
         state.best_state = best or None
         state.started = time.time() - float(s.get("elapsed", 0.0))
         state.resumed_from = state.epoch
@@ -215,6 +229,32 @@ class Checkpoint(Callback):
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _stop_message(what: str, state: LoopState) -> str:
+    return (
+        f"training stopped: {what} became non-finite (NaN or infinity) at epoch "
+        f"{state.epoch + 1}, step {state.step + 1}; nothing was saved. The learning rate is "
+        "probably too high for this model: lower --lr / lr= (e.g. by 10x), or check the data "
+        "for extreme values"
+    )
+
+
+def _check_finite(loss: torch.Tensor, state: LoopState, what: str) -> None:
+    """Non-finite-loss guard: raise TrainingError rather than train on (and save) NaNs."""
+    from transferkit.errors import TrainingError
+
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise TrainingError(_stop_message(what, state))
+
+
+def _check_weights(params: list[torch.Tensor], state: LoopState) -> None:
+    from transferkit.errors import TrainingError
+
+    with torch.no_grad():
+        for p in params:
+            if not bool(torch.isfinite(p).all()):
+                raise TrainingError(_stop_message("the weights", state))
 
 
 def run_loop(
@@ -255,6 +295,7 @@ def run_loop(
             for batch in plan(state.epoch):
                 _set_lr(opt, _schedule(state.step, state.total_steps, cfg.warmup))
                 loss = step_loss(batch)
+                _check_finite(loss, state, "the loss")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
@@ -268,6 +309,7 @@ def run_loop(
                 if state.stop_reason:
                     break
             module.eval()
+            _check_weights(params, state)  # before validation, best-state or checkpoint
             record = {"epoch": state.epoch + 1, "loss": state.loss}
             if validate is not None:
                 score = float(validate())

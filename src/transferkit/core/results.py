@@ -87,8 +87,9 @@ class RankResult:
             "seconds": round(self.seconds, 2),
         }
 
-    def table(self) -> Any:
-        """A rich Table: one row per candidate, best first; failed ones last with reason."""
+    def table(self, why: bool = True) -> Any:
+        """A rich Table: one row per candidate, best first; failed ones last with reason
+        (`why=False` leaves the sentence out, for narrow terminals that print it below)."""
         from rich.table import Table
 
         names = [
@@ -101,11 +102,11 @@ class RankResult:
             f"({self.n_scored} of {self.n_examples} examples scored)"
         )
         t.add_column("#", justify="right")
-        t.add_column("model")
+        t.add_column("model", no_wrap=True)  # a name the user types: never cut
         t.add_column("cut")
         for s in names:
             t.add_column(s, justify="right")
-        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
+        for col in ("ms/ex", "params", "mem MB", "strategy", "why")[: None if why else -1]:
             t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
         for c in self.candidates:
             cost = c.get("cost") or {}
@@ -119,7 +120,7 @@ class RankResult:
                 "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
                 _fmt(cost.get("peak_memory_mb"), ".0f"),
                 (c.get("strategy") or "") + flag,
-                c["why"],
+                *([c["why"]] if why else []),
             )
         return t
 

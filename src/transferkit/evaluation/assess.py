@@ -35,6 +35,11 @@ def evaluate(
 
         model = load_model(model)
     d = load_labelled(data, text_column=text_column, label_column=label_column, what="evaluation")
+    if getattr(model, "modality", "text") != d.modality:  # before the labels: the real cause
+        raise DataError(
+            f"{d.source} is {d.modality} data but the model takes {model.modality} inputs; "
+            f"evaluate it on {model.modality} data (a table of texts or an image folder)"
+        )
     labels = list(model.labels)
     exact = set(labels)
     lower = {lab.lower(): lab for lab in labels}
@@ -49,8 +54,6 @@ def evaluate(
                 f"{d.source}: label {lab!r} is not one of the model's labels "
                 f"({', '.join(labels[:20])}). Evaluate on data with the model's classes."
             )
-    if getattr(model, "modality", "text") != d.modality:
-        raise DataError(f"{d.source} is {d.modality} data but the model takes {model.modality}")
     pred = predict_logits(model, d.items, batch_size).argmax(1)
     present = sorted(set(truth) | {labels[i] for i in pred}, key=labels.index)
     if len(labels) <= 50:

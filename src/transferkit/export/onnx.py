@@ -276,6 +276,7 @@ def export_onnx(
     calibration_data: str | os.PathLike[str] | None = None,
     scheme: str = "tokenwise",
     opset: int = 17,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export `model` (a reference `load_model` accepts, or a loaded classifier/backbone) to
     folder `out`, atomically; return the folder's description including the parity check.
@@ -285,10 +286,22 @@ def export_onnx(
     sentences — never calibrate on the test set you report). parity_data: a table of
     texts (with a label column for accuracy) or an image folder `root/<class>/*`; without
     it a few built-in inputs are compared. A LoRA adapter is merged into the weights first.
+    `out` must be new, empty, or (with `overwrite=True`) a transferkit folder, and never
+    the source model (`utils.paths.check_out_dir`). The SHA-256 of `model.onnx` is
+    recorded in the folder's JSON and checked when it is loaded.
     """
     require_extra("onnx", "export")
     require_extra("onnxruntime", "export")
-    from transferkit.models.io import atomic_write_dir, portable, versions
+    from transferkit.models.io import atomic_write_dir, dumps_json, portable, versions
+    from transferkit.models.safety import record_checksums
+    from transferkit.utils.checks import check_number
+    from transferkit.utils.paths import check_out_dir
+
+    check_number(parity_limit, "limit", low=1, integer=True, what="number of examples")
+    sources = (model,) if isinstance(model, str | os.PathLike) else ()
+    out = check_out_dir(
+        out, overwrite=overwrite, inputs=(parity_data, calibration_data), sources=sources
+    )
 
     source_ref = None
     if isinstance(model, str | os.PathLike):
@@ -344,14 +357,15 @@ def export_onnx(
             "versions": {**versions(), "onnxruntime": _ort_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        config = portable(json.loads(json.dumps(config, default=str)), out)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        config = portable(json.loads(dumps_json(config)), out)
+        (tmp / CONFIG_NAME).write_text(dumps_json(config) + "\n")
         exported = OnnxModel(tmp)
         inputs, labels, where = _parity_inputs(info, parity_data, text_column, parity_limit)
         config["parity"] = parity_check(model, exported, inputs, labels, source=where)
         config["export_seconds"] = round(time.perf_counter() - t0, 1)
-        config = portable(json.loads(json.dumps(config, default=str)), out)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        config["checksums"] = record_checksums(tmp, [ONNX_FILE])
+        config = portable(json.loads(dumps_json(config)), out)
+        (tmp / CONFIG_NAME).write_text(dumps_json(config) + "\n")
 
     target = atomic_write_dir(out, write)
     model.eval()

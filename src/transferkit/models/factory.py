@@ -105,6 +105,9 @@ def _resolve_whole(ref: str | os.PathLike[str]) -> dict[str, Any]:
         if is_transferkit_folder(s):
             return {"kind": "folder", "path": str(Path(s).resolve())}
         if (Path(s) / "config.json").is_file():
+            from transferkit.models.safety import refuse_pickle_weights
+
+            refuse_pickle_weights(s)  # never hand a pickle to transformers
             return {"kind": "hf", "path": str(Path(s).resolve())}
         raise _not_found(s, "the folder has neither transferkit.json nor config.json")
     if s in DEFAULT_MODELS:

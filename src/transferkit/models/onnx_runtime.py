@@ -58,7 +58,6 @@ class OnnxModel:
         self, path: str | os.PathLike[str], *, output: str | None = None, threads: int | None = None
     ) -> None:
         require_extra("onnxruntime", "export")
-        import onnxruntime as ort
 
         self.path = Path(path)
         if not is_onnx_folder(self.path):
@@ -67,6 +66,7 @@ class OnnxModel:
                 f"{CONFIG_NAME} with format {ONNX_FORMAT!r}); make one with `transferkit export`"
             )
         self.config: dict[str, Any] = json.loads((self.path / CONFIG_NAME).read_text())
+        self.session = _open_session(self.path, self.config, threads)
         outputs = list(self.config["outputs"])
         self.output = output or outputs[0]
         if self.output not in outputs:
@@ -77,9 +77,6 @@ class OnnxModel:
         self.labels: list[str] | None = self.config.get("labels")
         self.embedding_dim = int(self.config.get("embedding_dim") or 0)
         self.input_names: list[str] = list(self.config["inputs"])
-        self.session = ort.InferenceSession(
-            str(self.path / ONNX_FILE), session_options(threads), providers=["CPUExecutionProvider"]
-        )
         self._tokenizer: Any = None
         self._transform: Any = None
         self.spec = {"kind": "onnx", "path": str(self.path)}
@@ -178,6 +175,26 @@ class OnnxModel:
             "task": self.task,
             **{k: self.config[k] for k in keep if k in self.config},
         }
+
+
+def _open_session(path: Path, config: dict[str, Any], threads: int | None) -> Any:
+    """An onnxruntime session on `path`/model.onnx, after its SHA-256 is checked; a
+    damaged or foreign graph is one error naming the file and the fix."""
+    import onnxruntime as ort
+
+    from transferkit.models.safety import DamagedModelError, verify_checksums
+
+    fix = "export the model again (transferkit export MODEL --onnx --out DIR --overwrite)"
+    verify_checksums(path, config, fix)
+    try:
+        return ort.InferenceSession(
+            str(path / ONNX_FILE), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        raise DamagedModelError(
+            f"{path / ONNX_FILE} cannot be loaded by onnxruntime ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:120]}); {fix}"
+        ) from None
 
 
 def load_onnx_model(path: str | os.PathLike[str], *, output: str | None = None) -> OnnxModel:

@@ -257,10 +257,11 @@ def rank(
     """
     from transferkit.data.datasets import load_labelled
     from transferkit.select.recommend import recommend
+    from transferkit.utils.checks import check_number
 
     t0 = time.perf_counter()
-    if budget is not None and not budget > 0:
-        raise InputError(f"budget={budget!r} must be a positive number of seconds (or None)")
+    check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
+    check_number(max_examples, "max_examples", low=1, integer=True, example=300)
     data = load_labelled(train, text_column=text_column, label_column=label_column)
     counts = data.counts()
     _check_classes(data.source, counts)

@@ -93,11 +93,19 @@ class Split:
     notes: list[str]
 
 
-def check_output_path(path: str | os.PathLike[str] | None, what: str) -> Path | None:
-    """Fail before any training when an output path cannot be written (None: no output)."""
+def check_output_path(
+    path: str | os.PathLike[str] | None, what: str, inputs: tuple[Any, ...] = ()
+) -> Path | None:
+    """Fail before any training when an output path cannot be written or is one of the
+    `inputs` (None: no output)."""
     from transferkit.evaluation.report import check_output_path as check
+    from transferkit.utils.paths import check_out_file
 
-    return None if path is None else check(path, what)
+    if path is None:
+        return None
+    out = check(path, what)
+    check_out_file(path, flag=what, inputs=inputs)
+    return out
 
 
 class _Clock:
@@ -483,8 +491,9 @@ def run_compare(
     from transferkit.evaluation.warnings import transfer_warnings
 
     _check(opts)
-    report_path = check_output_path(opts.report, "report")
-    json_out = check_output_path(opts.json_path, "JSON result")
+    inputs = (train, eval, opts.reference)
+    report_path = check_output_path(opts.report, "report", inputs)
+    json_out = check_output_path(opts.json_path, "JSON result", inputs)
     size_list = parse_sizes(opts.sizes)
     clock = _Clock(opts.budget, say)
     split = split_data(train, eval, opts)

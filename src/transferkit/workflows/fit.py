@@ -51,6 +51,7 @@ class FitOptions:
     out: str | os.PathLike[str] | None = None
     resume: bool = True
     progress: bool = True
+    overwrite: bool = False
 
 
 @dataclass
@@ -199,7 +200,18 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
     from transferkit.adapt.base import attach_head, load_base
     from transferkit.adapt.tuning import AdaptOptions, adapt
     from transferkit.core.strategies import n_params
+    from transferkit.utils.checks import check_fit_options
+    from transferkit.utils.paths import check_out_dir
 
+    check_fit_options(
+        epochs=opts.epochs, lr=opts.lr, batch_size=opts.batch_size, budget=opts.budget,
+        freeze_groups=opts.freeze_groups, val_fraction=opts.val_fraction,
+        lora_rank=opts.lora_rank, patience=opts.patience, seed=opts.seed,
+    )  # fmt: skip
+    if opts.out is not None:  # before any work: never replace the user's files
+        check_out_dir(
+            opts.out, overwrite=opts.overwrite, inputs=(train, eval), sources=(opts.base,)
+        )
     t_start = time.time()
     fd = read_data(train, eval, opts)
     choice = pick_base(fd.train, opts)
@@ -310,6 +322,7 @@ def fit(
     out: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -326,7 +339,9 @@ def fit(
     (None: off).
     A kept source head (labels match, case-insensitive) is scored zero-shot first.
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
-    of the same call resumes from it (`resume=False` starts over).
+    of the same call resumes from it (`resume=False` starts over). `out` must be new, empty,
+    or (with `overwrite=True`) an existing transferkit model folder; see
+    `utils.paths.check_out_dir`. Numeric options are checked first (`utils.checks`).
     """
     opts = FitOptions(
         base=base,
@@ -346,5 +361,6 @@ def fit(
         out=out,
         resume=resume,
         progress=progress,
+        overwrite=overwrite,
     )
     return run_fit(train, eval, opts)
