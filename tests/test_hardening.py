@@ -32,7 +32,7 @@ def toy(n: int = 12, seed: int = 0) -> tuple[list[str], list[str]]:
 
 @pytest.fixture()
 def probe_model(tiny_bert: Path, tmp_path: Path) -> Path:
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     out = tmp_path / "probe-model"
     fit(toy(), base=str(tiny_bert), strategy="probe", out=out, progress=False)
@@ -48,7 +48,7 @@ def strict_json(path: Path) -> dict:
 
 # ---------------------------------------------------------------- 1. data loss
 def test_out_never_replaces_user_files(tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     data_dir = tmp_path / "project"
     data_dir.mkdir()
@@ -92,7 +92,7 @@ def test_out_never_replaces_user_files(tiny_bert: Path, tmp_path: Path, monkeypa
 def test_existing_model_needs_overwrite_and_empty_folder_is_fine(
     tiny_bert: Path, tmp_path: Path
 ) -> None:
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     out = tmp_path / "m"
     out.mkdir()  # empty: allowed
@@ -199,7 +199,7 @@ def test_export_and_predict_never_overwrite_their_inputs(probe_model: Path, tmp_
 def test_numeric_options_are_checked_where_they_enter(
     tiny_bert: Path, tmp_path: Path, option: str, value: float, range_text: str
 ) -> None:
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     with pytest.raises(InputError) as e:
         fit(toy(), base=str(tiny_bert), out=tmp_path / "m", progress=False, **{option: value})
@@ -228,7 +228,7 @@ def test_non_finite_training_stops_and_saves_nothing(tiny_bert: Path, tmp_path: 
     """A base with a NaN weight (the loss is NaN from the first step): the old loop
     trained on and saved NaN weights with exit 0."""
     from safetensors.torch import load_file, save_file
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     from transferkit.errors import TrainingError
 
@@ -246,7 +246,7 @@ def test_non_finite_training_stops_and_saves_nothing(tiny_bert: Path, tmp_path: 
 
 def test_training_loop_guard_on_a_nan_loss(tmp_path: Path) -> None:
     import torch
-    from transferkit.adapt.loop import Checkpoint, LoopConfig, run_loop
+    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
 
     from transferkit.errors import TrainingError
 
@@ -331,7 +331,7 @@ def test_tables_report_bad_rows_by_line(tmp_path: Path) -> None:
 def test_damaged_model_folders_give_one_clear_error(probe_model: Path, tmp_path: Path) -> None:
     import shutil
 
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     from transferkit.models.safety import DamagedModelError
 
@@ -370,7 +370,7 @@ def test_damaged_model_folders_give_one_clear_error(probe_model: Path, tmp_path:
 
 def test_damaged_checkpoint_names_fresh(tiny_bert: Path, tmp_path: Path) -> None:
     import torch
-    from transferkit.adapt.loop import Checkpoint, LoopConfig, run_loop
+    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
 
     from transferkit.models.safety import DamagedModelError
 
@@ -393,7 +393,7 @@ def test_damaged_checkpoint_names_fresh(tiny_bert: Path, tmp_path: Path) -> None
 
 def test_damaged_onnx_export(probe_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     from transferkit.export.onnx import export_onnx
     from transferkit.models.safety import DamagedModelError
@@ -421,7 +421,7 @@ def test_damaged_onnx_export(probe_model: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def server_pipe(tiny_bert_dir: Path):
     import torch
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
 
     from transferkit.models.classifier import Classifier
     from transferkit.pipelines import pipeline
