@@ -98,7 +98,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
     from PIL import Image
     from transformers import BertConfig, BertModel
 
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
     from transferkit.export.onnx import export_onnx
 
     fx: dict[str, Path] = {}
@@ -529,7 +529,7 @@ def _ckpt_damaged(root: Path) -> Any:
     """Train one epoch with a checkpoint, cut its state file short, then resume."""
     import torch
 
-    from transferkit.adapt.loop import Checkpoint, LoopConfig, run_loop
+    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
 
     lin = torch.nn.Linear(2, 1)
     folder = root / "ckpt-run"
@@ -550,7 +550,7 @@ def _ckpt_damaged(root: Path) -> Any:
 def _nan_loss() -> Any:
     import torch
 
-    from transferkit.adapt.loop import LoopConfig, run_loop
+    from transferkit.core.loop import LoopConfig, run_loop
 
     lin = torch.nn.Linear(2, 1)
     return run_loop(
@@ -564,10 +564,10 @@ def api_cases(
 ) -> list[tuple[str, str, str, Callable[[], tuple[str, str]]]]:
 
     from transferkit import pipeline
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
     from transferkit.data.images import load_image
     from transferkit.data.tables import read_table
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     m = str(fx["model"])
     pipe = pipeline("text-classification", m)
