@@ -98,8 +98,8 @@ def build_fixtures(root: Path) -> dict[str, Path]:
     from PIL import Image
     from transformers import BertConfig, BertModel
 
-    from transferkit.workflows.fit import fit
     from transferkit.export.onnx import export_onnx
+    from transferkit.workflows.fit import fit
 
     fx: dict[str, Path] = {}
     bert = root / "models" / "tiny-bert"
@@ -564,10 +564,10 @@ def api_cases(
 ) -> list[tuple[str, str, str, Callable[[], tuple[str, str]]]]:
 
     from transferkit import pipeline
-    from transferkit.workflows.fit import fit
     from transferkit.data.images import load_image
     from transferkit.data.tables import read_table
     from transferkit.models.factory import load_model
+    from transferkit.workflows.fit import fit
 
     m = str(fx["model"])
     pipe = pipeline("text-classification", m)

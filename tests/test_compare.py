@@ -174,6 +174,28 @@ def test_compare_without_eval_needs_enough_data(tiny_bert):
         compare((TEXTS[:4] + TEXTS[12:16], LABELS[:4] + LABELS[12:16]), base=str(tiny_bert))
 
 
+def test_a_budget_is_shared_so_every_method_has_a_figure(tiny_bert):
+    """The first transfer run may not take the whole budget: the classical baseline runs
+    first (seconds) and transfer gets at most TRANSFER_SHARE of what is left, so scratch
+    keeps a share too and every column has a figure."""
+    from transferkit.workflows.compare import TRANSFER_SHARE, compare
+
+    words = {"pos": ["good", "great", "fine", "superb"], "neg": ["bad", "awful", "dull", "poor"]}
+    rows = [
+        (f"{w} film number {i}", lab) for lab, ws in words.items() for i in range(20) for w in ws
+    ]
+    texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
+    budget = 600.0
+    r = compare(
+        (texts, labels), eval=(texts[::4], labels[::4]), base=str(tiny_bert), strategy="full",
+        epochs=2, seeds=1, sizes=None, budget=budget,
+    )  # fmt: skip
+    skipped = {s["what"]: s["why"] for s in r["skipped"]}
+    assert r["classical"] is not None and r["scratch"] is not None, skipped
+    run = r["transfer"]["runs"][0]
+    assert 0 < run["budget_seconds"] <= TRANSFER_SHARE * budget
+
+
 # --- the reference sample of the domain-gap check (no labels needed) --------------------
 
 

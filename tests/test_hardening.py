@@ -228,9 +228,9 @@ def test_non_finite_training_stops_and_saves_nothing(tiny_bert: Path, tmp_path: 
     """A base with a NaN weight (the loss is NaN from the first step): the old loop
     trained on and saved NaN weights with exit 0."""
     from safetensors.torch import load_file, save_file
-    from transferkit.workflows.fit import fit
 
     from transferkit.errors import TrainingError
+    from transferkit.workflows.fit import fit
 
     weights = tiny_bert / "model.safetensors"
     tensors = load_file(str(weights))
@@ -246,8 +246,8 @@ def test_non_finite_training_stops_and_saves_nothing(tiny_bert: Path, tmp_path: 
 
 def test_training_loop_guard_on_a_nan_loss(tmp_path: Path) -> None:
     import torch
-    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
 
+    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
     from transferkit.errors import TrainingError
 
     lin = torch.nn.Linear(2, 1)
@@ -332,7 +332,6 @@ def test_damaged_model_folders_give_one_clear_error(probe_model: Path, tmp_path:
     import shutil
 
     from transferkit.models.factory import load_model
-
     from transferkit.models.safety import DamagedModelError
 
     load_model(str(probe_model))  # intact: loads
@@ -370,8 +369,8 @@ def test_damaged_model_folders_give_one_clear_error(probe_model: Path, tmp_path:
 
 def test_damaged_checkpoint_names_fresh(tiny_bert: Path, tmp_path: Path) -> None:
     import torch
-    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
 
+    from transferkit.core.loop import Checkpoint, LoopConfig, run_loop
     from transferkit.models.safety import DamagedModelError
 
     lin = torch.nn.Linear(2, 1)
@@ -393,9 +392,8 @@ def test_damaged_checkpoint_names_fresh(tiny_bert: Path, tmp_path: Path) -> None
 
 def test_damaged_onnx_export(probe_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from transferkit.models.factory import load_model
-
     from transferkit.export.onnx import export_onnx
+    from transferkit.models.factory import load_model
     from transferkit.models.safety import DamagedModelError
 
     out = tmp_path / "onnx"
@@ -421,9 +419,9 @@ def test_damaged_onnx_export(probe_model: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def server_pipe(tiny_bert_dir: Path):
     import torch
-    from transferkit.models.factory import load_backbone
 
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.pipelines import pipeline
 
     torch.manual_seed(0)

@@ -214,7 +214,10 @@ def summarise(runs: list[dict[str, Any]], n_eval: int) -> dict[str, Any]:
         "ci": ci,
         "seed_ci": mean_ci(accs),
         "runs": [
-            {k: r.get(k) for k in ("seed", "wall", "cpu", "train_accuracy", "stop_reason")}
+            {
+                k: r.get(k)
+                for k in ("seed", "wall", "cpu", "train_accuracy", "stop_reason", "budget_seconds")
+            }
             | {
                 "accuracy": r["report"]["accuracy"],
                 "macro_f1": r["report"]["macro_f1"],

@@ -58,6 +58,10 @@ from transferkit.workflows.fit import fit
 logger = logging.getLogger(__name__)
 
 METHODS = ("transfer", "scratch", "classical")
+# With a budget, the first transfer run may use this share of what is left after the
+# classical baseline (seconds) when the from-scratch run still has to be measured: every
+# column gets a figure or a stated reason, instead of transfer spending the whole budget.
+TRANSFER_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ def run_transfer(
         "wall": wall,
         "cpu": cpu,
         "fit_train_seconds": r.train_seconds,
+        "budget_seconds": budget,  # the share of compare's budget this run was given
         "strategy": r.strategy,
         "reason": r.reason,
         "history": r.history,
@@ -269,6 +274,7 @@ class _Runner:
         self.frozen = FrozenFeatures()  # a probe's body and the source body: test set encoded once
         self.measured: dict[str, float] = {}
         self.runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+        self.n_runs = 0
 
     def _what(self, method: str, seed: int, part: Any) -> str:
         size = "" if part is self.split.fit_data else f" ({len(part)} examples)"
@@ -304,15 +310,16 @@ class _Runner:
     def transfer(self, seed: int, part: Any = None) -> dict[str, Any] | None:
         part = part if part is not None else self.split.fit_data
         first, clock = "transfer" not in self.measured, self.clock
-        # the first transfer run is the point of the comparison: it always runs, with at
-        # least half the budget (loading the models may already have used some of it)
+        # the first transfer run is the point of the comparison: it always runs, with most
+        # of what the classical baseline left, and scratch keeps the rest (TRANSFER_SHARE)
         if not first and not clock.fits(
             self._what("transfer", seed, part), self._transfer_estimate(part)
         ):
             return None
         fit_budget = None
         if clock.budget is not None:
-            fit_budget = max(clock.left, 0.5 * clock.budget) if first else max(1.0, clock.left)
+            share = TRANSFER_SHARE if first and self.opts.scratch else 1.0
+            fit_budget = max(1.0, clock.left * share)
         r = run_transfer(
             part,
             self.split.val,
@@ -356,17 +363,31 @@ class _Runner:
         on = {"transfer": True, "classical": self.opts.classical, "scratch": self.opts.scratch}
         return [(m, getattr(self, m)) for m in order if on[m]]
 
+    def ran(self, what: str, r: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Say that a run ended: the progress of a comparison, one line a run (a log and CI
+        see work moving; minutes can pass between lines)."""
+        if r is not None:
+            self.n_runs += 1
+            acc = r.get("report", {}).get("accuracy")
+            score = "" if acc is None else f", test accuracy {acc:.3f}"
+            self.clock.say(
+                f"[{self.n_runs} run(s), {time.time() - self.clock.start:.0f} s] {what}: "
+                f"{r['wall']:.1f} s{score}"
+            )
+        return r
+
     def first_seeds(self) -> None:
-        """Seed 0 of every method (transfer first: it always runs)."""
-        for method, fn in self.methods(("transfer", "classical", "scratch")):
-            if r := fn(0):
+        """Seed 0 of every method: the classical baseline first (seconds), then transfer
+        (it always runs, within its share of the budget), then scratch with the rest."""
+        for method, fn in self.methods(("classical", "transfer", "scratch")):
+            if r := self.ran(f"{method} seed 0", fn(0)):
                 self.runs[method].append(r)
 
     def more_seeds(self) -> None:
         """Seeds 1.. of every method that ran seed 0, round-robin, while the budget lasts."""
         for seed in range(1, self.opts.seeds):
             for method, fn in self.methods(("transfer", "classical", "scratch")):
-                if self.runs[method] and (r := fn(seed)):
+                if self.runs[method] and (r := self.ran(f"{method} seed {seed}", fn(seed))):
                     self.runs[method].append(r)
 
 
@@ -420,7 +441,7 @@ def learning_curve(runner: _Runner, size_list: list[Any]) -> list[dict[str, Any]
         for seed in range(runner.opts.seeds):
             part = subsample_per_class(fit_data, int(k), 1000 + seed)
             for method, fn in runner.methods(("classical", "transfer", "scratch")):
-                if r := fn(seed, part):
+                if r := runner.ran(f"curve {k}/class {method} seed {seed}", fn(seed, part)):
                     accs[method].append(r["report"]["accuracy"])
         if any(accs.values()):
             points.append(curve_point(k, int(k) * n_classes, n_classes, accs))
