@@ -249,9 +249,9 @@ def _with_input_columns(
 
     if table is None:
         return flat, pd.DataFrame(flat)
-    from transferkit.data.tables import read_table
-
     import logging
+
+    from transferkit.data.tables import read_table
 
     log = logging.getLogger("transferkit.data.tables")
     level = log.level

@@ -362,7 +362,6 @@ def rank(
     from transferkit.select.candidates import load_candidate
     from transferkit.select.recommend import recommend
     from transferkit.select.subsample import default_max_examples, stratified_subsample
-
     from transferkit.utils.checks import check_number
 
     t0 = time.perf_counter()

@@ -373,6 +373,12 @@ def make_authoriser(token: str | None) -> Any:
             return
         got = request.headers.get("authorization", "")
         scheme, _, value = got.partition(" ")
+        if scheme.lower() == "basic":  # a browser opening the page: the token as password
+            try:
+                value = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+            except (binascii.Error, ValueError):
+                value = ""
+            scheme = "bearer"
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()
         ):
@@ -390,7 +396,10 @@ def install_error_handlers(app: Any, st: ServerState) -> None:
 
     @app.exception_handler(RequestProblem)
     async def _problem(request: Request, exc: RequestProblem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = None
+        if exc.status == 401:  # the page: a browser asks for the token (as the password)
+            basic = 'Basic realm="transferkit: any user name, the token as password"'
+            headers = {"WWW-Authenticate": basic if request.url.path == "/" else "Bearer"}
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
