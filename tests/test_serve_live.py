@@ -267,6 +267,7 @@ def drive_page(dt: DevTools, server: str) -> None:
     # sends whatever token is typed into it.
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{server}/", timeout=10)
+    refused.value.close()  # the error holds the response's socket
     assert refused.value.code == 401 and "Basic" in refused.value.headers["WWW-Authenticate"]
     dt.call("Page.enable")
     dt.call("Network.enable")
