@@ -16,7 +16,8 @@ Routes (Hugging Face inference convention for /predict):
 Limits answer 413 (request bytes), 408 (a body not sent within `body_timeout_s`) or 422
 (items per request, bad inputs, JSON nested too deeply) with a message naming the limit.
 With a token (argument or `TRANSFERKIT_TOKEN`), every route but `/health` needs
-`Authorization: Bearer <token>`, the page at `/` included. Header timeouts and the
+`Authorization: Bearer <token>`, the page at `/` included (there a browser's Basic prompt
+also works: any user name, the token as password). Header timeouts and the
 connection cap are the server's (`transferkit.serve.server`).
 The server never opens a path taken from a request: strings are texts or base64 data.
 
