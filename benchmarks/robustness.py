@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -813,6 +814,7 @@ def _one(
         got, detail = "traceback", f"{type(e).__name__}: {e}"[:150]
     # the table names no machine paths: the sandbox and the home folder are placeholders
     detail = detail.replace(str(root), "<sandbox>").replace(str(Path.home()), "~")
+    detail = re.sub(r"/\S*tk-robust-[\w-]*", "<sandbox>", detail)  # a path cut short
     res = Result(area, name, expect, got, detail.replace("\n", " "), lost_files(before, root))
     mark = "PASS" if res.passed else "FAIL"
     print(

@@ -6,6 +6,7 @@ Each test fails on the code before the fix (see the issue for what happened ther
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -439,7 +440,13 @@ def test_server_edges(server_pipe) -> None:
     auth = {"Authorization": "Bearer t"}
     with TestClient(create_app(server_pipe, token="t")) as c:
         assert c.head("/health").status_code == 200
-        assert c.get("/").status_code == 401  # the page is guarded too
+        refused = c.get("/")
+        assert refused.status_code == 401  # the page is guarded too; a browser gets a prompt
+        assert refused.headers["www-authenticate"].startswith("Basic")
+        basic = "Basic " + base64.b64encode(b"anyone:t").decode()
+        assert c.get("/", headers={"Authorization": basic}).status_code == 200
+        wrong = "Basic " + base64.b64encode(b"anyone:nope").decode()
+        assert c.get("/", headers={"Authorization": wrong}).status_code == 401
         assert c.head("/", headers=auth).status_code == 200
         assert c.get("/", headers=auth).status_code == 200
         docs = c.get("/docs", headers=auth)

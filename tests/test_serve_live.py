@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,7 +261,16 @@ def test_the_page_works_in_headless_chromium(server: str, browser: str) -> None:
 
 
 def drive_page(dt: DevTools, server: str) -> None:
+    # With a token the page is guarded too: a browser opens it with the token (here as a
+    # bearer header; people type it as the password of the Basic prompt), then the form
+    # sends whatever token is typed into it.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server}/", timeout=10)
+    refused.value.close()  # the error holds the response's socket
+    assert refused.value.code == 401 and "Basic" in refused.value.headers["WWW-Authenticate"]
     dt.call("Page.enable")
+    dt.call("Network.enable")
+    dt.call("Network.setExtraHTTPHeaders", headers={"Authorization": f"Bearer {TOKEN}"})
     dt.call("Page.navigate", url=f"{server}/")
     for _ in range(100):
         if dt.eval("document.readyState") == "complete" and dt.eval(
@@ -269,6 +279,7 @@ def drive_page(dt: DevTools, server: str) -> None:
             break
         time.sleep(0.1)
     assert dt.eval("document.getElementById('task').textContent") == "text-classification"
+    dt.call("Network.setExtraHTTPHeaders", headers={})  # from here on, only the form's token
 
     def submit(text: str, token: str) -> tuple[str, str]:
         dt.eval("document.getElementById('result').removeAttribute('data-status')")

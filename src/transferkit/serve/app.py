@@ -16,7 +16,8 @@ Routes (Hugging Face inference convention for /predict):
 Limits answer 413 (request bytes), 408 (a body not sent within `body_timeout_s`) or 422
 (items per request, bad inputs, JSON nested too deeply) with a message naming the limit.
 With a token (argument or `TRANSFERKIT_TOKEN`), every route but `/health` needs
-`Authorization: Bearer <token>`, the page at `/` included. Header timeouts and the
+`Authorization: Bearer <token>`, the page at `/` included (there a browser's Basic prompt
+also works: any user name, the token as password). Header timeouts and the
 connection cap are the server's (`transferkit.serve.server`).
 The server never opens a path taken from a request: strings are texts or base64 data.
 
@@ -373,6 +374,12 @@ def make_authoriser(token: str | None) -> Any:
             return
         got = request.headers.get("authorization", "")
         scheme, _, value = got.partition(" ")
+        if scheme.lower() == "basic":  # a browser opening the page: the token as password
+            try:
+                value = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+            except (binascii.Error, ValueError):
+                value = ""
+            scheme = "bearer"
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()
         ):
@@ -390,7 +397,10 @@ def install_error_handlers(app: Any, st: ServerState) -> None:
 
     @app.exception_handler(RequestProblem)
     async def _problem(request: Request, exc: RequestProblem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = None
+        if exc.status == 401:  # the page: a browser asks for the token (as the password)
+            basic = 'Basic realm="transferkit: any user name, the token as password"'
+            headers = {"WWW-Authenticate": basic if request.url.path == "/" else "Bearer"}
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
