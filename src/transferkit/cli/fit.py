@@ -5,12 +5,15 @@ Registered on the main typer app by `register(app)`.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from transferkit.cli.scale import AddressOption, DeviceOption, EngineOption, WorkersOption
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -64,13 +67,30 @@ def fit_command(
     report: Annotated[
         str | None, typer.Option(help="--compare: write the HTML report here")
     ] = None,
+    device: DeviceOption = "auto",
+    engine: EngineOption = "local",
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
 ) -> None:
     """Adapt a pretrained model to your labelled data and save it as a folder.
 
     With --compare, a comparison against from-scratch and classical baselines follows.
+    --engine ray --workers N trains data-parallel on Ray Train (DDP; each step sees
+    N x --batch-size examples) and saves the same folder.
     """
+    from transferkit.cli.scale import check_engine
     from transferkit.errors import InputError, TransferkitError
     from transferkit.workflows.fit import fit
+
+    try:
+        check_engine(engine, workers, address)
+    except InputError as e:
+        _fail(str(e))
+    run: Any = fit
+    if engine == "ray":
+        from transferkit.ray.train import fit as ray_fit
+
+        run = functools.partial(ray_fit, workers=workers, address=address)
 
     if report is not None and not compare:
         _fail(
@@ -87,7 +107,7 @@ def fit_command(
         p = Path(train)
         out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
     try:
-        result = fit(
+        result = run(
             train,
             base=base,
             strategy=strategy,
@@ -103,6 +123,7 @@ def fit_command(
             out=out,
             resume=not fresh,
             progress=progress and not as_json and sys.stderr.isatty(),
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -117,7 +138,7 @@ def fit_command(
     comparison = None
     if compare:
         comparison = _compare(
-            train, eval, result, seeds, budget, report, text_column, label_column, as_json
+            train, eval, result, seeds, budget, report, text_column, label_column, as_json, device
         )
     if as_json:
         payload = result.to_json()
@@ -146,6 +167,7 @@ def _compare(
     text_column: str | None,
     label_column: str | None,
     quiet: bool,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run `transferkit compare` with the base and strategy this fit used."""
     from transferkit.errors import TransferkitError
@@ -169,6 +191,7 @@ def _compare(
             text_column=text_column,
             label_column=label_column,
             say=say,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -182,6 +205,7 @@ def evaluate_command(
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
     from transferkit.errors import TransferkitError
@@ -189,7 +213,12 @@ def evaluate_command(
 
     try:
         report = evaluate(
-            model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+            model,
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            batch_size=batch_size,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def serve_command(
     model: Annotated[
@@ -33,6 +35,7 @@ def serve_command(
     max_request_bytes: Annotated[
         int, typer.Option("--max-request-bytes", help="request body limit")
     ] = 4_000_000,
+    device: DeviceOption = "auto",
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /models, /metrics, /docs and a page at /."""
     from transferkit.errors import TransferkitError
@@ -48,6 +51,7 @@ def serve_command(
             max_batch=max_batch,
             max_request_bytes=max_request_bytes,
             runtime=runtime,
+            device=device,
         )
     except TransferkitError as e:
         typer.echo(f"error: {e}", err=True)

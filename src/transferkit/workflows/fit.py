@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transferkit.core.devices import current_device, describe, runs_on_device
 from transferkit.core.inference import predict_logits
 from transferkit.core.results import FitResult
 from transferkit.errors import InputError
@@ -243,6 +244,7 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
     train_seconds = time.time() - t_train
     fd.notes += adapted.notes
     result = _result(start, base, plan, choice, adapted, assess(start.clf, fd.eval), fd)
+    start.clf.to("cpu")  # saved and returned device-independent
     result.train_seconds = train_seconds
     if opts.out is not None:
         result.model_dir = save(result, fd, adapted, plan, opts)
@@ -288,6 +290,7 @@ def _result(
     )
 
 
+@runs_on_device
 def fit(
     train: Any,
     *,
@@ -309,6 +312,7 @@ def fit(
     out: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
+    device: str = "auto",
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -326,6 +330,10 @@ def fit(
     A kept source head (labels match, case-insensitive) is scored zero-shot first.
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
     of the same call resumes from it (`resume=False` starts over).
+    device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+    "cuda:N" or "mps" (`core.devices`; mixed precision on CUDA).
+    The returned model is on the CPU, like the saved folder (device-independent); the
+    summary says which device trained it. Distributed fitting: `transferkit.ray.fit`.
     """
     opts = FitOptions(
         base=base,
@@ -346,4 +354,7 @@ def fit(
         resume=resume,
         progress=progress,
     )
-    return run_fit(train, eval, opts)
+    result = run_fit(train, eval, opts)
+    result.device = describe(current_device())
+    result.summary.append(f"device: {result.device}")
+    return result
