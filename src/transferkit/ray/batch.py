@@ -37,6 +37,11 @@ TABLE_FORMATS = {
 }
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 OUT_FORMATS = (".parquet", ".jsonl", ".csv")
+# Reading and writing tasks take a sliver of a CPU and each actor the rest of one, so N
+# actors and the I/O fit on N CPUs: with whole CPUs the actors would hold them all and
+# the read tasks that feed them would never be scheduled (a deadlock on a local Ray).
+IO_CPUS = 0.1
+ACTOR_CPUS = 1.0 - IO_CPUS
 # Rows handed to an actor per call; the pipeline batches them by length inside (the model
 # batch is --batch-size). Large enough to bucket well, small enough to spread 2k rows.
 ROWS_PER_CALL = 256
@@ -112,24 +117,48 @@ def check_out(out: str | os.PathLike[str]) -> Path:
 
 def _read(ray: Any, kind: str, files: list[str], text_column: str | None) -> tuple[Any, str]:
     """(the dataset, its input column)."""
+    import pyarrow.csv as pacsv
+
+    io = {"num_cpus": IO_CPUS}
     if kind == "images":
         return ray.data.from_items([{"path": f} for f in files]), "path"
+    tsv = pacsv.ParseOptions(delimiter="\t")
     if kind == "csv":
-        ds = ray.data.read_csv(files)
+        ds = ray.data.read_csv(files, **io)
     elif kind == "tsv":
-        import pyarrow.csv as pacsv
-
-        ds = ray.data.read_csv(files, parse_options=pacsv.ParseOptions(delimiter="\t"))
+        ds = ray.data.read_csv(files, parse_options=tsv, **io)
     elif kind == "json":
-        ds = ray.data.read_json(files, lines=True)
+        ds = ray.data.read_json(files, lines=True, **io)
     elif kind == "parquet":
-        ds = ray.data.read_parquet(files)
+        ds = ray.data.read_parquet(files, **io)
     else:
-        ds = ray.data.read_text(files)
+        ds = ray.data.read_text(files, **io)
     from transferkit.data.tables import TEXT_COLUMNS, pick_column
 
-    names = SimpleNamespace(columns=list(ds.schema().names))
+    names = SimpleNamespace(columns=_columns(kind, files[0], tsv))
     return ds, pick_column(names, text_column, TEXT_COLUMNS, "text", ", ".join(files[:3]))
+
+
+def _columns(kind: str, first: str, tsv: Any) -> list[str]:
+    """Column names from the first file's header, read here (asking Ray for the schema
+    would run a read job just for it)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if kind == "text":
+        return ["text"]
+    if kind == "parquet":
+        return list(pq.read_schema(first).names)
+    if kind == "json":
+        with open(first, encoding="utf-8") as fh:
+            line = fh.readline()
+        try:
+            return list(json.loads(line)) if line.strip() else []
+        except (json.JSONDecodeError, TypeError):
+            raise DataError(f"{first}: the first line is not a JSON object") from None
+    parse = tsv if kind == "tsv" else pacsv.ParseOptions()
+    with pacsv.open_csv(first, parse_options=parse) as reader:
+        return list(reader.schema.names)
 
 
 def predict_file(
@@ -177,7 +206,7 @@ def predict_file(
             compute=ray.data.ActorPoolStrategy(size=workers),
             batch_size=ROWS_PER_CALL,
             batch_format="pandas",
-            num_cpus=0 if device.startswith("cuda") else 1,
+            num_cpus=IO_CPUS if device.startswith("cuda") else ACTOR_CPUS,
             num_gpus=1 if device.startswith("cuda") else 0,
         )
         rows, errors = _write(preds, out_path)
@@ -190,7 +219,7 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if not out.suffix:
-            preds.write_parquet(str(tmp))
+            preds.write_parquet(str(tmp), ray_remote_args={"num_cpus": IO_CPUS})
             counted = _count_folder(tmp)
         else:
             counted = _write_file(preds, tmp, out.suffix.lower())

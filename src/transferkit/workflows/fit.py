@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.core.devices import current_device, describe, runs_on_device
+from transferkit.core.distributed import is_rank_zero
 from transferkit.core.inference import predict_logits
 from transferkit.core.results import FitResult
 from transferkit.errors import InputError
@@ -247,7 +248,9 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
     start.clf.to("cpu")  # saved and returned device-independent
     result.train_seconds = train_seconds
     if opts.out is not None:
-        result.model_dir = save(result, fd, adapted, plan, opts)
+        result.model_dir = str(opts.out)
+        if is_rank_zero():  # data-parallel ranks (Ray Train) hold the same model: one writer
+            result.model_dir = save(result, fd, adapted, plan, opts)
     return result
 
 
