@@ -187,6 +187,10 @@ def predict_file(
         raise InputError(f"workers={workers} must be >= 1")
     out_path = check_out(out)
     kind, files = input_files(data)
+    # Ray's workers run elsewhere (another directory, another node): absolute paths
+    files = [os.path.abspath(f) for f in files]
+    if Path(model).exists():
+        model = os.path.abspath(model)
     if kind == "images" and task is None:
         task = "image-classification"
     from transferkit.ray.runtime import ray_session

@@ -60,7 +60,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
         "base_chosen_by": result.base_chosen_by,
         "resumed_from_epoch": result.resumed_from_epoch,
     }
-    ray.train.report({_RESULT_KEY: json.dumps(payload if is_rank_zero() else {})})
+    # every rank reports (Ray keeps rank 0's); they agree but for who wrote the folder
+    payload["saved_by_this_rank"] = is_rank_zero()
+    ray.train.report({_RESULT_KEY: json.dumps(payload)})
 
 
 def fit(
