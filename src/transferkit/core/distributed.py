@@ -62,7 +62,9 @@ def ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    # find_unused_parameters: a trainable parameter outside the forward pass (BERT's
+    # pooler under mean pooling) would otherwise stop the gradient all-reduce
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
 
 
 class SyncStop(Callback):

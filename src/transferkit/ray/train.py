@@ -31,7 +31,7 @@ from typing import Any
 from transferkit.core.results import FitResult
 from transferkit.errors import InputError
 
-_RESULT_KEY = "transferkit_fit"
+_RESULT_FILE = "transferkit_fit.json"
 
 
 def _absolute(value: Any) -> Any:
@@ -60,9 +60,13 @@ def _worker_loop(config: dict[str, Any]) -> None:
         "base_chosen_by": result.base_chosen_by,
         "resumed_from_epoch": result.resumed_from_epoch,
     }
-    # every rank reports (Ray keeps rank 0's); they agree but for who wrote the folder
-    payload["saved_by_this_rank"] = is_rank_zero()
-    ray.train.report({_RESULT_KEY: json.dumps(payload)})
+    # Ray Train keeps what is reported with a checkpoint: rank 0 hands back the result
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if is_rank_zero():
+            (Path(folder) / _RESULT_FILE).write_text(json.dumps(payload))
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report({"epochs": len(result.history)}, checkpoint=checkpoint)
 
 
 def fit(
@@ -105,7 +109,9 @@ def fit(
         )
         outcome = trainer.fit()
         del ray
-    return _fit_result(json.loads(outcome.metrics[_RESULT_KEY]), workers)
+        with outcome.checkpoint.as_directory() as folder:
+            payload = json.loads((Path(folder) / _RESULT_FILE).read_text())
+    return _fit_result(payload, workers)
 
 
 def _fit_result(payload: dict[str, Any], workers: int) -> FitResult:
