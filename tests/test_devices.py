@@ -136,3 +136,20 @@ def test_serve_and_predict_accept_device_cpu() -> None:
     for command in ("serve", "predict", "fit", "rank", "compare", "evaluate"):
         res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
         assert res.exit_code == 0 and "--device" in res.output, command
+
+
+def test_a_nested_call_without_device_keeps_the_outer_scope() -> None:
+    from transferkit.core.devices import runs_on_device
+
+    @runs_on_device
+    def inner(device: str = "auto") -> torch.device:
+        return current_device()
+
+    @runs_on_device
+    def outer(device: str = "auto") -> torch.device:
+        return inner()
+
+    assert outer(device="cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="not available"):
+            outer(device="cuda")

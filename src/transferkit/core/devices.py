@@ -173,11 +173,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def runs_on_device(fn: F) -> F:
     """Run `fn` inside ``device_scope(device)``, `device` being its own keyword argument
-    (default "auto"): how fit, rank, compare and evaluate take ``device=``."""
+    (default "auto"): how fit, rank, compare and evaluate take ``device=``. Called inside
+    another one's scope without ``device=`` (compare → fit → rank), it keeps that scope."""
     default = inspect.signature(fn).parameters["device"].default
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "device" not in kwargs and _current.get() is not None:
+            return fn(*args, **kwargs)
         with device_scope(kwargs.get("device", default)):
             return fn(*args, **kwargs)
 
