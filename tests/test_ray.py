@@ -131,20 +131,34 @@ def test_two_worker_fit_saves_a_loadable_folder(local_ray, shared_data, tiny_ber
     assert not Path(f"{tmp_path / 'm'}.checkpoint").exists()
 
 
-def test_engine_ray_without_the_extra_names_it(tmp_path) -> None:
+@pytest.mark.parametrize("command", ["predict", "fit"])
+def test_engine_ray_without_the_extra_names_it(command: str, tmp_path) -> None:
+    args = {
+        "predict": "'predict', 'sentiment-analysis', '--file', sys.argv[1], '--out', sys.argv[2]",
+        "fit": "'fit', sys.argv[1], '--out', sys.argv[2], '--workers', '2'",
+    }[command]
     code = (
-        "import sys; sys.modules['ray'] = None; sys.argv = ['transferkit', 'predict', "
-        "'sentiment-analysis', '--file', sys.argv[1], '--out', sys.argv[2], '--engine', 'ray']; "
-        "from transferkit.cli import main; main()"
+        f"import sys; sys.modules['ray'] = None; sys.argv = ['transferkit', {args}, "
+        "'--engine', 'ray']; from transferkit.cli import main; main()"
     )
-    (tmp_path / "in.csv").write_text("text\ngreat\n")
+    (tmp_path / "in.csv").write_text("text,label\ngreat,pos\nawful,neg\n")
     res = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "in.csv"), str(tmp_path / "o.csv")],
+        [sys.executable, "-c", code, str(tmp_path / "in.csv"), str(tmp_path / "o")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert "pip install 'transferkit[ray]'" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_options_need_engine_ray(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from transferkit.cli import app
+
+    res = CliRunner().invoke(app, ["predict", "sentiment-analysis", "hi", "--workers", "2"])
+    assert res.exit_code != 0 and "--workers and --address need --engine ray" in str(res.exception)
 
 
 def test_import_and_non_ray_commands_do_not_import_ray() -> None:
