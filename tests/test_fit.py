@@ -204,7 +204,11 @@ def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
         "base_reason",
         "train_seconds",
         "eval",
+        "device",
+        "engine",
+        "workers",
     }
+    assert (out["device"], out["engine"], out["workers"]) == ("cpu", "local", 1)
     assert set(out["eval"]) == {"accuracy", "macro_f1", "n"}
     res = runner.invoke(app, ["evaluate", out["model_dir"], str(tmp_path / "tr.csv"), "--json"])
     assert res.exit_code == 0, res.output

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transferkit.core.devices import current_device, to_device
+
 CONTRASTIVE_LR = 2e-4  # few steps on the top layers only: 10x SetFit's 2e-5
 SUPCON_WEIGHT = 0.1  # see point 3 of the module docstring
 SUPCON_TEMPERATURE = 0.1
@@ -120,7 +122,7 @@ class _TopOfText:
         backbone.eval()
         with torch.inference_mode():
             for idx in index_batches(items, batch_size):
-                enc = backbone.preprocess([items[i] for i in idx])
+                enc = to_device(backbone.preprocess([items[i] for i in idx]), backbone.device)
                 wanted = ("input_ids", "attention_mask", "token_type_ids")
                 out = backbone.model(
                     **{a: b for a, b in enc.items() if a in wanted}, output_hidden_states=True
@@ -128,7 +130,7 @@ class _TopOfText:
                 h = out.hidden_states[n - self.k]  # (b, tokens, hidden) entering layer n-k+1
                 lengths = enc["attention_mask"].sum(1).tolist()
                 for j, i in enumerate(idx):
-                    self.states[i] = h[j, : int(lengths[j])].clone()
+                    self.states[i] = h[j, : int(lengths[j])].cpu().clone()
         backbone.train(was)
 
     def parameters(self) -> list[torch.nn.Parameter]:
@@ -145,6 +147,8 @@ class _TopOfText:
         for j, x in enumerate(hs):
             h[j, : len(x)] = x
             mask[j, : len(x)] = 1
+        device = next(self.layers[0].parameters()).device
+        h, mask = to_device(h, device), to_device(mask, device)
         ext = self._mask_fn(config=self.config, inputs_embeds=h, attention_mask=mask)
         for layer in self.layers:
             h = layer(h, ext)
@@ -159,7 +163,7 @@ class _TopOfText:
 
         def run(idx: list[int]) -> np.ndarray:
             with torch.inference_mode():
-                return self(idx).float().numpy()
+                return self(idx).float().cpu().numpy()
 
         every = list(range(len(self.states)))
         key = lambda i: len(self.states[i])  # noqa: E731 - bucket by cached token count
@@ -204,7 +208,7 @@ def contrastive_tune(
             p.requires_grad = True
 
         def step_loss(idx: list[int]) -> torch.Tensor:
-            return pair_loss(top(idx), yt[idx])
+            return pair_loss(top(idx), yt[idx].to(current_device()))
 
         module: Any = torch.nn.ModuleList(top.layers)
     else:
@@ -213,7 +217,8 @@ def contrastive_tune(
 
         def step_loss(idx: list[int]) -> torch.Tensor:
             batch = backbone.preprocess([items[i] for i in idx])
-            return pair_loss(backbone(batch), yt[idx])
+            device = current_device()
+            return pair_loss(backbone(to_device(batch, device)), yt[idx].to(device))
 
         module = backbone
     plan_batches = balanced_batches(y, steps, batch_size, seed)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def _table(result: dict[str, Any]) -> Any:
     from rich.table import Table
@@ -90,6 +92,7 @@ def compare_command(
     scratch_time_limit: Annotated[
         float | None, typer.Option(help="cap seconds of each scratch run")
     ] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Prove that transfer helped: pretrained vs the same model from scratch vs a classical
     baseline, over seeds and data sizes, with negative-transfer and domain-gap warnings."""
@@ -117,6 +120,7 @@ def compare_command(
         scratch_epochs=scratch_epochs,
         scratch_time_limit=scratch_time_limit,
         say=lambda m: err.print(f"[dim]{m}[/dim]"),
+        device=device,
     )
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n")

@@ -5,10 +5,13 @@ Registered on the main typer app by `register(app)`.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
 import typer
+
+from transferkit.cli.scale import AddressOption, DeviceOption, EngineOption, WorkersOption
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -71,14 +74,31 @@ def fit_command(
     report: Annotated[
         str | None, typer.Option(help="--compare: write the HTML report here")
     ] = None,
+    device: DeviceOption = "auto",
+    engine: EngineOption = "local",
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
 ) -> None:
     """Adapt a pretrained model to your labelled data and save it as a folder.
 
     With --compare, a comparison against from-scratch and classical baselines follows.
+    --engine ray --workers N trains data-parallel on Ray Train (DDP; each step sees
+    N x --batch-size examples) and saves the same folder.
     """
+    from transferkit.cli.scale import check_engine
     from transferkit.errors import InputError, TransferkitError
     from transferkit.utils.checks import dumps_strict
     from transferkit.workflows.fit import fit
+
+    try:
+        check_engine(engine, workers, address)
+    except InputError as e:
+        _fail(str(e))
+    run: Any = fit
+    if engine == "ray":
+        from transferkit.ray.train import fit as ray_fit
+
+        run = functools.partial(ray_fit, workers=workers, address=address)
 
     if report is not None and not compare:
         _fail(
@@ -98,7 +118,7 @@ def fit_command(
         if not as_json:
             typer.echo(f"no --out given: the model will be saved to {out}", err=True)
     try:
-        result = fit(
+        result = run(
             train,
             base=base,
             strategy=strategy,
@@ -115,6 +135,7 @@ def fit_command(
             overwrite=overwrite,
             resume=not fresh,
             progress=progress,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -129,7 +150,7 @@ def fit_command(
     comparison = None
     if compare:
         comparison = _compare(
-            train, eval, result, seeds, budget, report, text_column, label_column, as_json
+            train, eval, result, seeds, budget, report, text_column, label_column, as_json, device
         )
     if as_json:
         payload = result.to_json()
@@ -158,6 +179,7 @@ def _compare(
     text_column: str | None,
     label_column: str | None,
     quiet: bool,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run `transferkit compare` with the base and strategy this fit used."""
     from transferkit.errors import TransferkitError
@@ -181,6 +203,7 @@ def _compare(
             text_column=text_column,
             label_column=label_column,
             say=say,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -194,6 +217,7 @@ def evaluate_command(
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
     from transferkit.errors import TransferkitError
@@ -201,7 +225,12 @@ def evaluate_command(
 
     try:
         report = evaluate(
-            model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+            model,
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            batch_size=batch_size,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))

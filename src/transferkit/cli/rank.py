@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def rank_command(
     train: Annotated[
@@ -43,6 +45,7 @@ def rank_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Rank candidate starting models for TRAIN in seconds, without fine-tuning them.
 
@@ -60,6 +63,7 @@ def rank_command(
         cuts=None if no_cuts else "auto",
         max_examples=max_examples,
         progress=True,  # on stderr: a bar on a terminal, plain lines in a log
+        device=device,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

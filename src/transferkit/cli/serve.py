@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def serve_command(
     model: Annotated[
@@ -42,6 +44,7 @@ def serve_command(
     max_connections: Annotated[
         int, typer.Option("--max-connections", help="open connections at most (503 above)")
     ] = 200,
+    device: DeviceOption = "auto",
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /models, /metrics, /docs and a page at /."""
     from transferkit.errors import TransferkitError
@@ -58,6 +61,7 @@ def serve_command(
             max_request_bytes=max_request_bytes,
             runtime=runtime,
             max_connections=max_connections,
+            device=device,
         )
     except TransferkitError as e:
         typer.echo(f"error: {e}", err=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from transferkit.cli.scale import AddressOption, DeviceOption, EngineOption, WorkersOption
 from transferkit.errors import DataError, FileMissingError, InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -143,14 +144,38 @@ def predict(
             "unbalanced quote (each reported by line) instead of stopping",
         ),
     ] = False,
+    device: DeviceOption = "auto",
+    engine: EngineOption = "local",
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
     Bad inputs in a batch are reported by position; the others still get predictions.
+    --engine ray labels --file on Ray Data (--workers actors, each loading the model once)
+    and writes --out (.parquet, .jsonl, .csv, or a folder of Parquet files).
     """
+    from transferkit.cli.scale import check_engine
     from transferkit.pipelines import check_task, pipeline
 
     check_task(task)
+    check_engine(engine, workers, address)
+    if engine == "ray":
+        _predict_on_ray(
+            task,
+            inputs,
+            model,
+            file,
+            out,
+            text_column,
+            top_k,
+            batch_size,
+            device,
+            workers,
+            address,
+            as_json,
+        )
+        return
     if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
         raise InputError(f"--out {str(out)!r}: use a .csv or .jsonl file name")
     if out is not None and not out.parent.exists():
@@ -168,7 +193,7 @@ def predict(
     columns: dict[str, list[dict[str, Any]]] = {}
     for ref in refs:
         with _status(f"loading model {ref or 'for ' + task}"):
-            pipe = pipeline(task, model=ref, batch_size=batch_size)
+            pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
@@ -196,6 +221,50 @@ def predict(
         _print_table(rows, names)
     if all(_all_failed(r, names) for r in rows):
         raise typer.Exit(2)
+
+
+def _predict_on_ray(
+    task: str,
+    inputs: list[str] | None,
+    model: list[str] | None,
+    file: Path | None,
+    out: Path | None,
+    text_column: str | None,
+    top_k: int | None,
+    batch_size: int,
+    device: str,
+    workers: int,
+    address: str | None,
+    as_json: bool,
+) -> None:
+    """`predict --engine ray`: one model over --file into --out, on Ray Data."""
+    if inputs or file is None or out is None:
+        raise InputError("--engine ray labels a file: give --file DATA and --out OUT, no INPUTs")
+    if model and len(model) > 1:
+        raise InputError("--engine ray runs one --model at a time")
+    from transferkit.ray.batch import predict_file
+
+    ref = model[0] if model else task
+    report = predict_file(
+        ref,
+        file,
+        out,
+        task=task,
+        workers=workers,
+        batch_size=batch_size,
+        address=address,
+        text_column=text_column,
+        top_k=top_k,
+        device="cpu" if device == "auto" else device,
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+    typer.echo(
+        f"wrote {report.rows} predictions to {out} in {report.seconds:.1f} s "
+        f"({report.rows_per_second:.0f} rows/s, {workers} worker(s); Ray start-up "
+        f"{report.startup_seconds:.1f} s){f'; {report.errors} inputs failed' if report.errors else ''}",
+        err=True,
+    )
 
 
 @contextmanager

@@ -74,15 +74,27 @@ def run_batched(
     return np.concatenate(parts)[inverse]  # type: ignore[arg-type]
 
 
-def predict_logits(clf: Any, items: Sequence[Any], batch_size: int = 64) -> np.ndarray:
-    """(n, n_labels) float32 logits of the classifier `clf` on `items`, in eval mode."""
+def forward_on_device(model: Any, batch: Any, device: Any) -> np.ndarray:
+    """``model(batch)`` on `device` (batch copied there; mixed precision on CUDA), as a
+    float32 array on the CPU. Every batched caller runs its forward pass through here."""
     import torch
 
-    clf.eval()
+    from transferkit.core.devices import autocast, to_device
+
+    with torch.inference_mode(), autocast(device):
+        return model(to_device(batch, device)).float().cpu().numpy()
+
+
+def predict_logits(clf: Any, items: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+    """(n, n_labels) float32 logits of the classifier `clf` on `items`, in eval mode, on
+    the current device (`core.devices.device_scope`)."""
+    from transferkit.core.devices import current_device, move_model
+
+    device = current_device()
+    move_model(clf, device).eval()
 
     def run(batch: list[Any]) -> np.ndarray:
-        with torch.inference_mode():
-            return clf(clf.preprocess(batch)).float().numpy()
+        return forward_on_device(clf, clf.preprocess(batch), device)
 
     return run_batched(run, items, batch_size=batch_size)  # type: ignore[return-value]
 
@@ -96,10 +108,13 @@ def encode_features(
     progress: bool = False,
 ) -> np.ndarray:
     """(n, embedding_dim) float32 features of `items` through the body of `model` (a
-    backbone or a classifier), in eval mode; `flip`: images mirrored left-right."""
-    import torch
+    backbone or a classifier), in eval mode, on the current device; `flip`: images
+    mirrored left-right."""
+    from transferkit.core.devices import current_device, move_model
 
     backbone = getattr(model, "backbone", model)
+    device = current_device()
+    move_model(backbone, device)
     was_training = backbone.training
     backbone.eval()
 
@@ -107,8 +122,7 @@ def encode_features(
         batch = backbone.preprocess(batch_items)
         if flip:
             batch["pixel_values"] = batch["pixel_values"].flip(-1)  # (b, 3, h, w) mirrored
-        with torch.inference_mode():
-            return backbone(batch).float().numpy()
+        return forward_on_device(backbone, batch, device)
 
     try:
         out = run_batched(run, items, batch_size=batch_size, progress=progress)

@@ -157,8 +157,11 @@ class Checkpoint(Callback):
     def on_epoch_end(self, state: LoopState) -> None:
         from safetensors.torch import save_file
 
+        from transferkit.core.distributed import is_rank_zero
         from transferkit.models.io import atomic_write_dir
 
+        if not is_rank_zero():  # data-parallel ranks hold the same weights: one writer
+            return
         assert self.module is not None and self.opt is not None
         tensors = {f"param.{k}": v for k, v in trainable_state(self.module).items()}
         if state.best_state is not None:
@@ -271,7 +274,13 @@ def run_loop(
     """Train the parameters in `param_groups` (each {"params", "lr"}); return the state.
 
     When `validate` is given, the weights of the best epoch are restored at the end.
+    On CUDA (`core.devices.current_device`) the loss is computed under mixed precision,
+    with a gradient scaler for fp16 (unscaled before clipping).
     """
+    from transferkit.core.devices import autocast, current_device, grad_scaler
+
+    device = current_device()
+    scaler = grad_scaler(device)
     callbacks = list(callbacks or [])
     for g in param_groups:
         g["base_lr"] = g["lr"]
@@ -294,13 +303,16 @@ def run_loop(
             total, count = 0.0, 0
             for batch in plan(state.epoch):
                 _set_lr(opt, _schedule(state.step, state.total_steps, cfg.warmup))
-                loss = step_loss(batch)
+                with autocast(device):
+                    loss = step_loss(batch)
                 _check_finite(loss, state, "the loss")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if cfg.grad_clip:
+                    scaler.unscale_(opt)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
                 state.step += 1
                 total, count = total + float(loss.detach()), count + 1
                 state.loss = total / count

@@ -36,6 +36,9 @@ class FitResult:
     strategy_chosen_by: str = "user"  # "user" | "auto" (fit's rule) | "rank"
     base_chosen_by: str = "user"  # "user" | "rank" | "default" (rank could not score any)
     estimated_seconds: float | None = None  # the plan's estimate of the training time
+    device: str = "cpu"  # what trained it ("cuda:0 (…, bf16 mixed precision)")
+    engine: str = "local"  # "local" | "ray" (Ray Train, `workers` data-parallel ranks)
+    workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` output of `transferkit fit`."""
@@ -53,6 +56,9 @@ class FitResult:
             "base_reason": self.base_reason,
             "train_seconds": round(self.train_seconds, 2),
             "eval": ev,
+            "device": self.device,
+            "engine": self.engine,
+            "workers": self.workers,
         }
 
 

@@ -118,7 +118,12 @@ def train(
     `plan(epoch)` gives the epoch's batches of example indices (a pure function of the
     epoch, so a resumed run sees the same batches); `step_loss(indices)` the loss of one.
     With `validate` (higher is better) the best epoch's weights are kept.
+    The module trains on the current device (`core.devices`; `step_loss` puts its batch
+    there); inside a torch.distributed process group each rank takes its share of every
+    epoch's batches (`core.distributed`).
     """
+    from transferkit.core.devices import current_device
+    from transferkit.core.distributed import shard_plan, sync_callbacks
     from transferkit.core.loop import (
         Checkpoint,
         EarlyStopping,
@@ -135,6 +140,8 @@ def train(
         cbs.append(TimeLimit(max(1.0, cfg.time_limit)))
     if cfg.checkpoint_dir is not None:
         cbs.append(Checkpoint(cfg.checkpoint_dir, cfg.checkpoint_key))
+    cbs += sync_callbacks()
+    module.to(current_device())
     loop_cfg = LoopConfig(
         epochs=cfg.epochs, warmup=cfg.warmup, weight_decay=cfg.weight_decay, seed=cfg.seed
     )
@@ -142,7 +149,7 @@ def train(
     with bn_momentum(module, FINE_TUNE_BN_MOMENTUM):
         state = run_loop(
             module,
-            plan,
+            shard_plan(plan),
             step_loss,
             groups,
             loop_cfg,
@@ -198,13 +205,14 @@ class ModelInputs:
 
     def logits(self, clf: Any, idx: Sequence[int], batch_size: int = 64) -> np.ndarray:
         """(len(idx), n_labels) logits, through the one batched inference helper."""
-        from transferkit.core.inference import run_batched
+        from transferkit.core.devices import current_device, move_model
+        from transferkit.core.inference import forward_on_device, run_batched
 
-        clf.eval()
+        device = current_device()
+        move_model(clf, device).eval()
 
         def run(part: list[int]) -> np.ndarray:
-            with torch.inference_mode():
-                return clf(self.batch(part)).float().numpy()
+            return forward_on_device(clf, self.batch(part), device)
 
         return run_batched(run, list(idx), batch_size=batch_size, key=self.length)  # type: ignore[return-value]
 
@@ -239,14 +247,18 @@ def train_classifier(
 ) -> TrainOutcome:
     """Cross-entropy training of the Classifier `clf` on `data` (a LabelledData with
     integer targets `y`), validated on `eval_data` after every epoch (best epoch kept)."""
+    from transferkit.core.devices import current_device, to_device
+    from transferkit.core.distributed import ddp
     from transferkit.core.loop import Callback
 
+    device = current_device()
+    net = ddp(clf.to(device), device)  # clf itself outside a process group
     inputs = ModelInputs(clf.backbone, data.items, data.modality)
-    yt = torch.as_tensor(y)
+    yt = torch.as_tensor(y).to(device)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step_loss(idx: list[int]) -> torch.Tensor:
-        return loss_fn(clf(inputs.batch(idx, augment=True)), yt[idx])
+        return loss_fn(net(to_device(inputs.batch(idx, augment=True), device)), yt[idx])
 
     clock = {"eval": 0.0, "start": time.time()}
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from transferkit.core.devices import runs_on_device
 from transferkit.core.results import EvaluationReport
 from transferkit.errors import DataError
 
 
+@runs_on_device
 def evaluate(
     model: Any,
     data: Any,
@@ -19,13 +21,15 @@ def evaluate(
     text_column: str | None = None,
     label_column: str | None = None,
     batch_size: int = 64,
+    device: str = "auto",
 ) -> EvaluationReport:
     """Score `model` (a folder, zoo name or loaded classifier) on labelled `data`.
 
     Returns an EvaluationReport (read like a dict; `to_dict()`): accuracy, macro_f1, n,
     per_class, confusion. Data labels are
     matched to the model's labels case-insensitively ("positive" = "POSITIVE"); a label the
-    model does not know is an error naming it.
+    model does not know is an error naming it. device: "auto" (a CUDA GPU when torch
+    sees one, else the CPU), "cpu", "cuda", "cuda:N" or "mps"; a loaded model is moved there.
     """
     from transferkit.core.inference import predict_logits
     from transferkit.data.datasets import load_labelled

@@ -29,6 +29,8 @@ class Pipeline:
         self.model = model
         self.batch_size = int(batch_size)
         self.top_k = top_k
+        # where forward runs; `pipeline(..., device=)` moves the model and sets it
+        self.device = torch.device("cpu")
 
     # -- steps ---------------------------------------------------------------
     def check(self, item: Any, position: int) -> Any:
@@ -44,7 +46,12 @@ class Pipeline:
 
     @torch.inference_mode()
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model(batch)
+        """The model's outputs for one batch, float32 on the CPU (the batch is copied to
+        `self.device`; mixed precision on CUDA)."""
+        from transferkit.core.devices import autocast, to_device
+
+        with autocast(self.device):
+            return self.model(to_device(batch, self.device)).float().cpu()
 
     def postprocess(self, outputs: torch.Tensor, **kwargs: Any) -> list[Any]:
         raise NotImplementedError

@@ -171,6 +171,11 @@ def forward_cuts(
     """
     import torch
 
+    from transferkit.core.devices import current_device, move_model, to_device
+
+    device = current_device()  # rank's `device=`; outputs come back to the CPU
+    move_model(model.encoder, device)
+    batch = to_device(batch, device)
     groups = model.encoder.layer_groups()
     wanted = sorted({c for c in cuts if c is not None})
     for c in wanted:
@@ -204,7 +209,7 @@ def forward_cuts(
     finally:
         for h in handles:
             h.remove()
-    return found
+    return {c: v.cpu() for c, v in found.items()}
 
 
 def heap_reader() -> Any:

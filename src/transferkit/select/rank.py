@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.core.devices import runs_on_device
 from transferkit.core.results import CandidateRow, RankResult
 from transferkit.errors import DataError, InputError
 
@@ -217,6 +218,7 @@ def score_model(
     return rows, feats
 
 
+@runs_on_device
 def rank(
     train: Any,
     *,
@@ -230,6 +232,7 @@ def rank(
     use_cache: bool = True,
     progress: bool = False,
     seed: int = 0,
+    device: str = "auto",
 ) -> RankResult:
     """Rank candidate starting models for the labelled data `train`.
 
@@ -246,6 +249,8 @@ def rank(
             (said in ``notes``); costs are still estimated for the full size. None: 100
             per class, between 300 and 2000 (`default_max_examples`).
         use_cache: reuse features encoded before (fit's feature cache).
+        device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+            "cuda:N" or "mps" (`core.devices`); latencies are measured on that device.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it

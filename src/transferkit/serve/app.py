@@ -71,19 +71,22 @@ class RequestProblem(Exception):
 
 
 # ---------------------------------------------------------------- model loading
-def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch") -> Any:
+def load_pipeline(
+    model_ref: Any, task: str | None = None, runtime: str = "torch", device: str = "auto"
+) -> Any:
     """A pipeline for `model_ref`: a Pipeline (used as is), a task name (its default
     model), a zoo name, a model folder or an exported ONNX folder. runtime "onnx" or
-    "onnx-int8" exports the model once into the cache and serves it on onnxruntime."""
+    "onnx-int8" exports the model once into the cache and serves it on onnxruntime.
+    device: where a torch model runs (`core.devices`)."""
     from transferkit.models.factory import load_backbone, load_model
     from transferkit.pipelines import TASKS, Pipeline, pipeline
 
     if isinstance(model_ref, Pipeline):
         return model_ref
     if task is not None:
-        return pipeline(task, model_ref, runtime=runtime)
+        return pipeline(task, model_ref, runtime=runtime, device=device)
     if isinstance(model_ref, str) and model_ref in TASKS:
-        return pipeline(model_ref, runtime=runtime)
+        return pipeline(model_ref, runtime=runtime, device=device)
     if runtime != "torch":
         from transferkit.export.cache import cached_export
 
@@ -91,8 +94,8 @@ def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch
     try:
         model = load_model(model_ref)
     except InputError:  # an encoder without a head: serve its embeddings
-        return pipeline("feature-extraction", load_backbone(model_ref))
-    return pipeline(f"{model.modality}-classification", model)
+        return pipeline("feature-extraction", load_backbone(model_ref), device=device)
+    return pipeline(f"{model.modality}-classification", model, device=device)
 
 
 def model_card(pipe: Any, model_ref: Any) -> dict[str, Any]:
@@ -299,6 +302,7 @@ def create_app(
     batch_wait_ms: float = 2.0,
     runtime: str = "torch",
     body_timeout_s: float = BODY_TIMEOUT_S,
+    device: str = "auto",
 ) -> Any:
     """Build the FastAPI app serving `model_ref` (see `load_pipeline`).
 
@@ -309,6 +313,7 @@ def create_app(
     token limit as in the pipelines). batch_wait_ms: how long a batch waits for more.
     runtime: "torch", or "onnx" / "onnx-int8" (exported once into the cache).
     body_timeout_s: a request body must arrive within this many seconds (408 after).
+    device: auto | cpu | cuda | cuda:N | mps, for a torch runtime.
     """
     require_extra("multipart", "serve")
     from transferkit.serve.schema import install_openapi
@@ -320,7 +325,7 @@ def create_app(
     check_number(batch_wait_ms, "batch_wait_ms", low=0, high=10_000, example=2.0)
     check_number(body_timeout_s, "body_timeout_s", low=0, low_open=True, example=10)
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-    pipe = load_pipeline(model_ref, task, runtime)
+    pipe = load_pipeline(model_ref, task, runtime, device)
     labels = getattr(pipe.model, "labels", None) if pipe.task != "feature-extraction" else None
     n_all = len(labels) if labels else None
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transferkit.core.devices import runs_on_device
 from transferkit.core.results import CompareResult
 from transferkit.errors import DataError, InputError
 from transferkit.evaluation.methods import (
@@ -546,6 +547,7 @@ def run_compare(
     return result
 
 
+@runs_on_device
 def compare(
     train: Any,
     *,
@@ -566,6 +568,7 @@ def compare(
     scratch_epochs: int | None = None,
     scratch_time_limit: float | None = None,
     say: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> CompareResult:
     """Compare transfer from `base` with scratch and classical baselines; return the result.
 
@@ -581,6 +584,8 @@ def compare(
     epochs: epochs of the transfer fit (gradient strategies; default: fit's own).
     scratch_epochs / scratch_time_limit: cap the from-scratch runs (text transformers
     from scratch are slow on CPU); the result says when a cap stopped a run.
+    device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+    "cuda:N" or "mps" (`core.devices`; mixed precision on CUDA).
 
     Result (a `CompareResult`, read like a dict; `to_dict()`): task, transfer, scratch,
     classical, time_to_reach, learning_curve, domain_gap, warnings, skipped, notes (see

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transferkit.core.devices import current_device, describe, runs_on_device
+from transferkit.core.distributed import is_rank_zero
 from transferkit.core.inference import predict_logits
 from transferkit.core.results import FitResult
 from transferkit.errors import InputError
@@ -256,9 +258,12 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
     train_seconds = time.time() - t_train
     fd.notes += adapted.notes
     result = _result(start, base, plan, choice, adapted, assess(start.clf, fd.eval), fd)
+    start.clf.to("cpu")  # saved and returned device-independent
     result.train_seconds = train_seconds
     if opts.out is not None:
-        result.model_dir = save(result, fd, adapted, plan, opts)
+        result.model_dir = str(opts.out)
+        if is_rank_zero():  # data-parallel ranks (Ray Train) hold the same model: one writer
+            result.model_dir = save(result, fd, adapted, plan, opts)
     return result
 
 
@@ -301,6 +306,7 @@ def _result(
     )
 
 
+@runs_on_device
 def fit(
     train: Any,
     *,
@@ -323,6 +329,7 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     overwrite: bool = False,
+    device: str = "auto",
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -342,6 +349,10 @@ def fit(
     of the same call resumes from it (`resume=False` starts over). `out` must be new, empty,
     or (with `overwrite=True`) an existing transferkit model folder; see
     `utils.paths.check_out_dir`. Numeric options are checked first (`utils.checks`).
+    device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+    "cuda:N" or "mps" (`core.devices`; mixed precision on CUDA).
+    The returned model is on the CPU, like the saved folder (device-independent); the
+    summary says which device trained it. Distributed fitting: `transferkit.ray.fit`.
     """
     opts = FitOptions(
         base=base,
@@ -363,4 +374,7 @@ def fit(
         progress=progress,
         overwrite=overwrite,
     )
-    return run_fit(train, eval, opts)
+    result = run_fit(train, eval, opts)
+    result.device = describe(current_device())
+    result.summary.append(f"device: {result.device}")
+    return result
