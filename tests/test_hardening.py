@@ -578,10 +578,10 @@ def test_case_clash_warns_nested_images_count_and_modality_is_named(
     tmp_path: Path, probe_model: Path
 ) -> None:
     from PIL import Image
-    from transferkit.adapt.assess import evaluate
 
     from transferkit.data.datasets import load_labelled
     from transferkit.errors import DataError
+    from transferkit.evaluation.assess import evaluate
 
     d = load_labelled((["a", "b", "c"], ["negative", "NEGATIVE", "pos"]))
     assert any("differ only in case" in n and "NEGATIVE / negative" in n for n in d.notes)

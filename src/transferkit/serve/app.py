@@ -577,7 +577,10 @@ def add_info_routes(app: Any, st: ServerState, guard: list[Any]) -> None:
         dependencies=guard,
         summary="Request counts, latency percentiles, batching (?format=prometheus for text)",
     )
-    async def get_metrics(format: str = "json") -> Any:  # noqa: A002 - the query name
+    async def get_metrics(request: Request, format: str = "json") -> Any:  # noqa: A002
+        unknown = sorted(set(request.query_params) - {"format"})
+        if unknown:  # the spec declares `format` alone: anything else is a client error
+            raise RequestProblem(422, f"unknown query parameter(s) {unknown}; only 'format'")
         if format == "prometheus":
             text = prometheus_text(metrics_payload(st))
             return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
