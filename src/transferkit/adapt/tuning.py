@@ -139,7 +139,7 @@ def _probe_features(
 
     if opts.rank_features:
         given = data if opts.rank_data is None else opts.rank_data
-        feats = cached_cut_features(base.backbone, given)
+        feats = cached_cut_features(base.backbone, given, source=base.source)
         if feats is not None:
             return feats[_rows_in(given, data)], True
     return encode(start.clf, data.items, fingerprint=data.fingerprint(), progress=opts.progress)
