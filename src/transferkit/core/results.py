@@ -102,11 +102,14 @@ class RankResult:
             title=f"candidates for {self.modality} data "
             f"({self.n_scored} of {self.n_examples} examples scored)"
         )
+        zero_shot = any(c.get("zero_shot") for c in self.candidates)
         t.add_column("#", justify="right")
         t.add_column("model")
         t.add_column("cut")
         for s in names:
             t.add_column(s, justify="right")
+        if zero_shot:  # a source head whose labels match: as it is / refitted
+            t.add_column("0-shot / refit", justify="right")
         for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
             t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
         for c in self.candidates:
@@ -117,13 +120,20 @@ class RankResult:
                 c["model"],
                 c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
                 *[_fmt(c["scores"].get(s)) for s in names],
+                *([_zero_shot_cell(c.get("zero_shot"))] if zero_shot else []),
                 _fmt(cost.get("latency_ms"), ".1f"),
                 "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
                 _fmt(cost.get("peak_memory_mb"), ".0f"),
-                (c.get("strategy") or "") + flag,
+                (c.get("strategy") or "")
+                + (f" ({c['head']} head)" if c.get("head") else "")
+                + flag,
                 c["why"],
             )
         return t
+
+
+def _zero_shot_cell(zs: dict[str, Any] | None) -> str:
+    return "" if not zs else f"{zs['accuracy']:.3f} / {zs['refit_accuracy']:.3f}"
 
 
 class _MappingResult(Mapping[str, Any]):

@@ -1,5 +1,12 @@
 """`rank`: which pretrained model (and which cut point) to start from, in seconds.
 
+`rank` and `fit --base auto` are one decision: fit calls this function with its defaults
+(`default_candidates`, the default sample, seed and cuts) on the training data as given,
+and takes its :class:`~transferkit.core.results.Recommendation`. A candidate whose source
+head's labels match the data's (ignoring case, or through ``label_map``) is scored whole,
+zero-shot, beside the transferability scores, and may be recommended as it is (strategy
+``none``) or with its head refitted (``probe``); see :mod:`transferkit.select.recommend`.
+
 For every candidate: encode a (stratified sub)sample of the user's training data once,
 score the frozen features (LogME, H-score, kNN; LEEP and NCE from a source head),
 read its cost on this machine off that same encoding pass (no extra forward passes), then rank by transferability and cost with a
@@ -11,8 +18,11 @@ fine-tuned is scored by its best prefix (itself or one of its own cut points).
 
 >>> from transferkit.select.rank import rank
 >>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP
->>> result.recommendation["model"], result.recommendation["strategy"]  # doctest: +SKIP
+>>> result.recommendation.ref, result.recommendation.strategy          # doctest: +SKIP
 ('minilm-l6', 'partial')
+>>> reco = rank("cr_train300.csv").recommendation                       # doctest: +SKIP
+>>> reco.ref, reco.strategy, reco.head                                  # doctest: +SKIP
+('minilm-l6-sst2', 'probe', 'tune')
 >>> result.to_dict()["candidates"][0].keys()                           # doctest: +SKIP
 dict_keys(['model', 'cut', 'scores', 'cost', 'rank', 'why', ...])
 """
