@@ -26,7 +26,9 @@ error (at the best accuracy, on the eval rows) of the best option measured.
 
 Run:  nice -n 10 python benchmarks/bench_choose.py --threads 1 --cases cr300 sst5bin \\
           --json benchmarks/results/choose.json
-      python benchmarks/bench_choose.py --render benchmarks/results/choose.json
+      python benchmarks/bench_choose.py --render benchmarks/results/choose*.json
+      nice -n 10 python benchmarks/bench_choose.py --agree --cases cr300 cr trec \\
+          --json benchmarks/results/rank_fit_agree.json      # rank vs fit's choice, no training
 """
 
 from __future__ import annotations
@@ -125,6 +127,44 @@ def run_case(name: str, n_eval: int, finetune: bool) -> dict[str, Any]:
     return out
 
 
+def agree_case(name: str) -> dict[str, Any]:
+    """`rank` and fit's base choice (`choose_base`, what `fit --base auto` runs) on the
+    same training data, no training: do they give the same base, cut, strategy and head?"""
+    from transferkit import rank
+    from transferkit.data.datasets import load_labelled
+    from transferkit.workflows.autobase import choose_base
+
+    if name == "trec":
+        train = pd.read_csv(DATA / "trec" / "train.csv")
+    else:
+        train = case_data(name, 10)[0]
+    t0 = time.perf_counter()
+    result = rank(train)
+    rank_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    choice = choose_base(load_labelled(train))
+    reco = result.recommendation
+    assert reco is not None
+    keep = ("model", "cut", "strategy", "head", "expected_accuracy", "estimated_seconds")
+    return {
+        "case": name,
+        "n_train": len(train),
+        "n_scored": result.n_scored,
+        "rank_seconds": round(rank_s, 1),
+        "fit_choice_seconds": round(time.perf_counter() - t0, 1),
+        "rank": [reco.ref, reco.strategy, reco.head],
+        "fit": [choice.ref, choice.strategy, choice.head],
+        "recommendation": reco.to_dict(),
+        "candidates": [
+            {k: c[k] for k in keep}
+            | {"knn": c["scores"].get("knn"), "zero_shot": c["zero_shot"]}
+            | {"latency_ms": c["cost"].get("latency_ms")}
+            for c in result.candidates
+        ],
+        "notes": result.notes,
+    }
+
+
 def summarise(case: dict[str, Any]) -> dict[str, Any]:
     opts = case["options"]
     measured = {k: v["accuracy"] for k, v in opts.items() if v.get("accuracy") is not None}
@@ -188,12 +228,15 @@ def main() -> None:
     ap.add_argument("--no-finetune", nargs="*", default=[], help="cases to estimate, not run")
     ap.add_argument("--n-eval", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--agree", action="store_true", help="rank vs fit's choice only, no training")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--render", type=Path, default=None)
+    ap.add_argument("--render", type=Path, nargs="+", default=None, help="JSON files to table")
     args = ap.parse_args()
     if args.render is not None:
-        d = json.loads(args.render.read_text())
-        print(render(d["cases"], d["meta"]))
+        runs = [json.loads(f.read_text()) for f in args.render]
+        for d in runs:  # one line of machine, load and date per file
+            print(render(d["cases"], d["meta"]).splitlines()[0])
+        print(render([c for d in runs for c in d["cases"]], runs[0]["meta"]).split("\n", 2)[2])
         return
     import torch
 
@@ -205,6 +248,14 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_before": uptime().split("load average:")[-1].strip(),
     }
+    if args.agree:
+        rows = [agree_case(name) for name in args.cases]
+        meta["load_after"] = uptime().split("load average:")[-1].strip()
+        if args.json is not None:
+            args.json.write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
+        for r in rows:
+            print(r["case"], "rank:", r["rank"], "fit:", r["fit"], r["rank"] == r["fit"])
+        return
     cases = []
     for name in args.cases:
         cases.append(run_case(name, args.n_eval, name not in args.no_finetune))
