@@ -178,20 +178,25 @@ def test_bad_cut_names_value_range_and_fix(tmp_path: Path) -> None:
 
 
 def test_base_auto_follows_rank(sst2, tmp_path: Path) -> None:
-    from transferkit.data.datasets import load_labelled, stratified_split
     from transferkit.select.rank import rank
-    from transferkit.workflows.autobase import zoo_candidates
     from transferkit.workflows.fit import fit
 
     train, _ = sst2
     r = fit(train, base="auto", out=tmp_path / "m", progress=False)
-    # what rank recommends on the same examples fit trains on (after its validation split)
-    part, _ = stratified_split(load_labelled(train), 0.1, 0)
-    reco = rank(part, candidates=zoo_candidates("text")).recommendation
+    # what rank recommends on the same training data, given as it is to both
+    reco = rank(train).recommendation
+    assert reco is not None
     chosen = reco["model"] + ("" if reco["cut"] is None else f"@{reco['cut']}")
-    assert r.base == chosen and r.strategy == reco["strategy"] == "contrastive"  # fit's rule
+    assert chosen == reco.ref
+    assert r.base == chosen and r.strategy == reco["strategy"]  # one decision
+    # sst2 labels are the packaged sentiment head's: it is a candidate, scored zero-shot
+    assert reco.zero_shot is not None and reco.zero_shot["n"] == 40
+    if reco.head != "new":
+        assert r.zero_shot is not None and r.base == "minilm-l6-sst2"
+        assert r.strategy in ("none", "probe")
     assert r.base_reason.startswith(f"base auto: rank recommends {chosen} (kNN "), r.base_reason
     assert "runner-up" in r.base_reason and r.reason.startswith(r.base_reason)
+    assert reco.head_reason in r.base_reason
     assert r.summary[0] == r.base_reason and "rank recommends it" in r.summary[1]
     cfg = json.loads((tmp_path / "m" / "transferkit.json").read_text())
     assert cfg["base_reason"] == r.base_reason and cfg["base_model"] == chosen

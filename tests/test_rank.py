@@ -131,7 +131,21 @@ def test_rank_json_shape(tiny_bert: Path) -> None:
     (row,) = d["candidates"]
     assert set(row) >= {"model", "cut", "scores", "cost", "rank", "why"} and row["cut"] == 2
     assert set(row["cost"]) >= {"params", "latency_ms", "peak_memory_mb", "finetune_s"}
-    assert set(d["recommendation"]) == {"model", "cut", "strategy", "why"}
+    assert set(d["recommendation"]) == {
+        "model",
+        "cut",
+        "strategy",
+        "why",
+        "head",
+        "head_reason",
+        "strategy_reason",
+        "zero_shot",
+        "expected_accuracy",
+        "estimated_seconds",
+        "noise",
+        "preferred_to",
+    }
+    assert d["recommendation"]["head"] == "new" and d["recommendation"]["zero_shot"] is None
     assert d["ranked_by"] == "knn"
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "FitResult",
     "RankResult",
     "CandidateRow",
+    "Recommendation",
     "CompareResult",
     "EvaluationReport",
     "TransferkitError",
@@ -55,6 +56,7 @@ _LAZY = {
     "FitResult": "transferkit.core.results",
     "RankResult": "transferkit.core.results",
     "CandidateRow": "transferkit.core.results",
+    "Recommendation": "transferkit.core.results",
     "CompareResult": "transferkit.core.results",
     "EvaluationReport": "transferkit.core.results",
     "TransferkitError": "transferkit.errors",
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
         EvaluationReport,
         FitResult,
         RankResult,
+        Recommendation,
     )
     from transferkit.errors import DataError, InputError, ModelNotFoundError, TransferkitError
     from transferkit.evaluation.assess import evaluate

@@ -41,6 +41,7 @@ class HeadStart:
     clf: Any
     zero_shot: dict[str, Any] | None
     note: str
+    kept: bool = False  # True: the source head was kept (its labels match the data's)
 
 
 def load_base(ref: str) -> Base:
@@ -79,16 +80,24 @@ def set_head(clf: Any, weight: np.ndarray, bias: np.ndarray) -> None:
         lin.bias.copy_(torch.as_tensor(bias))
 
 
-def attach_head(base: Base, classes: list[str], eval_data: Any | None) -> HeadStart:
+def attach_head(
+    base: Base,
+    classes: list[str],
+    eval_data: Any | None,
+    label_map: dict[str, str] | None = None,
+) -> HeadStart:
     """A Classifier for `classes` on the base body: the source head's rows reordered when
-    its labels match (case-insensitive; scored zero-shot on `eval_data` when given), else
-    a new head, and the note says which source head was dropped."""
+    its labels match (case-insensitive, after `label_map` {data label: source label};
+    scored zero-shot on `eval_data` when given), else a new head, and the note says which
+    source head was dropped."""
     from transferkit.core.inference import predict_logits
     from transferkit.models.classifier import Classifier, match_head
     from transferkit.models.factory import split_cut
 
     src = base.source
-    rows = match_head(src.labels, classes) if base.cut is None and src is not None else None
+    rows = None
+    if base.cut is None and src is not None:
+        rows = match_head(src.labels, classes, label_map)
     clf = Classifier(base.backbone, classes)
     if rows is not None:
         head = src.head_linear()
@@ -99,7 +108,7 @@ def attach_head(base: Base, classes: list[str], eval_data: Any | None) -> HeadSt
             zs_pred = predict_logits(clf, eval_data.items).argmax(1)
             zero_shot = report(classes, eval_data.labels, zs_pred)
             note += f"; zero-shot accuracy before training {zero_shot['accuracy']:.4f}"
-        return HeadStart(clf, zero_shot, note)
+        return HeadStart(clf, zero_shot, note, kept=True)
     note = f"new head for {len(classes)} classes"
     if src is not None and base.cut is not None:
         note += (

@@ -1,5 +1,6 @@
 """Train a classifier on a base with one strategy of a plan: `adapt`.
 
+- none: no training; the kept source head is used as it is.
 - probe: frozen features (from the feature cache, or rank's entry for this very data),
   a regularised logistic head; a kept source head stays when the refitted one is worse.
 - contrastive: the body's top layers tuned on in-batch pairs (`adapt.contrastive`),
@@ -40,6 +41,7 @@ class AdaptOptions:
     checkpoint_dir: Path | None = None
     fingerprint: str = ""  # of the training data as given (keys the checkpoint)
     rank_features: bool = False  # rank has just encoded this data: reuse its features
+    rank_data: Any = None  # what rank encoded (the data as given; `data` is a part of it)
     progress: bool = True
 
 
@@ -65,6 +67,8 @@ def adapt(
     opts: AdaptOptions,
 ) -> Adapted:
     """Train `start.clf` on `data` (validated on `eval_data`) with `plan`'s strategy."""
+    if plan.strategy == "none":
+        return _as_is(start, base)
     y = np.array([data.classes.index(lab) for lab in data.labels])
     if plan.strategy in ("partial", "full", "contrastive") and hasattr(base.backbone, "model"):
         from transferkit.models.backbone import merge_lora
@@ -73,6 +77,21 @@ def adapt(
     if plan.strategy in ("probe", "contrastive"):
         return _head_on_features(start, base, data, y, eval_data, plan, opts)
     return _gradient(start, base, data, y, eval_data, plan, opts)
+
+
+def _as_is(start: HeadStart, base: Base) -> Adapted:
+    """Strategy "none": the source head as it is, which needs a kept head."""
+    from transferkit.errors import InputError
+
+    if not start.kept:
+        raise InputError(
+            f"strategy 'none' uses a source head as it is, but {base.ref!r} has no head whose "
+            "labels match the data's (its head was replaced by a new, untrained one). Pick a "
+            "base whose labels match, pass label_map (--label-map), or use --strategy probe."
+        )
+    out = Adapted({}, notes=["no training: the source head is used as it is"])
+    out.body = "full" if base.config.get("body") else None
+    return out
 
 
 def _remaining(opts: AdaptOptions, margin: float = 0.0) -> float | None:
@@ -119,10 +138,25 @@ def _probe_features(
 ) -> tuple[np.ndarray, bool]:
     from transferkit.core.cache import cached_cut_features, encode
 
-    feats = cached_cut_features(base.backbone, data) if opts.rank_features else None
-    if feats is not None:
-        return feats, True
+    if opts.rank_features:
+        given = data if opts.rank_data is None else opts.rank_data
+        feats = cached_cut_features(base.backbone, given, source=base.source)
+        if feats is not None:
+            return feats[_rows_in(given, data)], True
     return encode(start.clf, data.items, fingerprint=data.fingerprint(), progress=opts.progress)
+
+
+def _rows_in(given: Any, part: Any) -> list[int]:
+    """Positions in `given` of the examples of `part`, an order-keeping subset of it (fit's
+    validation split), so rank's features of `given` serve `part`."""
+    rows: list[int] = []
+    j = 0
+    for item, label in zip(part.items, part.labels, strict=True):
+        while given.items[j] != item or given.labels[j] != label:
+            j += 1
+        rows.append(j)
+        j += 1
+    return rows
 
 
 def _head_on_features(

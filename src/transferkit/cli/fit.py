@@ -34,8 +34,20 @@ def fit_command(
         ),
     ] = "auto",
     strategy: Annotated[
-        str, typer.Option(help="auto | probe | partial | full | lora | contrastive")
+        str,
+        typer.Option(
+            help="auto | none | probe | partial | full | lora | contrastive (none: a source "
+            "head whose labels match, as it is)"
+        ),
     ] = "auto",
+    label_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label-map",
+            help="DATA=SOURCE (repeat): a data label and the source-head label it means "
+            "(e.g. neg=NEGATIVE); others match ignoring case",
+        ),
+    ] = None,
     eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
@@ -87,6 +99,7 @@ def fit_command(
     """
     from transferkit.cli.scale import check_engine
     from transferkit.errors import InputError, TransferkitError
+    from transferkit.models.classifier import parse_label_map
     from transferkit.utils.checks import dumps_strict
     from transferkit.workflows.fit import fit
 
@@ -136,6 +149,7 @@ def fit_command(
             resume=not fresh,
             progress=progress,
             device=device,
+            label_map=parse_label_map(label_map),
         )
     except TransferkitError as e:
         _fail(str(e))

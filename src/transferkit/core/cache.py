@@ -100,16 +100,23 @@ def rank_cut_key(identity: str, fingerprint: str, what: Any, batch_size: int) ->
     return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
 
 
-def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
+def cached_cut_features(
+    backbone: Any, data: Any, *, batch_size: int = 32, source: Any = None
+) -> np.ndarray | None:
     """The features `rank` cached for `backbone` on exactly `data` (same examples, same
     order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
     ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
     (the same layers, pooled the same way), so its features are rank's entry for k.
-    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
+    Bodies loaded plainly from a reference qualify; a whole classifier's body (a LoRA
+    adapter, tuned weights) only through `source`, the classifier rank keyed it by."""
     from types import SimpleNamespace
 
     if not all(isinstance(x, str) for x in data.items):
         return None  # rank caches only data it can fingerprint as strings (texts, paths)
+    if source is not None and backbone.spec.get("cut") is None:
+        key = rank_cut_key(model_identity(source), data.fingerprint(), None, batch_size)
+        feats = load_features(key)
+        return feats if feats is not None and len(feats) == len(data) else None
     if hasattr(getattr(backbone, "model", None), "peft_config"):
         return None
     whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's

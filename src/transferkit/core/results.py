@@ -67,7 +67,7 @@ class RankResult:
     """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
 
     candidates: list[CandidateRow]
-    recommendation: dict[str, Any] | None
+    recommendation: Recommendation | None
     modality: str
     n_examples: int
     n_scored: int
@@ -80,7 +80,9 @@ class RankResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "candidates": [c.to_dict() for c in self.candidates],
-            "recommendation": self.recommendation,
+            "recommendation": None
+            if self.recommendation is None
+            else self.recommendation.to_dict(),
             "data": {
                 "modality": self.modality,
                 "examples": self.n_examples,
@@ -107,11 +109,14 @@ class RankResult:
             title=f"candidates for {self.modality} data "
             f"({self.n_scored} of {self.n_examples} examples scored)"
         )
+        zero_shot = any(c.get("zero_shot") for c in self.candidates)
         t.add_column("#", justify="right")
         t.add_column("model", no_wrap=True)  # a name the user types: never cut
         t.add_column("cut")
         for s in names:
             t.add_column(s, justify="right")
+        if zero_shot:  # a source head whose labels match: as it is / refitted
+            t.add_column("0-shot / refit", justify="right")
         for col in ("ms/ex", "params", "mem MB", "strategy", "why")[: None if why else -1]:
             t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
         for c in self.candidates:
@@ -122,13 +127,20 @@ class RankResult:
                 c["model"],
                 c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
                 *[_fmt(c["scores"].get(s)) for s in names],
+                *([_zero_shot_cell(c.get("zero_shot"))] if zero_shot else []),
                 _fmt(cost.get("latency_ms"), ".1f"),
                 "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
                 _fmt(cost.get("peak_memory_mb"), ".0f"),
-                (c.get("strategy") or "") + flag,
+                (c.get("strategy") or "")
+                + (f" ({c['head']} head)" if c.get("head") else "")
+                + flag,
                 *([c["why"]] if why else []),
             )
         return t
+
+
+def _zero_shot_cell(zs: dict[str, Any] | None) -> str:
+    return "" if not zs else f"{zs['accuracy']:.3f} / {zs['refit_accuracy']:.3f}"
 
 
 class _MappingResult(Mapping[str, Any]):
@@ -203,8 +215,47 @@ class CandidateRow(_MappingResult):
     score_spread: int | None = None
     scores_disagree: bool | None = None
     why: str = ""
+    # a candidate whose source head matches the data's labels: the head as it is on the
+    # scored sample ({"accuracy", "macro_f1", "refit_accuracy", "n"}), else None
+    zero_shot: dict[str, Any] | None = None
+    head: str | None = None  # "reuse" (as it is) | "tune" (head refitted) | "new"
+    expected_accuracy: float | None = None  # the accuracy figure the choice compares
+    estimated_seconds: float | None = None  # its strategy's estimate, measured throughput
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> CandidateRow:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in row.items() if k in names})
+
+
+HEAD_CHOICES = ("reuse", "tune", "new")
+
+
+@dataclass(eq=False)
+class Recommendation(_MappingResult):
+    """What `rank` recommends and `fit --base auto` starts from (one decision for both).
+
+    `head`: "reuse" (the source head as it is: strategy "none"), "tune" (the source head
+    kept and refitted: strategy "probe") or "new" (a new head). `head_reason` is one
+    sentence naming the zero-shot figure when a source head was considered. When a
+    cheaper candidate was preferred to a better-scored one within `noise`,
+    `preferred_to` names that one ({"model", "cut", "expected_accuracy",
+    "estimated_seconds"}); `why` says it in words."""
+
+    model: str
+    cut: int | None
+    strategy: str
+    why: str
+    head: str = "new"
+    head_reason: str = ""
+    strategy_reason: str = ""  # why this strategy on this base, without time estimates
+    zero_shot: dict[str, Any] | None = None  # the considered source head's figures
+    expected_accuracy: float | None = None
+    estimated_seconds: float | None = None
+    noise: float | None = None  # half-width within which two candidates count as equal
+    preferred_to: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        """The base reference `fit` takes: ``model`` or ``model@cut``."""
+        return self.model if self.cut is None else f"{self.model}@{self.cut}"

@@ -7,6 +7,8 @@
 - full: everything trained.
 - lora: low-rank adapters on attention projections (Hu et al. 2021) + head; text only.
 - contrastive: SetFit-style pair tuning of the body, then a probe head (Tunstall et al. 2022).
+- none: no training; a source head whose labels match the data's is used as it is (the
+  first kind of transfer: same classes, new domain).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from transferkit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "probe", "partial", "full", "lora", "contrastive")
+STRATEGIES = ("auto", "none", "probe", "partial", "full", "lora", "contrastive")
 
 # Examples per second on a 2-core CPU for a 22.7M-parameter text body (minilm-l6,
 # ~20-token sentences) and a 3.5M-parameter CNN at 224 px; scaled by parameter count.
@@ -65,6 +67,8 @@ def n_params(backbone: Any) -> int:
 
 def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: int) -> float:
     """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto."""
+    if strategy == "none":
+        return 0.0
     rate = _TEXT_RATE if modality == "text" else _IMAGE_RATE
     scale = max(params, 1) / _REF_PARAMS[modality]
     enc = n / rate["encode"] * scale

@@ -8,7 +8,7 @@ of shape (batch, n_labels).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -29,17 +29,45 @@ def _check_labels(labels: Sequence[Any]) -> list[str]:
     return names
 
 
-def match_head(labels: Sequence[Any], classes: Sequence[str]) -> list[int] | None:
+def match_head(
+    labels: Sequence[Any], classes: Sequence[str], label_map: Mapping[str, str] | None = None
+) -> list[int] | None:
     """Rows of a source head for `classes` when the label sets match case-insensitively
-    (the head can be kept, reordered); None when they differ.
+    (the head can be kept, reordered); None when they differ. `label_map` declares
+    {data label: source label} for labels named differently ("neg" -> "NEGATIVE"); a
+    data label it does not name is compared as it is.
 
     >>> match_head(["NEGATIVE", "POSITIVE"], ["positive", "negative"])
     [1, 0]
+    >>> match_head(["NEGATIVE", "POSITIVE"], ["bad", "good"], {"bad": "negative", "good": "positive"})
+    [0, 1]
     """
+    named = [str((label_map or {}).get(c, c)).lower() for c in classes]
     low = {str(lab).lower(): i for i, lab in enumerate(labels)}
-    if len(low) != len(classes) or set(low) != {c.lower() for c in classes}:
+    if len(low) != len(classes) or set(low) != set(named) or len(set(named)) != len(named):
         return None
-    return [low[c.lower()] for c in classes]
+    return [low[c] for c in named]
+
+
+def parse_label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
+    """``["neg=NEGATIVE", "pos=POSITIVE"]`` (the CLI's ``--label-map``) → {data label:
+    source-head label}; None for none. A pair without ``=`` is an InputError.
+
+    >>> parse_label_map(["neg=NEGATIVE", "pos=POSITIVE"])
+    {'neg': 'NEGATIVE', 'pos': 'POSITIVE'}
+    """
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        data_label, sep, source_label = str(pair).partition("=")
+        if not sep or not data_label.strip() or not source_label.strip():
+            raise InputError(
+                f"--label-map {pair!r} is not DATA=SOURCE; pass one pair per option, e.g. "
+                "--label-map neg=NEGATIVE --label-map pos=POSITIVE"
+            )
+        out[data_label.strip()] = source_label.strip()
+    return out
 
 
 class Classifier(nn.Module):

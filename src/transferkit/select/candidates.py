@@ -74,6 +74,9 @@ class LoadedModel:
     encoder: Any  # a transferkit Backbone, or an ExternalEncoder (features only)
     head: Any = None  # source classification head on the full features, or None
     features_only: bool = False
+    labels: list[str] | None = None  # the source head's labels (None without a head)
+    built_on: str | None = None  # a zoo classifier's zoo body ("minilm-l6"), else None
+    source: Any = None  # the loaded classifier (its config says how its body was tuned)
 
     @property
     def n_groups(self) -> int:
@@ -112,10 +115,12 @@ def load_candidate(ref: str, modality: str) -> LoadedModel:
     from transferkit.zoo.registry import get_card
 
     spec = resolve(ref)
-    head = None
+    head = labels = built_on = clf = None
     if spec["kind"] == "zoo" and get_card(spec["name"]).source_head:
         clf = load_model(spec)
         backbone, head = clf.backbone, clf.head  # type: ignore[union-attr]
+        labels = [str(lab) for lab in clf.labels]  # type: ignore[union-attr]
+        built_on = get_card(spec["name"]).base
     else:
         backbone = load_backbone(spec)
     if backbone.modality != modality:
@@ -126,7 +131,9 @@ def load_candidate(ref: str, modality: str) -> LoadedModel:
     backbone.eval()
     if head is not None:
         head.eval()
-    return LoadedModel(ref, backbone.modality, backbone, head)
+    return LoadedModel(
+        ref, backbone.modality, backbone, head, labels=labels, built_on=built_on, source=clf
+    )
 
 
 # ----------------------------------------------------------------------- cut features

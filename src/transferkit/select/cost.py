@@ -17,7 +17,9 @@ exist (not glibc), activation memory is reported as None.
 Fine-tuning time is estimated as ``3 x forward latency x examples x epochs``: a training
 step costs about three forward passes (backward ≈ 2 x forward, the 6N-vs-2N FLOPs rule
 of Kaplan et al. 2020, "Scaling Laws for Neural Language Models"); a probe costs one
-forward pass over the data (the linear head is negligible).
+forward pass over the data (the linear head is negligible). Contrastive tuning (text) is
+estimated as its steps x 32 texts x 3 forward passes, then a probe
+(``core.strategies.contrastive_steps``).
 """
 
 from __future__ import annotations
@@ -69,8 +71,15 @@ def _cost_dict(
     act: int | None,
     n_train: int,
 ) -> dict[str, Any]:
+    from transferkit.core.strategies import contrastive_steps
+
     mb = 2**20
     epochs = None if model.features_only else finetune_epochs(model.modality, n_train)
+    probe_s = per_example_s * n_train
+    contrastive_s = None
+    if not model.features_only and model.modality == "text":
+        train_s = contrastive_steps(n_train) * 32 * per_example_s * _TRAIN_STEP_FORWARDS
+        contrastive_s = round(train_s + probe_s, 1)
     return {
         "params": params,
         "latency_ms": round(per_example_s * 1e3, 3),
@@ -78,7 +87,8 @@ def _cost_dict(
         "weights_mb": round(weight_bytes / mb, 2),
         "activations_mb": None if act is None else round(act / mb, 2),
         "peak_memory_mb": round((weight_bytes + (act or 0)) / mb, 2),
-        "probe_s": round(per_example_s * n_train, 2),
+        "probe_s": round(probe_s, 2),
+        "contrastive_s": contrastive_s,
         "finetune_s": None
         if model.features_only
         else round(per_example_s * _TRAIN_STEP_FORWARDS * n_train * epochs, 1),

@@ -1,5 +1,12 @@
 """`rank`: which pretrained model (and which cut point) to start from, in seconds.
 
+`rank` and `fit --base auto` are one decision: fit calls this function with its defaults
+(`default_candidates`, the default sample, seed and cuts) on the training data as given,
+and takes its :class:`~transferkit.core.results.Recommendation`. A candidate whose source
+head's labels match the data's (ignoring case, or through ``label_map``) is scored whole,
+zero-shot, beside the transferability scores, and may be recommended as it is (strategy
+``none``) or with its head refitted (``probe``); see :mod:`transferkit.select.recommend`.
+
 For every candidate: encode a (stratified sub)sample of the user's training data once,
 score the frozen features (LogME, H-score, kNN; LEEP and NCE from a source head),
 read its cost on this machine off that same encoding pass (no extra forward passes), then rank by transferability and cost with a
@@ -11,8 +18,11 @@ fine-tuned is scored by its best prefix (itself or one of its own cut points).
 
 >>> from transferkit.select.rank import rank
 >>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP
->>> result.recommendation["model"], result.recommendation["strategy"]  # doctest: +SKIP
+>>> result.recommendation.ref, result.recommendation.strategy          # doctest: +SKIP
 ('minilm-l6', 'partial')
+>>> reco = rank("cr_train300.csv").recommendation                       # doctest: +SKIP
+>>> reco.ref, reco.strategy, reco.head                                  # doctest: +SKIP
+('minilm-l6-sst2', 'probe', 'tune')
 >>> result.to_dict()["candidates"][0].keys()                           # doctest: +SKIP
 dict_keys(['model', 'cut', 'scores', 'cost', 'rank', 'why', ...])
 """
@@ -36,13 +46,15 @@ __all__ = ["RankResult", "default_candidates", "rank", "score_model"]
 
 
 def default_candidates(modality: str) -> list[str]:
-    """Every zoo model of `modality` that is not a classifier built on another zoo model
-    (its body would duplicate its base's features), plus external encoders of it."""
-    from transferkit.select.external import EXTERNAL_CARDS
+    """The one candidate set of `rank` and `fit --base auto`: every installed zoo model of
+    `modality` that `fit` can adapt. That is the bodies, and the classifiers built on one
+    (a source head, e.g. ``minilm-l6-sst2``), which stay candidates only when their head's
+    labels match the data's (checked once loaded, see `rank`). Features-only encoders
+    (``multilingual-e5-small``) are left out, since `fit` cannot put a head on them; name
+    them in ``candidates=`` to score them."""
     from transferkit.zoo.registry import list_models
 
-    names = [c.name for c in list_models(modality) if c.base is None]
-    return names + [k for k, v in EXTERNAL_CARDS.items() if v["modality"] == modality]
+    return [c.name for c in list_models(modality) if c.installed and not c.features_only]
 
 
 def _expand(
@@ -92,6 +104,31 @@ def _cuts_for(model: Any, explicit: list[int | None] | None, cuts: Any) -> list[
     if cuts in (None, "none"):
         return [None]
     raise InputError(f"cuts={cuts!r}; use 'auto', 'none' or a list of ints")
+
+
+def zero_shot(
+    probs: np.ndarray, rows: list[int], y: np.ndarray, feats: np.ndarray
+) -> dict[str, Any]:
+    """A source head as it is, on the labelled sample: ``accuracy`` and ``macro_f1`` of
+    its predictions (`rows` maps the data's classes, in `y`'s order, to the head's rows),
+    and ``refit_accuracy``: 5-fold cross-validated accuracy of a logistic head refitted on
+    the same frozen features (what the probe strategy reaches when it retunes the head).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    pred = probs[:, rows].argmax(axis=1)  # (N,) index into the data's classes
+    per_class = int(np.bincount(y).min())
+    with _one_blas_thread():
+        cv = StratifiedKFold(min(5, per_class), shuffle=True, random_state=0)
+        refit = cross_val_score(LogisticRegression(C=1.0, max_iter=2000), feats, y, cv=cv)
+    return {
+        "accuracy": round(float((pred == y).mean()), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+        "refit_accuracy": round(float(refit.mean()), 4),
+        "n": int(len(y)),
+    }
 
 
 def _score(feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None) -> dict[str, float]:
@@ -144,7 +181,10 @@ def _cached_encode(
     if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
         from transferkit.core.cache import load_features, model_identity, rank_cut_key
 
-        identity, fp = model_identity(model.encoder), data.fingerprint()
+        # the classifier's identity when there is one: a body tuned with it (a LoRA
+        # adapter) gives other features than the plain body of the same spec
+        identity = model_identity(model.source if model.source is not None else model.encoder)
+        fp = data.fingerprint()
         for c in [*cuts, "probs", "stats"]:
             keys[c] = rank_cut_key(identity, fp, c, batch_size)
         hits = {c: load_features(k) for c, k in keys.items()}
@@ -185,10 +225,13 @@ def score_model(
     use_cache: bool = True,
     progress: bool = False,
     batch_size: int = 32,
+    head_rows: list[int] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int | None, np.ndarray]]:
     """Encode `sample` once with `model` (every cut in one pass), score each cut and read
     its cost off the same pass. Returns ``(one row per cut, features per cut)``; a cut
-    that fails to score is a row with its ``error``. Raises if encoding fails."""
+    that fails to score is a row with its ``error``. Raises if encoding fails.
+    With `head_rows` (the source head's rows for the data's classes: its labels match),
+    the whole model's row also carries the head's `zero_shot` figures."""
     from transferkit.select.candidates import describe_cut
     from transferkit.select.cost import cost_from_stats
 
@@ -215,6 +258,8 @@ def score_model(
                 "error": None,
             }
         )
+        if c is None and head_rows is not None and probs is not None:
+            rows[-1]["zero_shot"] = zero_shot(probs, head_rows, y, feats[c])
     return rows, feats
 
 
@@ -233,6 +278,7 @@ def rank(
     progress: bool = False,
     seed: int = 0,
     device: str = "auto",
+    label_map: dict[str, str] | None = None,
 ) -> RankResult:
     """Rank candidate starting models for the labelled data `train`.
 
@@ -241,20 +287,29 @@ def rank(
             a DataFrame, a ``(texts, labels)`` pair, or a ``LabelledData``.
         candidates: model references: zoo names, local folders, hub ids,
             ``multilingual-e5-small``; ``"name@k"`` asks for cut point k only. Default:
-            every zoo model of the data's modality.
+            `default_candidates` (the set `fit --base auto` uses): the installed zoo
+            bodies of the data's modality, and the zoo classifiers whose head's labels
+            match the data's (case-insensitive, or through `label_map`).
         budget: seconds available to adapt the chosen model (None: no limit).
         cuts: cut points for candidates named without ``@k``: ``"auto"`` (two
-            intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list.
+            intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list. A
+            candidate whose source head is reused is scored whole (the head fits only
+            the whole model's features).
         max_examples: larger data is scored on a stratified subsample of this size
-            (said in ``notes``); costs are still estimated for the full size. None: 100
-            per class, between 300 and 2000 (`default_max_examples`).
+            (said in ``notes``); costs are still estimated for the full size. None:
+            `default_max_examples` (text: 100 per class, between 300 and 2000; images 100).
         use_cache: reuse features encoded before (fit's feature cache).
         device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
             "cuda:N" or "mps" (`core.devices`); latencies are measured on that device.
+        label_map: {data label: source-head label} for labels named differently
+            (``{"neg": "NEGATIVE", "pos": "POSITIVE"}``); others are matched as they are,
+            ignoring case.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
-        with its reason (``error``) while the others are ranked.
+        with its reason (``error``) while the others are ranked. A candidate whose head
+        matches the data's labels is scored zero-shot (``zero_shot`` in its row) and may
+        be recommended as it is (strategy ``none``) or with its head refitted (``probe``).
 
     Raises:
         DataError: a class with fewer than 2 examples (the scores need two per class),
@@ -268,15 +323,20 @@ def rank(
     check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
     check_number(max_examples, "max_examples", low=1, integer=True, example=300)
     data = load_labelled(train, text_column=text_column, label_column=label_column)
-    counts = data.counts()
-    _check_classes(data.source, counts)
     sample, notes = _sample(data, max_examples, seed)
-    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
-    rows = _score_candidates(
-        data, sample, y, candidates, cuts, use_cache=use_cache, progress=progress,
-        batch_size=batch_size,
-    )  # fmt: skip
-    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
+    counts = data.counts()
+    y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
+    classes = [str(c) for c in y_labels]
+    scoring = _Scoring(
+        sample, y.astype(np.int64), classes, len(data), label_map, use_cache, progress, batch_size
+    )
+    rows: list[dict[str, Any]] = []
+    for ref, explicit in _expand(candidates, data.modality, cuts):
+        rows.extend(scoring.candidate(ref, explicit, cuts, data.modality, candidates is None))
+    notes += scoring.notes
+    ranked, reco, summary = recommend(
+        rows, modality=data.modality, counts=counts, budget=budget, n_scored=len(sample)
+    )
     return RankResult(
         candidates=[CandidateRow.from_dict(r) for r in ranked],
         recommendation=reco,
@@ -291,36 +351,33 @@ def rank(
     )
 
 
-def _check_classes(source: str, counts: dict[str, int]) -> None:
-    """At least 2 classes, each with at least 2 examples (the scores compare within)."""
+def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
+    """Check `data` can be scored; return (the stratified sample scored, notes)."""
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
+
+    counts = data.counts()
     if len(counts) < 2:
         raise DataError(
-            f"{source}: every example has label {next(iter(counts))!r}; ranking needs at "
+            f"{data.source}: every example has label {next(iter(counts))!r}; ranking needs at "
             "least 2 classes. Add examples of another class, or check --label-column."
         )
     small = {c: k for c, k in counts.items() if k < 2}
     if small:
         listed = ", ".join(f"{c!r} ({k})" for c, k in list(small.items())[:10])
         raise DataError(
-            f"{source}: class(es) {listed} have fewer than 2 examples; transferability "
+            f"{data.source}: class(es) {listed} have fewer than 2 examples; transferability "
             "scores compare examples within a class (leave-one-out kNN, class means), so each "
             "class needs at least 2. Add examples or remove those rows."
         )
-
-
-def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
-    """The examples to score (a stratified subsample of large data) and the notes."""
-    from transferkit.select.subsample import default_max_examples, stratified_subsample
-
-    counts = data.counts()
     notes = list(data.notes)
+    default = default_max_examples(len(counts), data.modality)
     if max_examples is None:
-        max_examples = default_max_examples(len(counts))
+        max_examples = default
     elif max_examples < 2 * len(counts):
         raise InputError(
             f"max_examples={max_examples} is too small: the scores need 2 examples of each of "
             f"the {len(counts)} classes. Pass --max-examples {2 * len(counts)} or more, or "
-            f"leave it unset (default {default_max_examples(len(counts))})."
+            f"leave it unset (default {default})."
         )
     if len(data) <= max_examples:
         return data, notes
@@ -333,48 +390,72 @@ def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[s
     return sample, notes
 
 
-def _score_candidates(
-    data: Any,
-    sample: Any,
-    y: np.ndarray,
-    candidates: Sequence[str] | None,
-    cuts: Any,
-    *,
-    use_cache: bool,
-    progress: bool,
-    batch_size: int,
-) -> list[dict[str, Any]]:
-    """One row per candidate and cut; a candidate that fails to load or encode is a row
-    with its error, and the others are still scored."""
-    from transferkit.select.candidates import load_candidate
+class _Scoring:
+    """Loads and scores one candidate at a time on the sample (rows for `recommend`)."""
 
-    rows: list[dict[str, Any]] = []
-    for ref, explicit in _expand(candidates, data.modality, cuts):
+    def __init__(
+        self,
+        sample: Any,
+        y: np.ndarray,
+        classes: list[str],
+        n_train: int,
+        label_map: dict[str, str] | None,
+        use_cache: bool,
+        progress: bool,
+        batch_size: int,
+    ) -> None:
+        self.sample, self.y, self.classes, self.n_train = sample, y, classes, n_train
+        self.label_map = label_map
+        self.opts = {"use_cache": use_cache, "progress": progress, "batch_size": batch_size}
+        self.notes: list[str] = []
+
+    def candidate(
+        self,
+        ref: str,
+        explicit: list[int | None] | None,
+        cuts: Any,
+        modality: str,
+        from_default: bool,
+    ) -> list[dict[str, Any]]:
+        """Rows of candidate `ref` (one per cut), or [] for a default candidate whose
+        source head does not fit these labels (its body is its base's; said in notes)."""
+        from transferkit.models.classifier import match_head
+        from transferkit.select.candidates import load_candidate
+
         try:
-            model = load_candidate(ref, data.modality)
-            model_cuts = _cuts_for(model, explicit, cuts)
+            model = load_candidate(ref, modality)
+            head_rows = None
+            if model.labels is not None:
+                head_rows = match_head(model.labels, self.classes, self.label_map)
+            if head_rows is None and from_default and model.built_on is not None:
+                self.notes.append(
+                    f"{ref} is not a candidate: its head's labels ({', '.join(model.labels or [])})"
+                    f" do not match the data's ({', '.join(self.classes)}); if they mean the same,"
+                    " declare it with label_map / --label-map DATA=SOURCE"
+                )
+                return []
+            model_cuts = (
+                _cuts_for(model, explicit, cuts)
+                if head_rows is None or explicit is not None
+                else [None]
+            )
         except Exception as e:  # noqa: BLE001 - any load failure is reported, not fatal
             logger.warning("candidate %s cannot be loaded: %s", ref, e)
-            rows.append(_failed(ref, explicit[0] if explicit else None, e))
-            continue
+            return [_failed(ref, explicit[0] if explicit else None, e)]
         try:
-            model_rows, _ = score_model(
+            rows, _ = score_model(
                 model,
-                sample,
-                y,
+                self.sample,
+                self.y,
                 model_cuts,
-                n_train=len(data),
-                use_cache=use_cache,
-                progress=progress,
-                batch_size=batch_size,
+                n_train=self.n_train,
+                head_rows=head_rows,
+                **self.opts,
             )
         except Exception as e:  # noqa: BLE001 - e.g. a cut out of range, a bad input
             logger.warning("candidate %s failed to encode: %s", ref, e)
-            rows.extend(_failed(ref, c, e) for c in model_cuts)
-            continue
-        rows.extend(model_rows)
-        del model  # free its weights before loading the next candidate
-    return rows
+            return [_failed(ref, c, e) for c in model_cuts]
+        return rows
 
 
 def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:

@@ -31,6 +31,19 @@ choice are in benchmarks/results/rank.md:
 4. **Honesty**: for each candidate, its rank under every score; when ranks differ by at
    least a third of the candidates (and at least 2 places), the candidate is flagged
    ``scores_disagree`` and the sentence says which score likes it and which does not.
+5. **Source heads**: a candidate whose head's labels match the data's carries its
+   ``zero_shot`` figures (the head as it is on the scored sample, and a head refitted on
+   its frozen features, cross-validated). Its strategy is ``none`` (reuse the head as it
+   is) unless the refitted head beats zero-shot by more than the noise, then ``probe``
+   (reuse the head and refit it; fit keeps the source head where the refit is worse on
+   validation). Its accuracy figure is the better of the two (and of its kNN).
+6. **Time**: each candidate's ``expected_accuracy`` is its headline figure when that is an
+   accuracy (kNN; a source head's zero-shot / refitted accuracy), and its
+   ``estimated_seconds`` the time of its strategy from measured throughput (``none`` 0,
+   ``probe`` one encoding pass, ``contrastive`` / fine-tuning from the same latency).
+   When a candidate cheaper than the top one is within the noise of it (twice the
+   binomial standard error of an accuracy on the scored examples, at least
+   ``2 * sqrt(0.0475 / n)``), the cheapest such one is recommended and the reason says so.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from transferkit.core.results import Recommendation
 from transferkit.errors import InputError
 
 __all__ = [
@@ -48,6 +62,9 @@ __all__ = [
     "RANKED_BY",
     "TUNED_STRATEGIES",
     "best_prefix",
+    "estimated_seconds",
+    "head_strategy",
+    "noise",
     "recommend",
     "score_agreement",
     "strategy_for",
@@ -167,6 +184,50 @@ def score_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def noise(p: float, n: int) -> float:
+    """Half-width within which two accuracies measured on the same `n` examples count as
+    equal: twice the binomial standard error at `p` (floored at p = 0.05 or 0.95, so a
+    perfect score still has some)."""
+    return 2.0 * math.sqrt(max(p * (1.0 - p), 0.0475) / max(n, 1))
+
+
+def estimated_seconds(row: dict[str, Any]) -> float | None:
+    """Adaptation time of `row`'s strategy on the user's data, from its measured cost."""
+    c, strategy = row.get("cost") or {}, row.get("strategy")
+    if strategy == "none":
+        return 0.0
+    if strategy == "probe":
+        return c.get("probe_s")
+    if strategy == "contrastive" and c.get("contrastive_s") is not None:
+        return c["contrastive_s"]
+    return c.get("finetune_s")
+
+
+def head_strategy(row: dict[str, Any], n: int, budget: float | None) -> StrategyPick:
+    """Step 5: for a candidate whose source head matches the data's labels, "none" (the
+    head as it is) or "probe" (the head refitted), with one sentence naming the figures."""
+    zs = row["zero_shot"]
+    acc, refit = zs["accuracy"], zs["refit_accuracy"]
+    half = noise(acc, n)
+    said = (
+        f"its source head's labels match and it scores {acc:.3f} accuracy (macro-F1 "
+        f"{zs['macro_f1']:.3f}) zero-shot on {n} labelled examples, a head refitted on its "
+        f"frozen features {refit:.3f}"
+    )
+    probe_s = (row.get("cost") or {}).get("probe_s")
+    if refit > acc + half:
+        if budget is None or probe_s is None or probe_s <= budget:
+            why = f"{said}, more than the ±{half:.3f} noise above, so the head is refitted"
+            return StrategyPick("probe", why, why)
+        why = (
+            f"{said}, but a refit (est. {probe_s:.0f} s) exceeds the {budget:g} s budget, "
+            "so the head is used as it is"
+        )
+        return StrategyPick("none", why, why)
+    why = f"{said}, within the ±{half:.3f} noise, so the head is used as it is (no training)"
+    return StrategyPick("none", why, why)
+
+
 @dataclass
 class _Judged:
     """What `recommend` works out for one scored row before writing it down (kept beside
@@ -180,12 +241,22 @@ class _Judged:
 
 
 def _assign_strategies(
-    judged: list[_Judged], modality: str, counts: dict[str, int], budget: float | None
+    judged: list[_Judged],
+    modality: str,
+    counts: dict[str, int],
+    budget: float | None,
+    n_scored: int,
 ) -> None:
-    """Step 3 first: each candidate's strategy (fit's own rule) and its rationale."""
+    """Step 3 first: each candidate's strategy (fit's own rule; step 5 for a candidate
+    with a matching source head) and its rationale."""
     for j in judged:
         r = j.row
         r.pop("scored_by_prefix", None)
+        if r.get("zero_shot"):
+            r["strategy"], _, j.rationale = head_strategy(r, n_scored, budget)
+            r["head"] = "reuse" if r["strategy"] == "none" else "tune"
+            continue
+        r["head"] = "new"
         r["strategy"], _, j.rationale = strategy_for(
             modality=modality,
             counts=counts,
@@ -208,11 +279,24 @@ def _transferability(
         s: [ok[source[s][i] if tuned[i] else i]["scores"][s] for i in range(len(ok))]
         for s in drivers
     }
+    if drivers == ["knn"]:  # an accuracy: a source head's own figure counts as one (step 6)
+        for i, r in enumerate(ok):
+            zs = r.get("zero_shot")
+            if zs:
+                reach = (
+                    zs["accuracy"]
+                    if r["strategy"] == "none"
+                    else max(zs["accuracy"], zs["refit_accuracy"])
+                )
+                basis["knn"][i] = max(basis["knn"][i], reach)
+            r["expected_accuracy"] = round(float(basis["knn"][i]), 4)
     scaled = {s: _scaled(v) for s, v in basis.items()}
     for i, j in enumerate(judged):
         r = j.row
         need = r["cost"].get("probe_s") if r["strategy"] in ("probe", "contrastive") else None
         need = need if need is not None else r["cost"].get("finetune_s") or 0.0
+        need = 0.0 if r["strategy"] == "none" else need
+        r["estimated_seconds"] = estimated_seconds(r)
         j.fits = budget is None or need <= budget
         r["transferability"] = round(float(np.mean([scaled[s][i] for s in drivers])), 4)
         j.score_ranks = {s: ranks[s][i] for s in names}
@@ -256,24 +340,29 @@ def recommend(
     counts: dict[str, int],
     budget: float | None = None,
     ranked_by: str = RANKED_BY,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
-    """Rank candidate rows and pick one.
+    n_scored: int | None = None,
+) -> tuple[list[dict[str, Any]], Recommendation | None, dict[str, Any]]:
+    """Rank candidate rows and pick one: the one decision of `rank` and `fit --base auto`.
 
     Args:
         rows: one dict per candidate: ``model``, ``cut``, ``scores`` (may be empty),
-            ``cost`` (may be empty), ``features_only``, and ``error`` (None when scored).
+            ``cost`` (may be empty), ``features_only``, ``error`` (None when scored) and,
+            for a candidate whose source head matches the data's labels, ``zero_shot``.
         modality: "text" or "image".
         counts: examples per class in the user's full training data.
         budget: seconds the user can spend adapting, or None.
         ranked_by: the score that drives the ranking (a key of ``scores``, e.g. "knn",
             "logme"), or "mean" for the mean of the scaled feature scores. If some
             candidate lacks it, the mean is used and the summary says so.
+        n_scored: examples the scores were measured on (the noise of an accuracy);
+            default: all of `counts`.
 
     Returns:
-        ``(rows ranked, recommendation or None, summary)``. Scored rows get ``rank``
-        (1 = best), ``transferability``, ``utility``, ``strategy``, ``scores_disagree``
-        and a one-sentence ``why``; failed rows come last with ``rank`` None and their
-        reason as ``why``. The summary holds the score agreement and the weights used.
+        ``(rows ranked, Recommendation or None, summary)``. Scored rows get ``rank``
+        (1 = best), ``transferability``, ``utility``, ``strategy``, ``head``,
+        ``expected_accuracy``, ``estimated_seconds``, ``scores_disagree`` and a
+        one-sentence ``why``; failed rows come last with ``rank`` None and their reason as
+        ``why``. The summary holds the score agreement and the weights used.
     """
     ok = [r for r in rows if r.get("error") is None]
     failed = [r for r in rows if r.get("error") is not None]
@@ -287,11 +376,13 @@ def recommend(
     drivers = [ranked_by]
     if ranked_by == "mean" or not all(ranked_by in r["scores"] for r in ok):
         drivers, summary["ranked_by"] = names, "mean"
+    n_scored = int(n_scored or sum(counts.values()))
     judged = [_Judged(r) for r in ok]
-    _assign_strategies(judged, modality, counts, budget)
+    _assign_strategies(judged, modality, counts, budget, n_scored)
     _transferability(judged, drivers, names, budget)
     per_class, n = min(counts.values()), len(ok)
     summary["cost_weight"] = _order(judged, per_class, budget)
+    preferred_to = _prefer_cheaper(judged, n_scored)
     spread_flag = max(2, math.ceil(n / 3))
     for k, j in enumerate(judged, start=1):
         r, sr = j.row, j.score_ranks
@@ -299,16 +390,111 @@ def recommend(
         r["score_spread"] = (max(sr.values()) - min(sr.values())) if sr else 0
         r["scores_disagree"] = n >= 3 and r["score_spread"] >= spread_flag
         r["why"] = _why(r, j, n, per_class, budget)
-    best = judged[0].row
-    others = f" of {n} candidates" if n > 1 else ""
-    reco = {
-        "model": best["model"],
-        "cut": best["cut"],
-        "strategy": best["strategy"],
-        "why": f"best balance of transferability ({_driver(summary['ranked_by'])}) and cost"
-        f"{others}: {best['why']}",
-    }
+    reco = _recommendation(judged, preferred_to, summary["ranked_by"], n_scored, counts)
     return [j.row for j in judged] + failed, reco, summary
+
+
+def _prefer_cheaper(judged: list[_Judged], n_scored: int) -> _Judged | None:
+    """Step 6: move to the front the cheapest candidate within the noise of the top one
+    (fitting the budget, not ranked after the tunable ones); return the top one it was
+    preferred to, or None when the top one stays."""
+    top = judged[0]
+    p, t = top.row.get("expected_accuracy"), top.row.get("estimated_seconds")
+    if p is None or t is None:
+        return None
+    half = noise(p, n_scored)
+    cheaper = [
+        j
+        for j in judged[1:]
+        if j.fits
+        and not j.frozen_only
+        and j.row.get("expected_accuracy") is not None
+        and j.row["expected_accuracy"] >= p - half
+        and j.row.get("estimated_seconds") is not None
+        and j.row["estimated_seconds"] < t
+    ]
+    if not cheaper:
+        return None
+    best = min(cheaper, key=lambda j: (j.row["estimated_seconds"], -j.row["expected_accuracy"]))
+    judged.remove(best)
+    judged.insert(0, best)
+    return top
+
+
+def _recommendation(
+    judged: list[_Judged],
+    preferred_to: _Judged | None,
+    ranked_by: str,
+    n_scored: int,
+    counts: dict[str, int],
+) -> Recommendation:
+    """The typed recommendation for the first of `judged`, with its reasons."""
+    from transferkit.select.candidates import candidate_ref
+
+    best, n = judged[0].row, len(judged)
+    others = f" of {n} candidates" if n > 1 else ""
+    why = f"best balance of transferability ({_driver(ranked_by)}) and cost{others}: {best['why']}"
+    p = best.get("expected_accuracy")
+    half = None if p is None else round(noise(p, n_scored), 4)
+    pref = None
+    if preferred_to is not None:
+        q = preferred_to.row
+        pref = {
+            "model": q["model"],
+            "cut": q["cut"],
+            "expected_accuracy": q["expected_accuracy"],
+            "estimated_seconds": q["estimated_seconds"],
+        }
+        why = (
+            f"preferred as the cheaper of two candidates within noise: "
+            f"{candidate_ref(best['model'], best['cut'])} ({p:.3f}, est. "
+            f"{best['estimated_seconds']:.0f} s) vs {candidate_ref(q['model'], q['cut'])} "
+            f"({q['expected_accuracy']:.3f}, est. {q['estimated_seconds']:.0f} s), within "
+            f"±{half:.3f}; {best['why']}"
+        )
+    heads = [j.row for j in judged if j.row.get("zero_shot")]
+    return Recommendation(
+        model=best["model"],
+        cut=best["cut"],
+        strategy=best["strategy"],
+        why=why,
+        head=best.get("head") or "new",
+        head_reason=_head_reason(best, judged[0].rationale, heads, list(counts)),
+        strategy_reason=judged[0].rationale,
+        zero_shot=(best if best.get("zero_shot") else (heads[0] if heads else {})).get("zero_shot"),
+        expected_accuracy=p,
+        estimated_seconds=best.get("estimated_seconds"),
+        noise=half,
+        preferred_to=pref,
+    )
+
+
+def _head_reason(
+    best: dict[str, Any], rationale: str, heads: list[dict[str, Any]], classes: list[str]
+) -> str:
+    """One sentence: why the recommendation reuses a source head, refits it, or puts a
+    new head on, naming the zero-shot figure of the source head considered."""
+    from transferkit.select.candidates import candidate_ref
+
+    if best.get("zero_shot"):
+        verb = "reuse the head as it is" if best["strategy"] == "none" else "reuse the head, refit"
+        return f"{verb} of {best['model']}: {rationale}"
+    ref = candidate_ref(best["model"], best["cut"])
+    if not heads:
+        listed = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
+        return (
+            f"a new head on {ref}: no candidate has a source head whose labels match the "
+            f"data's ({listed})"
+        )
+    h = heads[0]
+    zs = h["zero_shot"]
+    exp = best.get("expected_accuracy")
+    vs = f" below {ref}'s {exp:.3f}" if exp is not None else f" ranked below {ref}"
+    return (
+        f"a new head on {ref}: the source head of {h['model']} scores {zs['accuracy']:.3f} "
+        f"zero-shot ({zs['refit_accuracy']:.3f} refitted) on {zs['n']} labelled examples,"
+        f"{vs} by more than the noise or at a higher cost"
+    )
 
 
 def _driver(ranked_by: str) -> str:
@@ -335,9 +521,10 @@ def _why(r: dict[str, Any], j: _Judged, n: int, per_class: int, budget: float | 
         parts.append(
             f"even a probe (est. {c.get('probe_s', 0):.0f} s) exceeds the {budget:g} s budget"
         )
+    elif r["strategy"] == "none":
+        parts.append(f"use its head as it is (no training) since {j.rationale}")
     else:
-        tuned = r["strategy"] in ("partial", "full", "lora")
-        est = c.get("finetune_s") if tuned else c.get("probe_s")
+        est = r.get("estimated_seconds")
         tail = f" (est. {est:.0f} s)" if est is not None else ""
         # fit's own rough time estimate gives way to rank's measured one (`tail`): the
         # plan's rationale is its reason without the estimates

@@ -54,6 +54,7 @@ class FitOptions:
     resume: bool = True
     progress: bool = True
     overwrite: bool = False
+    label_map: dict[str, str] | None = None  # {data label: source-head label}
 
 
 @dataclass
@@ -64,6 +65,7 @@ class FitData:
     eval: Any | None
     fingerprint: str  # of the training data as given, before any validation split
     notes: list[str]
+    given: Any = None  # the training data as given (what `rank` on the same file sees)
 
 
 def auto_base(data: Any, *, budget: float | None = None) -> tuple[str, str]:
@@ -87,7 +89,7 @@ def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
     )
 
     cols = {"text_column": opts.text_column, "label_column": opts.label_column}
-    data = load_labelled(train, **cols, what="train")
+    data = given = load_labelled(train, **cols, what="train")
     check_trainable(data)
     notes = list(data.notes)
     fingerprint = data.fingerprint()
@@ -105,15 +107,21 @@ def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
         notes.append(
             "no evaluation data and fewer than 10 examples in a class: no validation split"
         )
-    return FitData(data, eval_data, fingerprint, notes)
+    return FitData(data, eval_data, fingerprint, notes, given)
 
 
 def pick_base(data: Any, opts: FitOptions) -> BaseChoice | None:
-    """Stage 2: with ``base="auto"``, rank's recommendation (None: the user's base).
-    Its strategy is dropped when the user gave one."""
+    """Stage 2: with ``base="auto"``, rank's recommendation on `data`, the training data
+    as given (None: the user's base). Its strategy is dropped when the user gave one."""
     if opts.base != "auto":
         return None
-    choice = choose_base(data, budget=opts.budget, seed=opts.seed, progress=opts.progress)
+    choice = choose_base(
+        data,
+        budget=opts.budget,
+        seed=opts.seed,
+        progress=opts.progress,
+        label_map=opts.label_map,
+    )
     if opts.strategy != "auto":  # the user's explicit strategy is kept as given
         choice.strategy = None
     return choice
@@ -216,7 +224,7 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
         )
     t_start = time.time()
     fd = read_data(train, eval, opts)
-    choice = pick_base(fd.train, opts)
+    choice = pick_base(fd.given, opts)
     ref = choice.ref if choice is not None else opts.base
     import torch
 
@@ -228,7 +236,7 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
             f"{fd.train.modality}; pick a {fd.train.modality} base, e.g. "
             f"{DEFAULT_BASES[fd.train.modality]!r}"
         )
-    start = attach_head(base, fd.train.classes, fd.eval)
+    start = attach_head(base, fd.train.classes, fd.eval, opts.label_map)
     fd.notes.append(start.note)
     if base.cut is not None:
         fd.notes.append(
@@ -251,6 +259,7 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
         checkpoint_dir=ckpt,
         fingerprint=fd.fingerprint,
         rank_features=choice is not None and choice.ranked,
+        rank_data=fd.given,
         progress=opts.progress,
     )
     t_train = time.time()
@@ -330,6 +339,7 @@ def fit(
     progress: bool = True,
     overwrite: bool = False,
     device: str = "auto",
+    label_map: dict[str, str] | None = None,
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -341,10 +351,12 @@ def fit(
     train / eval: a table file (CSV/TSV/JSONL/Parquet), an image folder (root/<class>/*),
     a DataFrame, or (texts, labels). Without `eval`, a stratified `val_fraction` of train
     (fixed seed) is held out when every class has >= 10 examples.
-    strategy: auto | probe | partial | full | lora | contrastive. budget: wall seconds.
+    strategy: auto | none | probe | partial | full | lora | contrastive ("none": the kept
+    source head as it is, no training). budget: wall seconds.
     patience: early stopping on validation accuracy after that many epochs without gain
     (None: off).
-    A kept source head (labels match, case-insensitive) is scored zero-shot first.
+    A kept source head (labels match, case-insensitive or through `label_map` {data label:
+    source label}) is scored zero-shot first.
     With `out`, a checkpoint folder `<out>.checkpoint` is written every epoch and a rerun
     of the same call resumes from it (`resume=False` starts over). `out` must be new, empty,
     or (with `overwrite=True`) an existing transferkit model folder; see
@@ -373,6 +385,7 @@ def fit(
         resume=resume,
         progress=progress,
         overwrite=overwrite,
+        label_map=label_map,
     )
     result = run_fit(train, eval, opts)
     result.device = describe(current_device())
