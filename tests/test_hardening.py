@@ -183,6 +183,16 @@ def test_export_and_predict_never_overwrite_their_inputs(probe_model: Path, tmp_
     assert list(got["id"]) == [7, 8] and list(got["label"]) == ["x", "y"]  # kept as they were
     assert set(got["predicted_label"]) <= {"pos", "neg"}
     assert got["predicted_score"].between(0, 1).all()
+    # an existing file that is not an input is a user's file too: replaced only on request
+    notes = tmp_path / "notes.csv"
+    notes.write_text("mine\n")
+    predict = ["predict", "text-classification", "-m", str(probe_model), "-f", str(table)]
+    res = runner.invoke(app, [*predict, "-o", str(notes)])
+    assert isinstance(res.exception, InputError) and "--overwrite" in str(res.exception)
+    assert notes.read_text() == "mine\n"
+    res = runner.invoke(app, [*predict, "-o", str(notes), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "predicted_label" in notes.read_text()
 
 
 # ---------------------------------------------------------------- 2. broken results

@@ -129,6 +129,9 @@ def predict(
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="Column of --file holding the inputs.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="let --out replace an existing file")
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -183,7 +186,9 @@ def predict(
     if out is not None:
         from transferkit.utils.paths import check_out_file
 
-        check_out_file(out, flag="--out", inputs=[file, *(inputs or [])])
+        check_out_file(
+            out, flag="--out", inputs=[file, *(inputs or [])], replace_existing=overwrite
+        )
     bad_rows = "skip" if skip_bad_rows else "error"
     items = _read_inputs(task, inputs or [], file, text_column, bad_rows)
     refs: list[str | None] = list(model) if model else [None]

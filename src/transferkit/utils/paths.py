@@ -149,9 +149,11 @@ def check_out_file(
     *,
     flag: str = "--out",
     inputs: Iterable[Any] = (),
+    replace_existing: bool = True,
 ) -> Path:
     """Return the resolved file an output (predictions, report, JSON) may be written to:
-    not a folder, not an input, in an existing writable folder."""
+    not a folder, not an input, in an existing writable folder; with
+    `replace_existing=False`, not an existing file either (`--overwrite` allows it)."""
     target = Path(os.path.expanduser(os.fspath(out))).resolve()
     if target.is_dir():
         raise InputError(
@@ -164,6 +166,11 @@ def check_out_file(
                 f"{flag} {str(out)!r} would overwrite or write into the input {str(inp)!r}; "
                 "choose another file name"
             )
+    if target.exists() and not replace_existing:
+        raise InputError(
+            f"{flag} {str(out)!r} already exists; pass --overwrite to replace it, or choose "
+            "another file name"
+        )
     if not target.parent.is_dir():
         raise InputError(
             f"{flag} {str(out)!r}: the folder {str(target.parent)!r} does not exist; create it "
