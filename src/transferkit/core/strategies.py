@@ -29,7 +29,7 @@ STRATEGIES = ("auto", "none", "probe", "partial", "full", "lora", "contrastive")
 # ~20-token sentences) and a 3.5M-parameter CNN at 224 px; scaled by parameter count.
 # Examples (or, for contrastive, texts in pair batches) a second on this 2-core CPU, for
 # minilm-l6; the text rates are fitted to benchmarks/bench_estimates.py (sst2, n = 16 and
-# 200, quiet machine): see benchmarks/results/estimates.json.
+# 200, quiet machine): see benchmarks/results/estimates_before.json and BENCHMARKS.md.
 _TEXT_RATE = {"encode": 300.0, "full": 19.2, "partial": 30.0, "lora": 30.0, "contrastive": 17.0}
 _IMAGE_RATE = {"encode": 35.0, "full": 12.0, "partial": 18.0, "lora": 12.0, "contrastive": 12.0}
 _REF_PARAMS = {"text": 22.7e6, "image": 3.5e6}
