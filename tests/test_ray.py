@@ -18,10 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.ray]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-@pytest.fixture(scope="session")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+def _start_ray(ray) -> None:
     env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": SRC}
     ray.init(
         num_cpus=2,
@@ -29,6 +26,13 @@ def local_ray():
         log_to_driver=False,
         runtime_env={"env_vars": env},
     )
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _start_ray(ray)
     yield ray
     ray.shutdown()
 
@@ -92,11 +96,19 @@ def test_interrupted_job_leaves_no_output(local_ray, shared_data, tmp_path) -> N
             return super().__call__(batch)
 
     rows = _sst2_rows(shared_data, tmp_path, 600)
-    for out in ("p.parquet", "folder"):
-        with pytest.raises(Exception, match="worker lost"):
-            predict_file("sentiment-analysis", rows, tmp_path / out, workers=1, predictor=Breaks)
-        assert not (tmp_path / out).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # no temporary left
+    try:
+        for out in ("p.parquet", "folder"):
+            with pytest.raises(Exception, match="worker lost"):
+                predict_file(
+                    "sentiment-analysis", rows, tmp_path / out, workers=1, predictor=Breaks
+                )
+            assert not (tmp_path / out).exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # no temporary left
+    finally:
+        # a failed Ray Data job can leave its actor holding a CPU of the 2-CPU local Ray, and
+        # a later 2-worker Ray Train job would then wait for ever: start the next tests clean
+        local_ray.shutdown()
+        _start_ray(local_ray)
 
 
 def test_existing_output_is_never_overwritten(tmp_path) -> None:
