@@ -16,6 +16,7 @@ from torch import nn
 
 from transferkit.errors import InputError
 from transferkit.models.backbone import Backbone, TextBackbone
+from transferkit.models.problems import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class HFTextClassifier(nn.Module):
         id2label = getattr(model.config, "id2label", None) or {}
         n = int(model.config.num_labels)
         self.labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n)]
+        # problem_type / num_labels=1 decide the decoding, as in transformers.
+        self.problem = Problem.from_hf_config(model.config)
 
     preprocess = TextBackbone.preprocess
 
