@@ -178,3 +178,84 @@ class Problem:
             else self.label_thresholds(len(labels))
         )
         return [[labels[j] for j in np.flatnonzero(row >= th)] for row in s]
+
+    def predictions(
+        self,
+        logits: np.ndarray,
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | Sequence[float] | None = None,
+    ) -> list[Any]:
+        """Raw outputs → one JSON-ready pipeline result per row.
+
+        single-label: ``{"label", "score"}`` (softmax), or with `top_k` the k best as a list.
+        multi-label: the list of ``{"label", "score"}`` (sigmoid) whose probability reaches
+            its threshold, best first. `threshold` (one value, or one per label) replaces the
+            tuned thresholds; `top_k` alone gives the k most probable labels whatever their
+            probability; both: the labels passing `threshold`, at most k of them.
+        regression: ``{"score": value}`` in the target's units (`top_k`/`threshold` are
+            errors: there are no labels to rank).
+        """
+        s = self.scores(logits)
+        if self.kind == REGRESSION:
+            if top_k is not None or threshold is not None:
+                raise InputError(
+                    "top_k and threshold apply to labels; a regression model returns one "
+                    "score per input — leave them out."
+                )
+            return [{"score": float(v)} for v in s]
+        if self.kind == SINGLE:
+            if threshold is not None:
+                raise InputError(
+                    "threshold applies to multi-label models (sigmoid per label); this model "
+                    "is single-label (softmax, one label) — use top_k to see more labels."
+                )
+            k = 1 if top_k is None else max(1, min(int(top_k), s.shape[1]))
+            rows = [_ranked(row, labels, np.argsort(-row, kind="stable")[:k]) for row in s]
+            return [r[0] for r in rows] if top_k is None else rows
+        order = np.argsort(-s, axis=1, kind="stable")
+        if threshold is None and top_k is not None:
+            return [_ranked(row, labels, idx[:top_k]) for row, idx in zip(s, order, strict=True)]
+        th = (
+            self.label_thresholds(len(labels))
+            if threshold is None
+            else check_thresholds(threshold, labels)
+        )
+        return [
+            _ranked(row, labels, [j for j in idx if row[j] >= th[j]][:top_k])
+            for row, idx in zip(s, order, strict=True)
+        ]
+
+
+def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, Any]]:
+    return [{"label": labels[j], "score": float(row[j])} for j in idx]
+
+
+def check_thresholds(threshold: float | Sequence[float], labels: Sequence[str]) -> np.ndarray:
+    """A threshold override (one probability, or one per label) as an array, or one clear
+    InputError naming the bad value."""
+    values = np.atleast_1d(np.asarray(threshold, dtype=float))
+    if values.size == 1:
+        values = np.full(len(labels), float(values[0]))
+    if values.ndim != 1 or values.size != len(labels):
+        raise InputError(
+            f"threshold has {values.size} values for {len(labels)} labels; pass one "
+            "probability (e.g. threshold=0.5) or one per label, in the model's label order."
+        )
+    if not np.all((values >= 0) & (values <= 1)):
+        raise InputError(
+            f"threshold {threshold!r} is outside 0..1; thresholds are probabilities "
+            "(e.g. threshold=0.3 to return more labels)."
+        )
+    return values
+
+
+def problem_of(model: Any) -> Problem:
+    """The Problem of a loaded model: its ``.problem`` when it has one, else what its
+    folder config records (transferkit and exported ONNX folders), else single-label."""
+    problem = getattr(model, "problem", None)
+    if isinstance(problem, Problem):
+        return problem
+    config = getattr(model, "config", None)
+    return Problem.from_config(config if isinstance(config, dict) else None)
