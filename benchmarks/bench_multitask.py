@@ -116,7 +116,7 @@ def probe_multilabel(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from transferkit.evaluation.baselines import best_thresholds
+    from transferkit.core.linear_heads import tune_thresholds
 
     keep = y_train.sum(axis=0) > 0
     pipe = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
@@ -130,7 +130,7 @@ def probe_multilabel(
         c = search.best_params_["onevsrestclassifier__estimator__C"]
         pipe.set_params(onevsrestclassifier__estimator__C=c)
         oof = cross_val_predict(pipe, f_train, y_train[:, keep], cv=folds, method="predict_proba")
-        th = best_thresholds(oof, y_train[:, keep])
+        th = np.asarray(tune_thresholds(oof, y_train[:, keep]))
         proba = pipe.fit(f_train, y_train[:, keep]).predict_proba(f_test)
     pred = np.zeros((len(f_test), y_train.shape[1]), dtype=int)
     pred[:, keep] = proba >= th

@@ -55,17 +55,6 @@ def test_one_vs_rest_takes_a_matrix_with_names_and_a_fixed_threshold():
     assert clf.predict(["arcade sound tool"]).tolist() == [[1, 1, 0]]
 
 
-def test_best_thresholds_pick_the_f1_maximum_per_label():
-    from transferkit.evaluation.baselines import best_thresholds
-
-    # label 0: positives score 0.3-0.4, negatives <= 0.2 -> any threshold in (0.2, 0.3]
-    # separates them, and 0.3 is the grid value nearest 0.5 that does.
-    # label 1: never positive -> F1 is 0 everywhere -> keeps 0.5.
-    probs = np.array([[0.35, 0.9], [0.3, 0.1], [0.2, 0.2], [0.1, 0.6], [0.4, 0.0]])
-    y = np.array([[1, 0], [1, 0], [0, 0], [0, 0], [1, 0]])
-    assert best_thresholds(probs, y).tolist() == [0.3, 0.5]
-
-
 def test_ridge_learns_a_numeric_target_and_picks_alpha():
     from scipy.stats import spearmanr
 

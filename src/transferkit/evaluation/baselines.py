@@ -293,28 +293,6 @@ def _label_matrix(
     return y, names
 
 
-def best_thresholds(
-    probs: np.ndarray, y: np.ndarray, grid: Sequence[float] | None = None
-) -> np.ndarray:
-    """Per-label thresholds maximising each label's F1 on (held-out) probabilities.
-
-    Args:
-        probs: (n, L) probabilities; y: (n, L) 0/1 truth, same shape.
-        grid: thresholds tried (default 0.05, 0.10, ..., 0.95); ties go to the one
-            nearest 0.5, and a label whose F1 is 0 everywhere keeps 0.5.
-    """
-    cand = np.asarray(grid if grid is not None else np.round(np.arange(1, 20) / 20, 2))
-    order = np.argsort(np.abs(cand - 0.5), kind="stable")  # nearest 0.5 first wins ties
-    out = np.full(y.shape[1], 0.5)
-    for j in range(y.shape[1]):
-        pred = probs[:, j][None, :] >= cand[order][:, None]  # (thresholds, n)
-        tp = (pred & (y[:, j] == 1)).sum(axis=1)
-        f1 = 2 * tp / np.maximum(pred.sum(axis=1) + y[:, j].sum(), 1)
-        if f1.max() > 0:
-            out[j] = cand[order][int(np.argmax(f1))]
-    return out
-
-
 def _quiet_absent_labels() -> Any:
     """In a cross-validation fold a rare label can be absent; one-vs-rest then predicts
     it never there and warns. That is expected here, not a problem to report."""
@@ -334,9 +312,9 @@ class TfidfOneVsRest(BaseEstimator):
         C: inverse regularisation strength shared by the labels, or ``"cv"`` (default)
             to pick it from `cv_Cs` by 3-fold cross-validated micro-F1 (at 0.5).
         thresholds: ``"cv"`` (default): per label, the threshold in 0.05..0.95 that
-            maximises its F1 on 3-fold out-of-fold probabilities (the baseline then
-            tunes what a fitted model tunes on its validation data); or one number
-            for every label (e.g. 0.5).
+            maximises its F1 on 3-fold out-of-fold probabilities (`fit`'s own rule,
+            `core.linear_heads.tune_thresholds`, so the baseline tunes what a fitted
+            model tunes on its validation data); or one number for every label (0.5).
         word_ngrams, char_ngrams, max_char_features, sublinear_tf, max_iter, cv_Cs,
             random_state: as in `TfidfLogReg`.
 
@@ -384,6 +362,8 @@ class TfidfOneVsRest(BaseEstimator):
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.pipeline import Pipeline
 
+        from transferkit.core.linear_heads import tune_thresholds
+
         start = time.perf_counter()
         _check_c(self.C, self.cv_Cs)
         th = self.thresholds
@@ -409,7 +389,7 @@ class TfidfOneVsRest(BaseEstimator):
                 pipeline.set_params(clf__estimator__C=c)
                 if th == "cv":
                     oof = cross_val_predict(pipeline, X, y, cv=folds, method="predict_proba")
-                    self.thresholds_ = best_thresholds(oof, y)
+                    self.thresholds_ = np.asarray(tune_thresholds(oof, y))
                 else:
                     self.thresholds_ = np.full(y.shape[1], float(th))
                 pipeline.fit(X, y)
