@@ -43,7 +43,9 @@ from transferkit.models.problems import MULTI, REGRESSION, SINGLE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
+__all__ = ["SUPPORTED_TASKS", "RankResult", "default_candidates", "rank", "score_model"]
+
+SUPPORTED_TASKS = (SINGLE, MULTI, REGRESSION)  # what `rank` scores (fit's base auto asks)
 
 
 def default_candidates(modality: str) -> list[str]:

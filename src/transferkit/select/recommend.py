@@ -84,7 +84,7 @@ FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
 # The headline score per task. Multi-label and regression: LogME (the per-label mean for
 # multi-label), which tracked the probes' results best in our tau benchmark
-# (benchmarks/results/rank_multitask.json); kNN there is not an accuracy a model reaches.
+# (benchmarks/results/multitask.json, "rank"); kNN there is not an accuracy a model reaches.
 RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "logme", "regression": "logme"}
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
 TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
