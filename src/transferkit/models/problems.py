@@ -179,6 +179,23 @@ class Problem:
         )
         return [[labels[j] for j in np.flatnonzero(row >= th)] for row in s]
 
+    def indicators(
+        self, logits: np.ndarray, thresholds: float | Sequence[float] | None = None
+    ) -> np.ndarray:
+        """Multi-label raw outputs (n, n_labels) → the 0/1 int matrix of decisions: 1 where
+        the probability reaches the label's threshold (`thresholds` overrides the tuned ones:
+        one value, or one per label)."""
+        if self.kind != MULTI:
+            raise InputError(f"indicators() is for multi-label models; this one is {self.kind}")
+        s = self.scores(logits)
+        n = s.shape[1]
+        th = (
+            self.label_thresholds(n)
+            if thresholds is None
+            else check_thresholds(thresholds, [str(j) for j in range(n)])
+        )
+        return (s >= th).astype(int)
+
     def predictions(
         self,
         logits: np.ndarray,
