@@ -232,17 +232,29 @@ class Problem:
             rows = [_ranked(row, labels, np.argsort(-row, kind="stable")[:k]) for row in s]
             return [r[0] for r in rows] if top_k is None else rows
         order = np.argsort(-s, axis=1, kind="stable")
+        every = [_ranked(row, labels, idx) for row, idx in zip(s, order, strict=True)]
+        return [self.select(r, labels, top_k=top_k, threshold=threshold) for r in every]
+
+    def select(
+        self,
+        ranked: list[dict[str, Any]],
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | Sequence[float] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Multi-label: from one input's every ``{"label", "score"}`` (best first), the ones
+        `predictions` returns for these `top_k` / `threshold` (the server scores a batch
+        once and applies each request's options with this)."""
         if threshold is None and top_k is not None:
-            return [_ranked(row, labels, idx[:top_k]) for row, idx in zip(s, order, strict=True)]
+            return ranked[:top_k]
         th = (
             self.label_thresholds(len(labels))
             if threshold is None
             else check_thresholds(threshold, labels)
         )
-        return [
-            _ranked(row, labels, [j for j in idx if row[j] >= th[j]][:top_k])
-            for row, idx in zip(s, order, strict=True)
-        ]
+        column = {lab: j for j, lab in enumerate(labels)}
+        return [r for r in ranked if r["score"] >= th[column[r["label"]]]][:top_k]
 
 
 def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, Any]]:
