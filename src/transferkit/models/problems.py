@@ -264,9 +264,9 @@ def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, 
 def check_thresholds(threshold: float | Sequence[float], labels: Sequence[str]) -> np.ndarray:
     """A threshold override (one probability, or one per label) as an array, or one clear
     InputError naming the bad value."""
-    values = np.atleast_1d(np.asarray(threshold, dtype=float))
-    if values.size == 1:
-        values = np.full(len(labels), float(values[0]))
+    values = np.asarray(threshold, dtype=float)
+    if values.ndim == 0:  # one probability for every label
+        values = np.full(len(labels), float(values))
     if values.ndim != 1 or values.size != len(labels):
         raise InputError(
             f"threshold has {values.size} values for {len(labels)} labels; pass one "
