@@ -51,6 +51,28 @@ def fit_command(
     eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="single-label | multi-label | regression (default: inferred from the label "
+            "column — lists or strings joined with --label-sep: multi-label; non-integer "
+            "numbers: regression; anything else, integers included: single-label; the "
+            "output says how)"
+        ),
+    ] = None,
+    label_sep: Annotated[
+        str, typer.Option(help="multi-label: the separator between labels in one cell")
+    ] = "|",
+    class_weight: Annotated[
+        str | None,
+        typer.Option(
+            help="balanced: rare classes (single-label) or each label's positives "
+            "(multi-label: n_negative / n_positive) weigh more, in every strategy"
+        ),
+    ] = None,
+    regression_loss: Annotated[
+        str, typer.Option(help="regression: mse | huber, on the standardised target")
+    ] = "mse",
     budget: Annotated[float | None, typer.Option(help="wall-time budget in seconds")] = None,
     epochs: Annotated[int | None, typer.Option(help="epochs (gradient strategies)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
@@ -150,6 +172,10 @@ def fit_command(
             progress=progress,
             device=device,
             label_map=parse_label_map(label_map),
+            task=task,
+            label_sep=label_sep,
+            class_weight=class_weight,
+            regression_loss=regression_loss,
         )
     except TransferkitError as e:
         _fail(str(e))

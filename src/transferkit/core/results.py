@@ -15,6 +15,14 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+# The evaluation figures `fit --json` and a model folder's metrics keep, per task.
+EVAL_HEADLINE = {
+    "single-label": ("accuracy", "macro_f1", "n"),
+    "multi-label": ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "n"),
+    "regression": ("spearman", "pearson", "mae", "rmse", "r2", "n"),
+}
+
+
 @dataclass
 class FitResult:
     """What `fit` made: the model (a Classifier), where it was saved, and how."""
@@ -39,6 +47,10 @@ class FitResult:
     device: str = "cpu"  # what trained it ("cuda:0 (…, bf16 mixed precision)")
     engine: str = "local"  # "local" | "ray" (Ray Train, `workers` data-parallel ranks)
     workers: int = 1
+    task: str = "single-label"  # "single-label" | "multi-label" | "regression"
+    task_how: str = "inferred"  # "inferred" (from the label column) | "given"
+    task_reason: str = ""  # how the task was decided, one sentence
+    problem: dict[str, Any] = field(default_factory=dict)  # Problem.to_config() of the model
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` output of `transferkit fit`."""
@@ -47,10 +59,12 @@ class FitResult:
     def to_json(self) -> dict[str, Any]:
         ev = None
         if self.eval is not None:
-            ev = {k: self.eval[k] for k in ("accuracy", "macro_f1", "n")}
+            keys = EVAL_HEADLINE.get(self.task, EVAL_HEADLINE["single-label"])
+            ev = {k: self.eval[k] for k in keys if k in self.eval}
         return {
             "model_dir": self.model_dir,
             "base": self.base,
+            "task": {"kind": self.task, "how": self.task_how, "reason": self.task_reason},
             "strategy": self.strategy,
             "reason": self.reason,
             "base_reason": self.base_reason,
