@@ -255,58 +255,45 @@ def part_baselines() -> list[dict[str, Any]]:
 
 
 def part_fit(strategy: str, epochs: int | None) -> list[dict[str, Any]]:
-    """`transferkit.fit` on each task (needs fit's multi-label / regression support)."""
+    """`transferkit.fit` (task given) on each train split, `transferkit.evaluate` on its
+    test split (the saved folder, decoded through its Problem)."""
     import pandas as pd
 
     import transferkit
 
     rows = []
+    kw: dict[str, Any] = {"strategy": strategy, "base": "minilm-l6", "progress": False}
+    if epochs is not None:
+        kw["epochs"] = epochs
     with tempfile.TemporaryDirectory() as tmp:
-        kw: dict[str, Any] = {"strategy": strategy, "base": "minilm-l6"}
-        if epochs is not None:
-            kw["epochs"] = epochs
-        t0 = time.perf_counter()
-        res = transferkit.fit(
-            str(DATA / "debtags" / "train.csv"), task="multi-label", out=f"{tmp}/d", **kw
-        )
-        te_x, te_l = debtags("test")
-        names = list(res.model.labels)
-        pred = _decide(res.model, te_x)
-        rows.append(
-            _ml_row(
-                f"transferkit fit ({res.strategy})",
-                indicator(te_l, names),
-                indicator(pred, names),
-                names,
-                seconds=round(time.perf_counter() - t0, 1),
-            )
-        )
-        print(rows[-1], flush=True)
         for split in ("train", "test"):
             x, y = sst5_scores(split)
             pd.DataFrame({"text": x, "score": y}).to_csv(f"{tmp}/sst5_{split}.csv", index=False)
-        t0 = time.perf_counter()
-        res = transferkit.fit(f"{tmp}/sst5_train.csv", task="regression", out=f"{tmp}/r", **kw)
-        te_x, te_y = sst5_scores("test")
-        pred = np.asarray(_decide(res.model, te_x), dtype=np.float64)
-        rows.append(
-            _reg_row(
-                f"transferkit fit ({res.strategy})",
-                te_y,
-                pred,
-                seconds=round(time.perf_counter() - t0, 1),
+        jobs = [
+            (
+                "debtags",
+                DATA / "debtags" / "train.csv",
+                DATA / "debtags" / "test.csv",
+                "multi-label",
+            ),
+            ("sst5-regression", f"{tmp}/sst5_train.csv", f"{tmp}/sst5_test.csv", "regression"),
+        ]
+        for task, train, test, kind in jobs:
+            t0 = time.perf_counter()
+            res = transferkit.fit(str(train), task=kind, out=f"{tmp}/{task}", **kw)
+            secs = round(time.perf_counter() - t0, 1)
+            rep = transferkit.evaluate(f"{tmp}/{task}", str(test)).to_dict()
+            row = {"task": task, "method": f"transferkit fit ({res.strategy})", "seconds": secs}
+            row["params"] = {k: v for k, v in res.hyperparameters.items() if k != "thresholds"}
+            keys = (
+                ("micro_f1", "macro_f1", "samples_f1")
+                if kind == "multi-label"
+                else ("spearman", "mae", "rmse", "r2")
             )
-        )
-        print(rows[-1], flush=True)
+            row |= {k: round(float(rep[k]), 4) for k in keys}
+            rows.append(row)
+            print(row, flush=True)
     return rows
-
-
-def _decide(model: Any, texts: list[str]) -> list[Any]:
-    """A fitted classifier's decisions through its Problem (labels / values)."""
-    logits = model.predict_logits(texts) if hasattr(model, "predict_logits") else None
-    if logits is None:
-        raise RuntimeError("the fitted model has no predict_logits; update part_fit")
-    return model.problem.decide(logits, list(model.labels))
 
 
 def part_setfit(shots: list[int], seed: int = 0) -> list[dict[str, Any]]:
