@@ -107,3 +107,25 @@ def test_compare_on_real_slices_of_debtags_and_sst5(shared_data: Path, tmp_path:
                 scratch=False, report=tmp_path / "r.html")  # fmt: skip
     assert r["task"]["kind"] == "regression"
     assert r["transfer"]["spearman"] > 0.3
+
+
+def test_cli_compare_regression_table_and_json(tiny_bert: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from transferkit.cli import app
+
+    # integer scores: a column that could be classes, so --task says what it is
+    df = _regression_frame()
+    df["score"] = (df["score"] - 0.5).astype(int)
+    df.to_csv(tmp_path / "train.csv", index=False)
+    args = ["compare", str(tmp_path / "train.csv"), "--task", "regression", "--base",
+            str(tiny_bert), "--strategy", "probe", "--seeds", "1", "--sizes", "",
+            "--no-scratch"]  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["task"]["kind"] == "regression" and out["classical"]["spearman"] > 0.9
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "transferkit compare (regression)" in res.stdout and "classical" in res.stdout
+    assert "not measured: scratch: turned off" in res.stdout
