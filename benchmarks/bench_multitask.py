@@ -19,7 +19,8 @@ Parts (``--parts``, all by default):
   multilingual-e5-small) is scored exactly as `rank` scores it (`select.rank._score`) on
   a train subsample and probed (as above) on it, evaluated on a test subsample; the
   weighted Kendall tau (as `bench_rank.py`) between each score and the probe's micro-F1
-  (debtags) or Spearman (sst5 regression).
+  (debtags) or Spearman (sst5 regression). ``logme_std`` (LogME on standardised
+  features, as the probe sees them) is a variant measured here, not a score of `rank`.
 
 Features are cached in transferkit's feature cache (``TRANSFERKIT_CACHE``). The sst5
 score column is made in memory (and, for `fit`, a temporary CSV): no data is copied into
@@ -376,6 +377,9 @@ def part_rank(n_train: int, n_eval: int, seed: int = 0) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 scores = _score(f_tr[c], y_tr, None, kind)
                 score_s = time.perf_counter() - t0
+                # not part of rank: LogME on standardised features, as the probe sees them
+                z = (f_tr[c] - f_tr[c].mean(0)) / np.maximum(f_tr[c].std(0), 1e-12)
+                scores["logme_std"] = _score(z, y_tr, None, kind)["logme"]
                 with _one_blas_thread():
                     if kind == MULTI:
                         pred, _ = probe_multilabel(f_tr[c], y_tr, f_te[c])
