@@ -258,8 +258,24 @@ def evaluate_command(
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     device: DeviceOption = "auto",
+    label_sep: Annotated[
+        str, typer.Option("--label-sep", help="multi-label: separator of labels in one cell")
+    ] = "|",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="multi-label: one probability threshold for every label (default: the "
+            "model's own per-label thresholds)",
+        ),
+    ] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
+    """MODEL's figures on DATA, by the model's task: accuracy, macro-F1, per-class table and
+    confusion matrix (single-label); micro/macro/sample F1, subset accuracy, Hamming loss,
+    per-label figures and thresholds (multi-label); Spearman, Pearson, MAE, RMSE, R²
+    (regression)."""
     from transferkit.errors import TransferkitError
     from transferkit.evaluation.assess import evaluate
 
@@ -271,6 +287,8 @@ def evaluate_command(
             label_column=label_column,
             batch_size=batch_size,
             device=device,
+            label_sep=label_sep,
+            threshold=threshold,
         )
     except TransferkitError as e:
         _fail(str(e))

@@ -130,13 +130,33 @@ def classification_report(
 
 
 def format_report(report: dict[str, Any], title: str | None = None) -> Any:
-    """A rich renderable: summary line, per-class table and confusion matrix.
+    """A rich renderable: summary line, per-class table and confusion matrix (for a
+    multi-label or regression report: its figures and, multi-label, the per-label table).
 
     Print it with ``rich.console.Console().print(format_report(r))``.
     """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    if "micro_f1" in report:
+        return _format_multilabel(report, title)
+    if "mae" in report:
+        return Text(
+            f"{title + ': ' if title else ''}"
+            + " · ".join(
+                f"{name} {_num(report.get(key))}"
+                for key, name in (
+                    ("spearman", "Spearman"),
+                    ("pearson", "Pearson"),
+                    ("mae", "MAE"),
+                    ("rmse", "RMSE"),
+                    ("r2", "R²"),
+                )
+            )
+            + f" · n = {report['n']}",
+            style="bold",
+        )
 
     for key in ("accuracy", "macro_f1", "n", "per_class", "confusion"):
         if key not in report:
@@ -174,6 +194,38 @@ def format_report(report: dict[str, Any], title: str | None = None) -> Any:
             Text(lab), *(Text(str(v), style="bold" if j == i else "") for j, v in enumerate(row))
         )
     return Group(head, per, conf)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _format_multilabel(report: dict[str, Any], title: str | None) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text(
+        f"{title + ': ' if title else ''}micro-F1 {report['micro_f1']:.3f} · macro-F1 "
+        f"{report['macro_f1']:.3f} · sample-F1 {report['samples_f1']:.3f} · subset accuracy "
+        f"{report['subset_accuracy']:.3f} · Hamming loss {report['hamming_loss']:.3f} · "
+        f"n = {report['n']}",
+        style="bold",
+    )
+    per = Table(title="Per label", title_justify="left")
+    per.add_column("label")
+    for col in ("precision", "recall", "f1", "support", "threshold"):
+        per.add_column(col, justify="right")
+    for lab, m in report["per_label"].items():
+        per.add_row(
+            Text(lab),
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+            _num(m.get("threshold")),
+        )
+    return Group(head, per)
 
 
 def _matrix01(values: Any, name: str, n_labels: int) -> Any:

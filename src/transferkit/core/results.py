@@ -90,6 +90,7 @@ class RankResult:
     agreement: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     ranked_by: str = "knn"
+    task: str = "single-label"  # "multi-label" | "regression": scores are per task
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class RankResult:
             else self.recommendation.to_dict(),
             "data": {
                 "modality": self.modality,
+                "task": self.task,
                 "examples": self.n_examples,
                 "scored_on": self.n_scored,
                 "classes": self.counts,
@@ -190,6 +192,39 @@ class EvaluationReport(_MappingResult):
     n: int
     per_class: dict[str, dict[str, float]]
     confusion: dict[str, Any]
+
+
+@dataclass(eq=False)
+class MultiLabelReport(_MappingResult):
+    """`evaluate`'s result for a multi-label model (`core.metrics.multilabel_report`):
+    micro/macro/sample F1, subset accuracy, Hamming loss, per-label precision/recall/F1/
+    support/threshold, and the thresholds used (one per label, in `labels` order)."""
+
+    micro_f1: float
+    macro_f1: float
+    samples_f1: float
+    subset_accuracy: float
+    hamming_loss: float
+    n: int
+    labels: list[str]
+    per_label: dict[str, dict[str, Any]]
+    thresholds: list[float] | None
+    task: str = "multi-label"
+
+
+@dataclass(eq=False)
+class RegressionReport(_MappingResult):
+    """`evaluate`'s result for a regression model (`core.metrics.regression_report`), in
+    the target's units: MAE, RMSE, R², Spearman, Pearson (None where undefined), n."""
+
+    mae: float
+    rmse: float
+    r2: float | None
+    spearman: float | None
+    pearson: float | None
+    n: int
+    target: str = "score"
+    task: str = "regression"
 
 
 @dataclass(eq=False)

@@ -179,6 +179,23 @@ class Problem:
         )
         return [[labels[j] for j in np.flatnonzero(row >= th)] for row in s]
 
+    def indicators(
+        self, logits: np.ndarray, thresholds: float | Sequence[float] | None = None
+    ) -> np.ndarray:
+        """Multi-label raw outputs (n, n_labels) → the 0/1 int matrix of decisions: 1 where
+        the probability reaches the label's threshold (`thresholds` overrides the tuned ones:
+        one value, or one per label)."""
+        if self.kind != MULTI:
+            raise InputError(f"indicators() is for multi-label models; this one is {self.kind}")
+        s = self.scores(logits)
+        n = s.shape[1]
+        th = (
+            self.label_thresholds(n)
+            if thresholds is None
+            else check_thresholds(thresholds, [str(j) for j in range(n)])
+        )
+        return (s >= th).astype(int)
+
     def predictions(
         self,
         logits: np.ndarray,
@@ -215,17 +232,29 @@ class Problem:
             rows = [_ranked(row, labels, np.argsort(-row, kind="stable")[:k]) for row in s]
             return [r[0] for r in rows] if top_k is None else rows
         order = np.argsort(-s, axis=1, kind="stable")
+        every = [_ranked(row, labels, idx) for row, idx in zip(s, order, strict=True)]
+        return [self.select(r, labels, top_k=top_k, threshold=threshold) for r in every]
+
+    def select(
+        self,
+        ranked: list[dict[str, Any]],
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | Sequence[float] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Multi-label: from one input's every ``{"label", "score"}`` (best first), the ones
+        `predictions` returns for these `top_k` / `threshold` (the server scores a batch
+        once and applies each request's options with this)."""
         if threshold is None and top_k is not None:
-            return [_ranked(row, labels, idx[:top_k]) for row, idx in zip(s, order, strict=True)]
+            return ranked[:top_k]
         th = (
             self.label_thresholds(len(labels))
             if threshold is None
             else check_thresholds(threshold, labels)
         )
-        return [
-            _ranked(row, labels, [j for j in idx if row[j] >= th[j]][:top_k])
-            for row, idx in zip(s, order, strict=True)
-        ]
+        column = {lab: j for j, lab in enumerate(labels)}
+        return [r for r in ranked if r["score"] >= th[column[r["label"]]]][:top_k]
 
 
 def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, Any]]:
@@ -235,9 +264,9 @@ def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, 
 def check_thresholds(threshold: float | Sequence[float], labels: Sequence[str]) -> np.ndarray:
     """A threshold override (one probability, or one per label) as an array, or one clear
     InputError naming the bad value."""
-    values = np.atleast_1d(np.asarray(threshold, dtype=float))
-    if values.size == 1:
-        values = np.full(len(labels), float(values[0]))
+    values = np.asarray(threshold, dtype=float)
+    if values.ndim == 0:  # one probability for every label
+        values = np.full(len(labels), float(values))
     if values.ndim != 1 or values.size != len(labels):
         raise InputError(
             f"threshold has {values.size} values for {len(labels)} labels; pass one "

@@ -264,8 +264,9 @@ def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
             if suffix == ".jsonl":
                 for row in table.to_pylist():
                     clean = {k: v for k, v in row.items() if v is not None}
-                    if "top_k" in clean:
-                        clean["top_k"] = json.loads(clean["top_k"])
+                    for key in ("top_k", "scores"):  # JSON text in a table; JSON here
+                        if key in clean:
+                            clean[key] = json.loads(clean[key])
                     fh.write((json.dumps(clean, ensure_ascii=False) + "\n").encode())
                 continue
             if writer is None:
