@@ -169,10 +169,14 @@ def test_auto_says_why_per_kind() -> None:
     )
 
 
-def test_auto_base_on_multi_label_falls_back_and_says_why() -> None:
+def test_auto_base_falls_back_on_a_task_rank_does_not_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from transferkit.data.datasets import load_labelled
+    from transferkit.select import rank
     from transferkit.workflows.autobase import choose_base
 
+    monkeypatch.setattr(rank, "SUPPORTED_TASKS", ("single-label",))  # a rank before issue 16
     choice = choose_base(load_labelled(tags(20)))
     assert choice.chosen_by == "default" and choice.ref == "minilm-l6"
     assert "does not score multi-label data yet" in choice.reason
