@@ -94,8 +94,8 @@ def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
         stratified_split,
     )
 
-    cols = {"text_column": opts.text_column, "label_column": opts.label_column}
-    kw = {"label_sep": opts.label_sep}
+    cols: dict[str, Any] = {"text_column": opts.text_column, "label_column": opts.label_column}
+    kw: dict[str, Any] = {"label_sep": opts.label_sep}
     data = given = load_labelled(train, **cols, what="train", task=opts.task, **kw)
     check_trainable(data)
     notes = [f"task {data.task} ({data.task_how}): {data.task_reason}", *data.notes]
@@ -157,7 +157,7 @@ def plan_strategy(base: Any, data: Any, opts: FitOptions, choice: BaseChoice | N
 
     ranked = choice is not None and choice.strategy is not None
     plan = choose_strategy(
-        choice.strategy if ranked else opts.strategy,  # type: ignore[union-attr]
+        choice.strategy if ranked else opts.strategy,  # type: ignore[union-attr,arg-type]
         modality=data.modality,
         counts=data.counts(),
         budget=opts.budget,
