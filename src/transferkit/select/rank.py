@@ -362,9 +362,10 @@ def rank(
     t0 = time.perf_counter()
     check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
     check_number(max_examples, "max_examples", low=1, integer=True, example=300)
-    task_kw = {} if task is None and label_sep == "|" else {"task": task, "label_sep": label_sep}
-    data = load_labelled(train, text_column=text_column, label_column=label_column, **task_kw)
-    kind = getattr(data, "task", SINGLE)
+    data = load_labelled(
+        train, text_column=text_column, label_column=label_column, task=task, label_sep=label_sep
+    )
+    kind = data.task
     if kind == SINGLE:
         sample, notes = _sample(data, max_examples, seed)
         y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
