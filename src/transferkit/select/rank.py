@@ -342,8 +342,10 @@ def rank(
             data, as `fit` does); label_sep: the separator of label sets in a string
             column ("|"). Multi-label data is scored per label (each score the mean of
             its binary per-label score over the labels), a numeric target with LogME on
-            the target itself and leave-one-out kNN R²; LogME drives the ranking of
-            both (``ranked_by``; see `recommend`). Source heads are not reused for them.
+            the target itself and leave-one-out kNN R²; the score that drives the
+            ranking is `recommend.RANKED_BY_TASK`'s (kNN for multi-label, LogME for a
+            numeric target; ``ranked_by`` and a note say it). Source heads are not
+            reused for them.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
