@@ -90,6 +90,7 @@ class RankResult:
     agreement: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     ranked_by: str = "knn"
+    task: str = "single-label"  # "multi-label" | "regression": scores are per task
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class RankResult:
             else self.recommendation.to_dict(),
             "data": {
                 "modality": self.modality,
+                "task": self.task,
                 "examples": self.n_examples,
                 "scored_on": self.n_scored,
                 "classes": self.counts,

@@ -60,6 +60,7 @@ from transferkit.errors import InputError
 __all__ = [
     "FEATURE_SCORES",
     "RANKED_BY",
+    "RANKED_BY_TASK",
     "TUNED_STRATEGIES",
     "best_prefix",
     "estimated_seconds",
@@ -81,6 +82,10 @@ class StrategyPick(NamedTuple):
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
+# The headline score per task. Multi-label and regression: LogME (the per-label mean for
+# multi-label), which tracked the probes' results best in our tau benchmark
+# (benchmarks/results/multitask.json, "rank"); kNN there is not an accuracy a model reaches.
+RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "logme", "regression": "logme"}
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
 TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
 
@@ -268,7 +273,11 @@ def _assign_strategies(
 
 
 def _transferability(
-    judged: list[_Judged], drivers: list[str], names: list[str], budget: float | None
+    judged: list[_Judged],
+    drivers: list[str],
+    names: list[str],
+    budget: float | None,
+    accuracy: bool = True,
 ) -> None:
     """Step 1: scaled score (a tuned candidate's best prefix), fits-the-budget flag."""
     ok = [j.row for j in judged]
@@ -279,7 +288,7 @@ def _transferability(
         s: [ok[source[s][i] if tuned[i] else i]["scores"][s] for i in range(len(ok))]
         for s in drivers
     }
-    if drivers == ["knn"]:  # an accuracy: a source head's own figure counts as one (step 6)
+    if drivers == ["knn"] and accuracy:  # an accuracy: a source head's figure is one (step 6)
         for i, r in enumerate(ok):
             zs = r.get("zero_shot")
             if zs:
@@ -339,8 +348,9 @@ def recommend(
     modality: str,
     counts: dict[str, int],
     budget: float | None = None,
-    ranked_by: str = RANKED_BY,
+    ranked_by: str | None = None,
     n_scored: int | None = None,
+    kind: str = "single-label",
 ) -> tuple[list[dict[str, Any]], Recommendation | None, dict[str, Any]]:
     """Rank candidate rows and pick one: the one decision of `rank` and `fit --base auto`.
 
@@ -353,7 +363,11 @@ def recommend(
         budget: seconds the user can spend adapting, or None.
         ranked_by: the score that drives the ranking (a key of ``scores``, e.g. "knn",
             "logme"), or "mean" for the mean of the scaled feature scores. If some
-            candidate lacks it, the mean is used and the summary says so.
+            candidate lacks it, the mean is used and the summary says so. None: the
+            task's headline score (`RANKED_BY_TASK`).
+        kind: the task, "single-label", "multi-label" or "regression". Only single-label
+            candidates have an ``expected_accuracy`` (kNN is an accuracy there), so only
+            they are compared within the noise of an accuracy (step 6).
         n_scored: examples the scores were measured on (the noise of an accuracy);
             default: all of `counts`.
 
@@ -369,6 +383,7 @@ def recommend(
     for r in failed:
         r.update(rank=None, why=f"not ranked: {r['error']}")
     summary: dict[str, Any] = {"agreement": score_agreement(ok), "cost_weight": 0.0}
+    ranked_by = ranked_by or RANKED_BY_TASK.get(kind, RANKED_BY)
     summary["ranked_by"] = ranked_by
     if not ok:
         return failed, None, summary
@@ -379,7 +394,7 @@ def recommend(
     n_scored = int(n_scored or sum(counts.values()))
     judged = [_Judged(r) for r in ok]
     _assign_strategies(judged, modality, counts, budget, n_scored)
-    _transferability(judged, drivers, names, budget)
+    _transferability(judged, drivers, names, budget, accuracy=kind == "single-label")
     per_class, n = min(counts.values()), len(ok)
     summary["cost_weight"] = _order(judged, per_class, budget)
     preferred_to = _prefer_cheaper(judged, n_scored)
