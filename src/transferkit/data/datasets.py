@@ -185,10 +185,14 @@ def _from_columns(
     source: str,
     notes: list[str],
     *,
-    column: str = "label",
+    column: str | None = None,
     task: str | None = None,
     label_sep: str = "|",
 ) -> LabelledData:
+    """column: the label column's name (None for lists: said as "label", and a
+    regression target is named "score")."""
+    target_name = column or "score"
+    column = column or "label"
     if len(texts) != len(labels):
         raise InputError(
             f"{source}: {len(texts)} texts but {len(labels)} labels; give one label per text"
@@ -229,7 +233,7 @@ def _from_columns(
         task=choice.kind,
         task_how=choice.how,
         task_reason=choice.reason,
-        target_name=column,
+        target_name=target_name,
     )
 
 
