@@ -109,3 +109,20 @@ def test_recommend_picks_the_driving_score_of_the_task() -> None:
         assert summary["ranked_by"] == driver
         assert [r["model"] for r in ranked][0] == first
         assert reco is not None and reco.model == first and reco.expected_accuracy == expected
+
+
+def test_recommend_sizes_multilabel_data_by_its_rows_as_fit_does() -> None:
+    from transferkit.core.strategies import choose_strategy
+    from transferkit.select.recommend import recommend
+
+    counts = {"a": 900, "b": 900, "c": 900}  # 2,700 label occurrences on 1,000 rows
+    cost = {"latency_ms": 1.0, "params": 22_700_000, "probe_s": 1.0, "finetune_s": 5.0}
+    row = {"model": "m", "cut": None, "cost": cost, "error": None,
+           "scores": {"logme": 0.1, "hscore": 0.1, "knn": 0.9}}  # fmt: skip
+    _, reco, _ = recommend([row], modality="text", counts=counts, kind="multi-label", n_rows=1000)
+    plan = choose_strategy(
+        "auto", modality="text", counts=counts, budget=None, params=22_700_000,
+        kind="multi-label", n=1000,
+    )  # fmt: skip
+    assert reco is not None and reco.strategy == plan.strategy
+    assert reco.strategy_reason == plan.rationale and "1000 labelled examples" in plan.rationale

@@ -390,6 +390,7 @@ def rank(
         budget=budget,
         n_scored=len(sample),
         kind=kind,
+        n_rows=len(data),
     )
     if kind != SINGLE:
         notes.append(_scores_note(kind, len(classes), summary["ranked_by"]))
