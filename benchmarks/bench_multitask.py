@@ -255,7 +255,9 @@ def part_baselines() -> list[dict[str, Any]]:
     return rows
 
 
-def part_fit(strategy: str, epochs: int | None) -> list[dict[str, Any]]:
+def part_fit(
+    strategy: str, epochs: int | None, tasks: tuple[str, ...] = ("debtags", "sst5-regression")
+) -> list[dict[str, Any]]:
     """`transferkit.fit` (task given) on each train split, `transferkit.evaluate` on its
     test split (the saved folder, decoded through its Problem)."""
     import pandas as pd
@@ -279,7 +281,7 @@ def part_fit(strategy: str, epochs: int | None) -> list[dict[str, Any]]:
             ),
             ("sst5-regression", f"{tmp}/sst5_train.csv", f"{tmp}/sst5_test.csv", "regression"),
         ]
-        for task, train, test, kind in jobs:
+        for task, train, test, kind in [j for j in jobs if j[0] in tasks]:
             t0 = time.perf_counter()
             res = transferkit.fit(str(train), task=kind, out=f"{tmp}/{task}", **kw)
             secs = round(time.perf_counter() - t0, 1)
@@ -481,6 +483,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--strategy", default="full", help="fit's strategy for the fit rows")
     ap.add_argument("--epochs", type=int, default=None, help="fit's epochs (default: fit's)")
+    ap.add_argument(
+        "--fit-tasks", nargs="*", default=["debtags", "sst5-regression"], help="fit part: tasks"
+    )
     ap.add_argument("--shots", type=int, nargs="*", default=[8, 64], help="SetFit per label")
     ap.add_argument("--n-train", type=int, default=1000, help="rank part: train subsample")
     ap.add_argument("--n-eval", type=int, default=500, help="rank part: test subsample")
@@ -503,7 +508,7 @@ def main() -> None:
     if "baselines" in args.parts:
         rows += part_baselines()
     if "fit" in args.parts:
-        rows += part_fit(args.strategy, args.epochs)
+        rows += part_fit(args.strategy, args.epochs, tuple(args.fit_tasks))
     if "setfit" in args.parts:
         rows += part_setfit(args.shots)
     result["rows"] = rows

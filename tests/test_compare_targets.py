@@ -125,7 +125,8 @@ def test_cli_compare_regression_table_and_json(tiny_bert: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["task"]["kind"] == "regression" and out["classical"]["spearman"] > 0.9
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})  # the table unwrapped
     assert res.exit_code == 0, res.output
-    assert "transferkit compare (regression)" in res.stdout and "classical" in res.stdout
+    assert "transferkit compare (regression)" in res.stdout and "Classical baseline" in res.stdout
     assert "not measured: scratch: turned off" in res.stdout
+    assert "spearman 95% interval" in res.stdout

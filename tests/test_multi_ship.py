@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from test_multi_use import LABELS, TEXTS, build_hf_folder
 
+from transferkit.errors import InputError
 from transferkit.models.problems import MULTI, REGRESSION
 
 pytest.importorskip("onnxruntime")
@@ -120,6 +121,10 @@ def test_ray_predictor_rows_by_kind(hf_multi, hf_reg):
     assert rows[0]["labels"] == "|".join(r["label"] for r in want)
     assert set(json.loads(rows[0]["scores"])) == {r["label"] for r in want}
     assert rows[1]["error"] and rows[1]["labels"] is None
+    every = Predictor(str(hf_multi), threshold=0.0)(batch).to_pylist()[0]
+    assert sorted(every["labels"].split("|")) == sorted(LABELS)
+    with pytest.raises(InputError, match="threshold applies to multi-label"):
+        Predictor(str(hf_reg), threshold=0.5)
     table = Predictor(str(hf_reg)).__call__(batch)
     assert table.schema.names == ["input", "score", "error"]
     rows = table.to_pylist()

@@ -149,3 +149,37 @@ def test_minilm_folders_match_transformers(tmp_path, kind):
             assert [r["score"] for r in o] == pytest.approx([r["score"] for r in t], abs=1e-5)
         else:
             assert o["score"] == pytest.approx(t[0]["score"], abs=1e-5)
+
+
+def test_problem_predictions_by_hand():
+    """Decoding without a model: logits chosen so the probabilities are easy to read."""
+    import numpy as np
+
+    from transferkit.models.problems import Problem
+
+    logit = np.log  # sigmoid(log(p / (1 - p))) = p
+    probs = np.array([[0.9, 0.2, 0.6, 0.4]])
+    logits = logit(probs / (1 - probs))
+    multi = Problem(MULTI, thresholds=(0.5, 0.1, 0.7, 0.3))
+    got = multi.predictions(logits, LABELS)
+    # passing their own thresholds: game 0.9 ≥ 0.5, audio 0.2 ≥ 0.1, editor 0.4 ≥ 0.3
+    assert [r["label"] for r in got[0]] == ["game", "editor", "audio"]
+    assert [r["score"] for r in got[0]] == pytest.approx([0.9, 0.4, 0.2])
+    assert [r["label"] for r in multi.predictions(logits, LABELS, threshold=0.5)[0]] == [
+        "game",
+        "network",
+    ]
+    assert [r["label"] for r in multi.predictions(logits, LABELS, top_k=1)[0]] == ["game"]
+    assert multi.indicators(logits).tolist() == [[1, 1, 0, 1]]
+    none = multi.predictions(logits, LABELS, threshold=0.95)
+    assert none == [[]]  # no label passes: an empty list, not an error
+    reg = Problem(REGRESSION, target_mean=2.0, target_std=0.5)
+    assert reg.predictions(np.array([[2.0], [-4.0]]), ["score"]) == [
+        {"score": 3.0},
+        {"score": 0.0},
+    ]
+    single = Problem()
+    top = single.predictions(np.array([[0.0, np.log(3.0)]]), ["neg", "pos"])
+    assert top[0]["label"] == "pos" and top[0]["score"] == pytest.approx(0.75)
+    with pytest.raises(InputError, match="threshold applies to multi-label"):
+        single.predictions(np.zeros((1, 2)), ["neg", "pos"], threshold=0.5)

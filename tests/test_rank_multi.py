@@ -32,16 +32,16 @@ def _regression_frame(n: int = 40) -> pd.DataFrame:
     )
 
 
-def test_rank_multilabel_scores_are_per_label_means_and_logme_drives(tiny_bert: Path) -> None:
+def test_rank_multilabel_scores_are_per_label_means_and_knn_drives(tiny_bert: Path) -> None:
     from transferkit.select.candidates import encode_all_cuts, load_candidate
     from transferkit.select.rank import rank
     from transferkit.select.scores import hscore, knn_accuracy, logme, multilabel_mean
 
     df = _multilabel_frame()
     result = rank(df, candidates=[str(tiny_bert)], cuts=[2], use_cache=False)
-    assert result.task == "multi-label" and result.ranked_by == "logme"
+    assert result.task == "multi-label" and result.ranked_by == "knn"
     assert result.to_dict()["data"]["task"] == "multi-label"
-    assert any("mean over the 3 labels" in n and "LogME drives" in n for n in result.notes)
+    assert any("mean over the 3 labels" in n and "kNN drives" in n for n in result.notes)
     rows = {r.cut: r for r in result.candidates}
     assert set(rows) == {None, 2} and all(r.error is None for r in rows.values())
     # the scores are the per-label means of the binary scores on the same features
@@ -88,28 +88,41 @@ def test_rank_regression_subsample_keeps_the_spread(tiny_bert: Path) -> None:
     assert any("quintile-stratified subsample of 50 of 100" in n for n in result.notes)
 
 
-def test_recommend_orders_multilabel_candidates_by_logme_not_knn() -> None:
+def test_recommend_picks_the_driving_score_of_the_task() -> None:
     from transferkit.select.recommend import recommend
 
-    def row(name: str, logme: float, knn: float) -> dict:
+    def rows() -> list[dict]:
         cost = {"latency_ms": 1.0, "params": 1e6, "probe_s": 1.0, "finetune_s": 5.0}
-        scores = {"logme": logme, "hscore": 0.1, "knn": knn}
-        return {"model": name, "cut": None, "scores": scores, "cost": cost, "error": None}
+        return [
+            {"model": name, "cut": None, "cost": dict(cost), "error": None,
+             "scores": {"logme": lm, "hscore": 0.1, "knn": knn}}
+            for name, lm, knn in (("knn-likes", -0.5, 0.95), ("logme-likes", -0.2, 0.90))
+        ]  # fmt: skip
 
     counts = {"a": 300, "b": 200}
-    ranked, reco, summary = recommend(
-        [row("knn-likes", -0.5, 0.95), row("logme-likes", -0.2, 0.90)],
-        modality="text",
-        counts=counts,
-        kind="multi-label",
-    )
-    assert summary["ranked_by"] == "logme"
-    assert [r["model"] for r in ranked] == ["logme-likes", "knn-likes"]
-    assert reco is not None and reco.model == "logme-likes" and reco.expected_accuracy is None
-    # the same rows as single-label classes: kNN drives
-    ranked, _, summary = recommend(
-        [row("knn-likes", -0.5, 0.95), row("logme-likes", -0.2, 0.90)],
-        modality="text",
-        counts=counts,
-    )
-    assert summary["ranked_by"] == "knn" and ranked[0]["model"] == "knn-likes"
+    for kind, driver, first, expected in (
+        ("multi-label", "knn", "knn-likes", None),  # a mean per-label kNN: no accuracy
+        ("regression", "logme", "logme-likes", None),
+        ("single-label", "knn", "knn-likes", 0.95),
+    ):
+        ranked, reco, summary = recommend(rows(), modality="text", counts=counts, kind=kind)
+        assert summary["ranked_by"] == driver
+        assert [r["model"] for r in ranked][0] == first
+        assert reco is not None and reco.model == first and reco.expected_accuracy == expected
+
+
+def test_recommend_sizes_multilabel_data_by_its_rows_as_fit_does() -> None:
+    from transferkit.core.strategies import choose_strategy
+    from transferkit.select.recommend import recommend
+
+    counts = {"a": 900, "b": 900, "c": 900}  # 2,700 label occurrences on 1,000 rows
+    cost = {"latency_ms": 1.0, "params": 22_700_000, "probe_s": 1.0, "finetune_s": 5.0}
+    row = {"model": "m", "cut": None, "cost": cost, "error": None,
+           "scores": {"logme": 0.1, "hscore": 0.1, "knn": 0.9}}  # fmt: skip
+    _, reco, _ = recommend([row], modality="text", counts=counts, kind="multi-label", n_rows=1000)
+    plan = choose_strategy(
+        "auto", modality="text", counts=counts, budget=None, params=22_700_000,
+        kind="multi-label", n=1000,
+    )  # fmt: skip
+    assert reco is not None and reco.strategy == plan.strategy
+    assert reco.strategy_reason == plan.rationale and "1000 labelled examples" in plan.rationale

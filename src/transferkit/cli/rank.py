@@ -60,8 +60,8 @@ def rank_command(
             "--task",
             help="single-label | multi-label | regression (default: inferred from the label "
             "column, as fit does). Multi-label: each score is the mean over labels of its "
-            "binary per-label score; regression: LogME on the target itself and kNN R²; "
-            "LogME drives both.",
+            "binary per-label score (kNN drives); regression: LogME on the target itself "
+            "(it drives) and kNN R².",
         ),
     ] = None,
     label_sep: Annotated[

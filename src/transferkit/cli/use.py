@@ -197,6 +197,7 @@ def predict(
             workers,
             address,
             as_json,
+            threshold,
         )
         return
     if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
@@ -269,6 +270,7 @@ def _predict_on_ray(
     workers: int,
     address: str | None,
     as_json: bool,
+    threshold: float | None = None,
 ) -> None:
     """`predict --engine ray`: one model over --file into --out, on Ray Data."""
     if inputs or file is None or out is None:
@@ -289,6 +291,7 @@ def _predict_on_ray(
         text_column=text_column,
         top_k=top_k,
         device="cpu" if device == "auto" else device,
+        threshold=threshold,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))

@@ -45,6 +45,7 @@ class Predictor:
     image-classification when `column` holds image paths). column: the input column
     (default "text", or "path" for images). top_k: the k best labels as JSON (image
     tasks default to 5, as `transferkit predict`). device: where each actor runs the model.
+    threshold: multi-label models only, one probability for every label.
     """
 
     def __init__(
@@ -56,7 +57,9 @@ class Predictor:
         top_k: int | None = None,
         batch_size: int = 32,
         device: str = "cpu",
+        threshold: float | None = None,
     ) -> None:
+        from transferkit.errors import InputError
         from transferkit.models.problems import problem_of
         from transferkit.pipelines import TASKS, pipeline
 
@@ -69,6 +72,12 @@ class Predictor:
         self.kind = "features" if task == "feature-extraction" else problem_of(self.pipe.model).kind
         if self.kind == "regression":
             self.top_k = None  # one score per input: no labels to rank
+        if threshold is not None and self.kind != "multi-label":
+            raise InputError(
+                f"threshold applies to multi-label models; {model!r} is {self.kind} — leave "
+                "--threshold out."
+            )
+        self.threshold = threshold
         self.schema = output_schema(task, self.top_k, self.kind)
 
     def __call__(self, batch: Any) -> Any:
@@ -80,6 +89,8 @@ class Predictor:
         kw: dict[str, Any] = (
             {} if self.kind in ("features", "regression") else {"top_k": self.top_k}
         )
+        if self.threshold is not None:
+            kw["threshold"] = self.threshold
         results = self.pipe(items, errors="report", **kw)
         rows = [
             _flatten(item, r, self.top_k, self.kind) for item, r in zip(items, results, strict=True)

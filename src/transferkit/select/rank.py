@@ -342,8 +342,10 @@ def rank(
             data, as `fit` does); label_sep: the separator of label sets in a string
             column ("|"). Multi-label data is scored per label (each score the mean of
             its binary per-label score over the labels), a numeric target with LogME on
-            the target itself and leave-one-out kNN R²; LogME drives the ranking of
-            both (``ranked_by``; see `recommend`). Source heads are not reused for them.
+            the target itself and leave-one-out kNN R²; the score that drives the
+            ranking is `recommend.RANKED_BY_TASK`'s (kNN for multi-label, LogME for a
+            numeric target; ``ranked_by`` and a note say it). Source heads are not
+            reused for them.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
@@ -362,9 +364,10 @@ def rank(
     t0 = time.perf_counter()
     check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
     check_number(max_examples, "max_examples", low=1, integer=True, example=300)
-    task_kw = {} if task is None and label_sep == "|" else {"task": task, "label_sep": label_sep}
-    data = load_labelled(train, text_column=text_column, label_column=label_column, **task_kw)
-    kind = getattr(data, "task", SINGLE)
+    data = load_labelled(
+        train, text_column=text_column, label_column=label_column, task=task, label_sep=label_sep
+    )
+    kind = data.task
     if kind == SINGLE:
         sample, notes = _sample(data, max_examples, seed)
         y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
@@ -387,6 +390,7 @@ def rank(
         budget=budget,
         n_scored=len(sample),
         kind=kind,
+        n_rows=len(data),
     )
     if kind != SINGLE:
         notes.append(_scores_note(kind, len(classes), summary["ranked_by"]))

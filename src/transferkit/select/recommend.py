@@ -82,10 +82,12 @@ class StrategyPick(NamedTuple):
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
-# The headline score per task. Multi-label and regression: LogME (the per-label mean for
-# multi-label), which tracked the probes' results best in our tau benchmark
-# (benchmarks/results/multitask.json, "rank"); kNN there is not an accuracy a model reaches.
-RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "logme", "regression": "logme"}
+# The headline score per task, chosen by the weighted tau of each score against the probe
+# results of the candidates (benchmarks/results/multitask.json, "rank"; BENCHMARKS.md):
+# multi-label, the per-label mean of kNN accuracy (debtags: kNN 0.93, H-score 0.67,
+# LogME -0.13); regression, LogME on the target itself. kNN there is not an accuracy a
+# model reaches, so these candidates carry no `expected_accuracy` (step 6 is skipped).
+RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "knn", "regression": "logme"}
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
 TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
 
@@ -142,13 +144,16 @@ def strategy_for(
     params: float | None,
     budget: float | None,
     finetune_s: float | None = None,
+    kind: str = "single-label",
+    n: int | None = None,
 ) -> StrategyPick:
     """(strategy, reason, rationale) for one candidate: `fit --strategy auto`'s own rule
     (`transferkit.core.strategies.choose_strategy`, from examples per class, data size,
     modality, the candidate's size and the budget), so what rank recommends is what fit
     does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
     `finetune_s`, rank's measured estimate for this candidate, overrides fit's rough one
-    when it says fine-tuning would not fit the budget."""
+    when it says fine-tuning would not fit the budget. `kind` and `n` (training rows; a
+    multi-label `counts` counts per label) are the task's, as fit passes them."""
     from transferkit.core.strategies import choose_strategy
 
     if features_only:
@@ -156,7 +161,13 @@ def strategy_for(
         return StrategyPick("probe", why, why)
     try:
         plan = choose_strategy(
-            "auto", modality=modality, counts=counts, budget=budget, params=int(params or 0)
+            "auto",
+            modality=modality,
+            counts=counts,
+            budget=budget,
+            params=int(params or 0),
+            kind=kind,
+            n=n,
         )
     except InputError:  # the budget is below even a probe's estimate
         why = f"the {budget:g} s budget is below any adaptation's estimate"
@@ -251,6 +262,8 @@ def _assign_strategies(
     counts: dict[str, int],
     budget: float | None,
     n_scored: int,
+    kind: str = "single-label",
+    n_rows: int | None = None,
 ) -> None:
     """Step 3 first: each candidate's strategy (fit's own rule; step 5 for a candidate
     with a matching source head) and its rationale."""
@@ -269,6 +282,8 @@ def _assign_strategies(
             params=r["cost"].get("params"),
             budget=budget,
             finetune_s=r["cost"].get("finetune_s"),
+            kind=kind,
+            n=n_rows,
         )
 
 
@@ -351,6 +366,7 @@ def recommend(
     ranked_by: str | None = None,
     n_scored: int | None = None,
     kind: str = "single-label",
+    n_rows: int | None = None,
 ) -> tuple[list[dict[str, Any]], Recommendation | None, dict[str, Any]]:
     """Rank candidate rows and pick one: the one decision of `rank` and `fit --base auto`.
 
@@ -368,6 +384,8 @@ def recommend(
         kind: the task, "single-label", "multi-label" or "regression". Only single-label
             candidates have an ``expected_accuracy`` (kNN is an accuracy there), so only
             they are compared within the noise of an accuracy (step 6).
+        n_rows: training rows (default: the sum of `counts`, which for multi-label data
+            counts label occurrences); the strategy rule sizes the data by it.
         n_scored: examples the scores were measured on (the noise of an accuracy);
             default: all of `counts`.
 
@@ -393,7 +411,7 @@ def recommend(
         drivers, summary["ranked_by"] = names, "mean"
     n_scored = int(n_scored or sum(counts.values()))
     judged = [_Judged(r) for r in ok]
-    _assign_strategies(judged, modality, counts, budget, n_scored)
+    _assign_strategies(judged, modality, counts, budget, n_scored, kind, n_rows)
     _transferability(judged, drivers, names, budget, accuracy=kind == "single-label")
     per_class, n = min(counts.values()), len(ok)
     summary["cost_weight"] = _order(judged, per_class, budget)

@@ -82,8 +82,10 @@ def split_targets(data: Any, eval: Any, opts: CompareOptions) -> Split:  # noqa:
             "(a validation part and seeds need some)."
         )
     if eval is not None:
-        cols = {"text_column": opts.text_column, "label_column": opts.label_column}
-        test = load_labelled(eval, **cols, task=data.task, what="eval")
+        test = load_labelled(
+            eval, text_column=opts.text_column, label_column=opts.label_column,
+            task=data.task, what="eval",
+        )  # fmt: skip
     else:
         data, test = _random_split(data, 0.2, 0)
         notes.append(
@@ -197,6 +199,7 @@ class _TargetRunner:
         if not first and not self.clock.fits(what, est):
             return None
         left = None if self.clock.budget is None else max(1.0, self.clock.left)
+        r: dict[str, Any]
         if method == "classical":
             r = run_classical_targets(part, self.split.test, seed=seed)
         elif method == "transfer":
@@ -243,6 +246,7 @@ def learning_curve_targets(runner: _TargetRunner) -> list[dict[str, Any]]:
         part = fit_data if size >= len(fit_data) else fit_data.subset(sorted(keep.tolist()))
         point: dict[str, Any] = {"size": len(part)}
         for method in runner.on():
+            r: dict[str, Any] | None
             if size >= len(fit_data) and runner.runs[method]:
                 r = runner.runs[method][0]
             else:
@@ -307,7 +311,7 @@ def compare_targets(
     task = {
         "name": Path(str(data.source)).stem, "modality": data.modality, "kind": kind,
         "metric": HEADLINE[kind], "base": base, "classes": list(split.fit_data.classes),
-        "n_train": len(split.data), "n_fit": len(split.fit_data), "n_val": len(split.val),
+        "n_train": len(split.data), "n_fit": len(split.fit_data), "n_val": len(split.val or []),
         "n_eval": len(split.test), "seeds": opts.seeds, "budget_seconds": opts.budget,
         "strategy": runner.resolved,
         "elapsed_seconds": round(time.time() - clock.start, 1),
