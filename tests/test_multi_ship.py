@@ -130,3 +130,25 @@ def test_ray_predictor_rows_by_kind(hf_multi, hf_reg):
     rows = table.to_pylist()
     want = pipeline("text-classification", hf_reg)(TEXTS[1])
     assert rows[2]["score"] == pytest.approx(want["score"], abs=1e-5)
+
+
+def test_export_parity_reports_task_figures_on_labelled_data(hf_multi, hf_reg, tmp_path):
+    """With labelled parity data, the export states the task's figure for both runtimes —
+    the same number `evaluate` gives for the torch model."""
+    from transferkit import evaluate
+    from transferkit.export import export_onnx
+
+    sets = ["audio", "game", "", "editor|network"]
+    ml = tmp_path / "ml.csv"
+    pd.DataFrame({"text": TEXTS, "labels": sets}).to_csv(ml, index=False)
+    parity = export_onnx(str(hf_multi), tmp_path / "m", parity_data=ml)["parity"]
+    want = evaluate(hf_multi, ml, device="cpu")["micro_f1"]
+    assert parity["micro_f1_torch"] == pytest.approx(want)
+    assert parity["micro_f1_onnx"] == pytest.approx(want) and parity["micro_f1_change_points"] == 0
+
+    reg = tmp_path / "reg.csv"
+    pd.DataFrame({"text": TEXTS, "score": [3.0, 1.0, 2.0, 0.5]}).to_csv(reg, index=False)
+    parity = export_onnx(str(hf_reg), tmp_path / "r", parity_data=reg)["parity"]
+    report = evaluate(hf_reg, reg, device="cpu")
+    assert parity["spearman_torch"] == pytest.approx(report["spearman"])
+    assert parity["mae_onnx"] == pytest.approx(report["mae"], abs=1e-4)
