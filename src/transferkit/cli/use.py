@@ -83,12 +83,18 @@ def _read_inputs(
     return items
 
 
-def _row(result: Any, top_k: int | None) -> dict[str, Any]:
-    """One model's answer for one input, flattened to label/score (+ top_k)."""
+def _row(result: Any, top_k: int | None, kind: str = "single-label") -> dict[str, Any]:
+    """One model's answer for one input, flattened: label/score (+ top_k) for single-label,
+    ``labels`` (every label returned, with its score) for multi-label, ``score`` for
+    regression, ``embedding`` for features."""
     if isinstance(result, dict) and "error" in result:
         return {"error": result["error"]}
     if hasattr(result, "tolist"):  # feature-extraction
         return {"embedding": [round(float(x), 6) for x in result.tolist()]}
+    if kind == "multi-label":
+        return {"labels": [{"label": r["label"], "score": round(r["score"], 6)} for r in result]}
+    if kind == "regression":
+        return {"score": round(result["score"], 6)}
     ranked = result if isinstance(result, list) else [result]
     out: dict[str, Any] = {"label": ranked[0]["label"], "score": round(ranked[0]["score"], 6)}
     if top_k is not None:
@@ -116,6 +122,16 @@ def predict(
     ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", min=1, help="Return the K best labels.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Multi-label models: return every label whose probability reaches this "
+            "value (instead of the model's own per-label thresholds).",
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help='Print a JSON list of {"input", "label", "score"}.')
@@ -154,11 +170,15 @@ def predict(
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
+    Single-label models give a label and its score; multi-label models the labels whose
+    probability passes its threshold (`labels`, with scores; --threshold, --top-k override);
+    regression models a `score` in the target's units.
     Bad inputs in a batch are reported by position; the others still get predictions.
     --engine ray labels --file on Ray Data (--workers actors, each loading the model once)
     and writes --out (.parquet, .jsonl, .csv, or a folder of Parquet files).
     """
     from transferkit.cli.scale import check_engine
+    from transferkit.models.problems import problem_of
     from transferkit.pipelines import check_task, pipeline
 
     check_task(task)
@@ -177,6 +197,7 @@ def predict(
             workers,
             address,
             as_json,
+            threshold,
         )
         return
     if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
@@ -202,8 +223,16 @@ def predict(
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
+        kind = "features" if task == "feature-extraction" else problem_of(pipe.model).kind
+        if threshold is not None:
+            if kind != "multi-label":
+                raise InputError(
+                    f"--threshold applies to multi-label models; {ref or task!r} is {kind} — "
+                    "leave --threshold out."
+                )
+            kw["threshold"] = threshold
         results = pipe(items, errors="report", progress=show_progress, **kw)
-        columns[ref or "default"] = [_row(r, top_k) for r in results]
+        columns[ref or "default"] = [_row(r, top_k, kind) for r in results]
     names = list(columns)
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(items):
@@ -241,6 +270,7 @@ def _predict_on_ray(
     workers: int,
     address: str | None,
     as_json: bool,
+    threshold: float | None = None,
 ) -> None:
     """`predict --engine ray`: one model over --file into --out, on Ray Data."""
     if inputs or file is None or out is None:
@@ -261,6 +291,7 @@ def _predict_on_ray(
         text_column=text_column,
         top_k=top_k,
         device="cpu" if device == "auto" else device,
+        threshold=threshold,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
@@ -300,16 +331,32 @@ def _report_errors(rows: list[dict[str, Any]], names: list[str]) -> None:
                 )
 
 
+def _table_cells(part: dict[str, Any], every_list: bool = False) -> dict[str, Any]:
+    """One model's answer as table cells: top_k (or, with `every_list`, every list) becomes
+    JSON; multi-label labels become ``labels`` = "a|b" (the training data's own format)
+    and ``scores`` (JSON {label: probability})."""
+    if "labels" not in part:
+        return {
+            k: json.dumps(v) if isinstance(v, list) and (every_list or k == "top_k") else v
+            for k, v in part.items()
+        }
+    ranked = part["labels"]
+    return {
+        "labels": "|".join(r["label"] for r in ranked),
+        "scores": json.dumps({r["label"]: r["score"] for r in ranked}),
+    }
+
+
 def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
     if len(names) == 1:
-        flat = {k: v for k, v in row.items() if k != "top_k"}
-        if "top_k" in row:
-            flat["top_k"] = json.dumps(row["top_k"])
-        return flat
+        return {
+            "input": row["input"],
+            **_table_cells({k: v for k, v in row.items() if k != "input"}),
+        }
     flat = {"input": row["input"]}
     for n, p in row["models"].items():
-        for k, v in p.items():
-            flat[f"{k}[{n}]"] = json.dumps(v) if isinstance(v, list) else v
+        for k, v in _table_cells(p, every_list=True).items():
+            flat[f"{k}[{n}]"] = v
     return flat
 
 
@@ -397,6 +444,13 @@ def _print_table(rows: list[dict[str, Any]], names: list[str]) -> None:
                     f"embedding ({len(emb)})",
                     ", ".join(f"{x:.3f}" for x in emb[:3]) + ", ...",
                 ]
+            elif "labels" in p:
+                cells += [
+                    " | ".join(r["label"] for r in p["labels"]) or "(none)",
+                    " | ".join(f"{r['score']:.3f}" for r in p["labels"]),
+                ]
+            elif "label" not in p:  # regression
+                cells += ["", f"{p['score']:.4f}"]
             elif "top_k" in p:
                 cells += [
                     " | ".join(r["label"] for r in p["top_k"]),

@@ -39,6 +39,7 @@ from torch import nn
 from transferkit.errors import InputError, require_extra
 from transferkit.export.quantise import _CALIBRATION_TEXTS, quantise_int8
 from transferkit.models.onnx_runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
+from transferkit.models.problems import MULTI, SINGLE, Problem, problem_of
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
         return graph, {
             "modality": "text",
             "labels": model.labels,
+            "problem": model.problem.to_config(),
             "outputs": ["logits"],
             "max_length": model.max_length,
             "inputs": list(names),
@@ -112,6 +114,8 @@ def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
         )
     info["outputs"] = ["logits", "features"] if head is not None else ["features"]
     info["labels"] = labels
+    if head is not None:  # how the logits decode (`models.problems`), read back by OnnxModel
+        info["problem"] = problem_of(model).to_config()
     info["embedding_dim"] = backbone.embedding_dim
     return graph, info
 
@@ -202,7 +206,8 @@ def _parity_inputs(
     texts = [str(t) for t in df[col].tolist()][:limit]
     try:
         lab_col = pick_column(df, None, LABEL_COLUMNS, "label", str(path))
-        labels = [str(v) for v in df[lab_col].tolist()][:limit]
+        # an empty cell (NaN) is an empty label set for multi-label data, not "nan"
+        labels = ["" if v != v else str(v) for v in df[lab_col].tolist()][:limit]
     except Exception:  # no label column: agreement only, no accuracy
         labels = None
     return texts, labels, str(path)
@@ -250,6 +255,12 @@ def parity_check(
     if "logits" in ref:
         a, b = ref["logits"], got["logits"]
         report["max_logit_diff"] = float(np.abs(a - b).max())
+        problem = problem_of(model)
+        if problem.kind != SINGLE:
+            report.update(_parity_by_problem(problem, a, b))
+            if labels is not None:
+                report.update(_quality_by_problem(problem, a, b, labels, info["labels"]))
+            return report
         pa, pb = a.argmax(1), b.argmax(1)
         report["agreement"] = float((pa == pb).mean())
         if labels is not None and info["labels"]:
@@ -262,6 +273,63 @@ def parity_check(
                     100 * (report["accuracy_onnx"] - report["accuracy_torch"]), 3
                 )
     return report
+
+
+def _parity_by_problem(problem: Problem, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """Parity of torch outputs `a` and ONNX outputs `b` decoded by the model's problem:
+    multi-label — the share of inputs with the same label set (`agreement`), the share of
+    identical per-label decisions and the largest probability difference; regression —
+    the largest difference in target units and the Pearson correlation of the two."""
+    if problem.kind == MULTI:
+        da, db = problem.indicators(a), problem.indicators(b)
+        return {
+            "agreement": float((da == db).all(axis=1).mean()),
+            "label_agreement": float((da == db).mean()),
+            "max_prob_diff": float(np.abs(problem.scores(a) - problem.scores(b)).max()),
+        }
+    va, vb = problem.scores(a), problem.scores(b)
+    both_vary = va.size > 1 and va.std() > 0 and vb.std() > 0
+    return {
+        "max_abs_diff": float(np.abs(va - vb).max()),
+        "correlation": float(np.corrcoef(va, vb)[0, 1]) if both_vary else None,
+    }
+
+
+def _quality_by_problem(
+    problem: Problem, a: np.ndarray, b: np.ndarray, truth: list[str], labels: list[str]
+) -> dict[str, Any]:
+    """The task's headline figure for torch and ONNX on labelled parity data: micro-F1
+    (multi-label; label sets joined by "|") or Spearman and MAE (regression). Data whose
+    targets do not read that way gives {} (agreement figures only), as for classes."""
+    from transferkit.core.metrics import multilabel_report, regression_report
+
+    if problem.kind == MULTI:
+        column = {lab.lower(): j for j, lab in enumerate(labels)}
+        y = np.zeros((len(truth), len(labels)), dtype=int)
+        for r, cell in enumerate(truth):
+            for lab in (x.strip().lower() for x in str(cell).split("|") if x.strip()):
+                if lab not in column:
+                    return {}
+                y[r, column[lab]] = 1
+        f1 = [multilabel_report(y, problem.indicators(o), labels)["micro_f1"] for o in (a, b)]
+        return {
+            "micro_f1_torch": f1[0],
+            "micro_f1_onnx": f1[1],
+            "micro_f1_change_points": round(100 * (f1[1] - f1[0]), 3),
+        }
+    try:
+        y = np.asarray(truth, dtype=float)
+    except ValueError:
+        return {}
+    if y.size < 2 or not np.isfinite(y).all():
+        return {}
+    ra, rb = (regression_report(y, problem.scores(o)) for o in (a, b))
+    return {
+        "spearman_torch": ra["spearman"],
+        "spearman_onnx": rb["spearman"],
+        "mae_torch": ra["mae"],
+        "mae_onnx": rb["mae"],
+    }
 
 
 # ---------------------------------------------------------------- export

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from transferkit.errors import InputError, ModelNotFoundError, require_extra
+from transferkit.models.problems import Problem
 
 ONNX_FORMAT = "transferkit-onnx"
 ONNX_FILE = "model.onnx"
@@ -75,6 +76,8 @@ class OnnxModel:
             )
         self.modality: str = self.config["modality"]
         self.labels: list[str] | None = self.config.get("labels")
+        # how the logits decode; exports made before multi-label/regression are single-label
+        self.problem = Problem.from_config(self.config)
         self.embedding_dim = int(self.config.get("embedding_dim") or 0)
         self.input_names: list[str] = list(self.config["inputs"])
         self._tokenizer: Any = None
@@ -158,6 +161,7 @@ class OnnxModel:
         keep = (
             "modality",
             "labels",
+            "problem",
             "outputs",
             "inputs",
             "precision",

@@ -174,6 +174,7 @@ def predict_file(
     top_k: int | None = None,
     device: str = "cpu",
     predictor: type = Predictor,
+    threshold: float | None = None,
 ) -> BatchReport:
     """Label every row of `data` with `model` on Ray Data and write them to `out`.
 
@@ -182,6 +183,7 @@ def predict_file(
     an existing Ray cluster (default: a local Ray with `workers` CPUs; on a cluster, DATA
     and image paths must be readable from every node). Predictions equal the
     single-process `transferkit predict` on the same rows: same pipeline, same rounding.
+    threshold: multi-label models only, as `predict --threshold`.
     """
     if workers < 1:
         raise InputError(f"workers={workers} must be >= 1")
@@ -204,6 +206,8 @@ def predict_file(
         ds, column = _read(ray, kind, files, text_column)
         kwargs = {"task": task, "column": column, "top_k": top_k, "batch_size": batch_size}
         kwargs["device"] = device
+        if threshold is not None:
+            kwargs["threshold"] = threshold
         preds = ds.map_batches(
             predictor,
             fn_constructor_kwargs={"model": model, **kwargs},
@@ -264,8 +268,9 @@ def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
             if suffix == ".jsonl":
                 for row in table.to_pylist():
                     clean = {k: v for k, v in row.items() if v is not None}
-                    if "top_k" in clean:
-                        clean["top_k"] = json.loads(clean["top_k"])
+                    for key in ("top_k", "scores"):  # JSON text in a table; JSON here
+                        if key in clean:
+                            clean[key] = json.loads(clean[key])
                     fh.write((json.dumps(clean, ensure_ascii=False) + "\n").encode())
                 continue
             if writer is None:
