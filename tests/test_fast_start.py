@@ -143,3 +143,20 @@ def test_help_imports_neither_torch_nor_transformers(tmp_path: Path) -> None:
     out = _child(code, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_text_pipelines_bucket_by_tokens_not_characters(saved_clf: Path) -> None:
+    from transferkit.pipelines import pipeline
+
+    pipe = pipeline("text-classification", str(saved_clf), batch_size=2)
+    # characters and tokens disagree: a long word is few tokens, short words many
+    texts = ["extraordinarily", "a b c d e f", "good", "no , it is not ."]
+    tok = pipe.model.backbone.tokenizer
+    assert pipe.sort_keys(texts) == [len(tok(t)["input_ids"]) for t in texts]
+    assert pipe.sort_keys(texts) != [len(t) for t in texts]
+    together = pipe(texts)
+    alone = [pipe(t) for t in texts]
+    assert [r["label"] for r in together] == [r["label"] for r in alone]
+    assert [r["score"] for r in together] == pytest.approx([r["score"] for r in alone], abs=1e-5)
+    feats = pipeline("feature-extraction", str(saved_clf), batch_size=2)
+    assert feats.sort_keys(texts) == pipe.sort_keys(texts)

@@ -67,9 +67,11 @@ class ReadyTextModel:
         self.outputs: list[str] = list(self.config["outputs"])
         self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self.tokenizer.enable_truncation(int(self.config.get("max_length") or 512))
-        if self.tokenizer.padding is None:  # the saved file normally carries it
-            pad = self.tokenizer.token_to_id("[PAD]") or 0
-            self.tokenizer.enable_padding(pad_id=pad)
+        padding = self.tokenizer.padding  # the saved file's setting; we pad per batch
+        self.pad_id = (
+            int(padding["pad_id"]) if padding else self.tokenizer.token_to_id("[PAD]") or 0
+        )
+        self.tokenizer.no_padding()
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = int(threads or len(os.sched_getaffinity(0)) or 1)
@@ -78,23 +80,27 @@ class ReadyTextModel:
             str(self.path / ONNX_FILE), so, providers=["CPUExecutionProvider"]
         )
 
-    def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encs = self.tokenizer.encode_batch(list(texts))
+    def _feed(self, encs: Sequence[Any]) -> dict[str, np.ndarray]:
+        """Encodings (unpadded) → int64 arrays padded to the longest, as the graph takes."""
+        width = max(len(e.ids) for e in encs)
+        pad = self.pad_id
         cols = {
-            "input_ids": [e.ids for e in encs],
-            "attention_mask": [e.attention_mask for e in encs],
-            "token_type_ids": [e.type_ids for e in encs],
+            "input_ids": [e.ids + [pad] * (width - len(e.ids)) for e in encs],
+            "attention_mask": [e.attention_mask + [0] * (width - len(e.ids)) for e in encs],
+            "token_type_ids": [e.type_ids + [0] * (width - len(e.ids)) for e in encs],
         }
         return {n: np.asarray(cols[n], dtype=np.int64) for n in self.input_names}
 
     def run(self, texts: Sequence[str], output: str, batch_size: int = 32) -> np.ndarray:
-        """`output` ("logits" or "features") for `texts`, batched by length, in input order."""
+        """`output` ("logits" or "features") for `texts`, in input order. Tokenised once;
+        batches are bucketed by token count, so almost no position is padding."""
         if output not in self.outputs:
             raise InputError(f"{self.path} has outputs {self.outputs}; {output!r} is not one")
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding
+        encs = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encs)), key=lambda i: -len(encs[i].ids))
         parts = []
         for s in range(0, len(order), batch_size):
-            chunk = [texts[i] for i in order[s : s + batch_size]]
+            chunk = [encs[i] for i in order[s : s + batch_size]]
             parts.append(self.session.run([output], self._feed(chunk))[0])
         out = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
         return out[np.argsort(np.asarray(order, dtype=np.int64))]
