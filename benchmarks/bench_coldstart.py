@@ -65,17 +65,19 @@ def _free_port() -> int:
 
 
 def time_serve(
-    extra: list[str], env: dict[str, str], timeout: float = 180.0
+    extra: list[str], env: dict[str, str], timeout: float = 600.0
 ) -> tuple[float, float]:
     """Seconds from starting `transferkit serve` until /health answers 200; CPU unknown (nan)."""
     port = _free_port()
     cmd = [*_cli(), "serve", "sentiment-analysis", "--port", str(port), *extra]
+    log = tempfile.TemporaryFile()  # not a pipe: an unread pipe can block the server
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
     try:
         while time.perf_counter() - t0 < timeout:
             if proc.poll() is not None:
-                raise SystemExit(f"serve exited early: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise SystemExit(f"serve exited early: {log.read().decode()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
                     if r.status == 200:
@@ -86,6 +88,7 @@ def time_serve(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 def importtime_us(env: dict[str, str]) -> int:
