@@ -169,14 +169,21 @@ def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dic
     return {"systems": systems, "exports": exports, "export_s": export_s, "minilm": minilm}
 
 
-def time_rounds(systems: dict[str, Any], texts: list[str], rounds: int) -> dict[str, list[float]]:
+def time_rounds(
+    systems: dict[str, Any], texts: list[str], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds and process CPU seconds per system and round. With --threads 1 the
+    CPU seconds barely move with other processes' load: the ratio to quote under load."""
     for fn in systems.values():  # warm up: first-call allocations, lazy tokenizers
         fn(texts[:64])
     seconds: dict[str, list[float]] = {k: [] for k in systems}
+    cpu: dict[str, list[float]] = {k: [] for k in systems}
     for _ in range(rounds):  # interleaved: load changes hit every system alike
         for name, fn in systems.items():
+            c0 = time.process_time()
             seconds[name].append(timed(fn, texts))
-    return seconds
+            cpu[name].append(time.process_time() - c0)
+    return seconds, cpu
 
 
 def attention_share(tokens: float) -> float:
@@ -253,7 +260,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tk-bench-"))
     built = build_systems(args, work, texts)
     systems, exports = built["systems"], built["exports"]
-    seconds = time_rounds(systems, texts, args.rounds)
+    seconds, cpu = time_rounds(systems, texts, args.rounds)
     profiles = {}
     if args.profile:
         profiles["torch (sentiment-analysis)"] = torch_profile(
@@ -287,6 +294,8 @@ def main() -> None:
                 "vs_reference": round(rate[name] / rate[ref_key], 2),
                 "of_fp32_bound": round(rate[name] / bound, 2),
                 "seconds": [round(x, 2) for x in s],
+                "cpu_seconds": [round(x, 2) for x in cpu[name]],
+                "sent_per_cpu_s": round(len(texts) / statistics.median(cpu[name]), 1),
             }
         )
     int8_cfg, fp32_cfg = exports["onnx int8"][1], exports["onnx fp32"][1]
@@ -326,11 +335,12 @@ def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"\nsst2 test: {result['sentences']} sentences, batch {BATCH}, median of {args.rounds} interleaved rounds; "
         f"{result['machine']}; {result['date']}"
     )
-    print("| system | sentences/s | × reference | of fp32 bound |")
-    print("|---|---:|---:|---:|")
+    print("| system | sentences/s | × reference | of fp32 bound | sentences per CPU-second |")
+    print("|---|---:|---:|---:|---:|")
     for r in result["rows"]:
         print(
-            f"| {r['system']} | {r['sent_per_s']:.0f} | {r['vs_reference']:.2f} | {r['of_fp32_bound']:.2f} |"
+            f"| {r['system']} | {r['sent_per_s']:.0f} | {r['vs_reference']:.2f} | "
+            f"{r['of_fp32_bound']:.2f} | {r['sent_per_cpu_s']:.0f} |"
         )
     print(
         "(reference: transformers pipeline for classification rows, sentence-transformers for features)"
