@@ -145,12 +145,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="first N images (smoke runs)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     from transferkit.data.images import list_image_folder
 
-    files = [str(f) for f in list_image_folder(DATA / "val")[0]]
+    files = [str(f) for f in list_image_folder(DATA / "val")[0]][: args.limit]
     calib = [str(f) for f in list_image_folder(DATA / "train")[0]][::8][:32]
     work = Path(tempfile.mkdtemp(prefix="tk-bench-img-"))
     systems, info = build(work, files, calib)
