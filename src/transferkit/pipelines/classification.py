@@ -36,11 +36,13 @@ def token_lengths(model: Any, texts: Sequence[str]) -> list[int] | None:
     Bucketing by tokens instead of characters: on sst2 test, batches of 32 sorted by
     characters are 23% padding, sorted by tokens 2.5% (benchmarks/bench_inference.py
     prints it). One extra pass of the Rust tokenizer costs far less than that padding."""
-    holder = getattr(model, "backbone", model)
-    tok = getattr(model, "tokenizer", None) or getattr(holder, "tokenizer", None)
+    holder, tok = model, getattr(model, "tokenizer", None)
+    if tok is None:  # a Classifier: its backbone tokenizes (an ONNX model has its own)
+        holder = getattr(model, "backbone", None)
+        tok = getattr(holder, "tokenizer", None)
     if tok is None or not texts or not callable(tok):
         return None
-    limit = getattr(model, "max_length", None) or getattr(holder, "max_length", None) or 512
+    limit = getattr(holder, "max_length", None) or 512
     try:
         ids = tok(list(texts), truncation=True, max_length=int(limit))["input_ids"]
     except (ValueError, TypeError, RuntimeError):  # the batch step reports the bad input
