@@ -83,11 +83,9 @@ def _light_key(ref: str | os.PathLike[str], runtime: str) -> dict[str, Any] | No
         }
     else:
         return None
-    import transferkit
-
-    pkgs = ("torch", "transformers", "onnx", "onnxruntime")
+    pkgs = ("transferkit", "torch", "transformers", "onnx", "onnxruntime")
     key["runtime"] = runtime
-    key["versions"] = {"transferkit": transferkit.__version__, **{p: version(p) for p in pkgs}}
+    key["versions"] = {p: version(p) for p in pkgs}
     return key
 
 
