@@ -10,7 +10,8 @@ them) gets that copy written once, after the first `predict` on torch has answer
 local folder uses one when `pipeline(task, folder, runtime="onnx")` or
 `transferkit serve --runtime onnx` has made it.
 
-TRANSFERKIT_FAST_START=0 turns all of this off (every call runs on torch).
+It needs the `export` extra (onnx, onnxruntime); without it every call runs on torch, as
+does every call with TRANSFERKIT_FAST_START=0.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def fast_start_allowed(task: str, device: str, engine: str) -> bool:
     if os.environ.get("TRANSFERKIT_FAST_START", "1").strip() == "0":
         return False
     if task not in FAST_TASKS or engine != "local":
+        return False
+    from importlib.util import find_spec
+
+    # without the export extra there is no copy to run or to write (and nothing to say)
+    if any(find_spec(m) is None for m in ("onnx", "onnxruntime", "tokenizers")):
         return False
     return device == "cpu" or (device == "auto" and not _gpu_present())
 
