@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's quotable measurements: run on a QUIET machine (nothing else running), from
 # the repository root: `bash benchmarks/quiet.sh 2>&1 | tee benchmarks/results/quiet.log`.
-# About 15 minutes on a 2-core machine. Each benchmark prints its table and writes JSON
+# About 15-18 minutes on a 2-core machine (estimate: inference ~11, cold start ~3.5,
+# images ~3). Each benchmark prints its table and writes JSON
 # under benchmarks/results/; `uptime` before and after each shows the load they ran under.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +17,5 @@ uptime
 python benchmarks/bench_coldstart.py --runs 5 --json benchmarks/results/coldstart.json
 uptime
 # images: mobilenet-v2 / efficientnet-lite0, torch vs onnxruntime fp32/int8, parallel decode
-python benchmarks/bench_images.py --rounds 3 --json benchmarks/results/images.json
+python benchmarks/bench_images.py --rounds 2 --json benchmarks/results/images.json
 uptime
