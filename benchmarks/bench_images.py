@@ -11,7 +11,8 @@ For mobilenet-v2 and efficientnet-lite0 (ImageNet heads, `image-classification`)
   top-1 agreement with torch on val.
 
 All interleaved over rounds. The bound: FLOPs per image (conv/linear multiply-adds × 2,
-counted with forward hooks) ÷ this machine's fp32 GEMM GFLOP/s — optimistic for depthwise
+counted with forward hooks) ÷ this machine's fp32 GEMM GFLOP/s (the faster of torch and
+onnxruntime on a BERT-sized GEMM) — optimistic for depthwise
 convolutions, which are memory-bound, so read "of bound" as an upper-limit share.
 
     python benchmarks/bench_images.py [--rounds 3] [--json benchmarks/results/images.json]
@@ -163,8 +164,9 @@ def main() -> None:
             fn(files)
             seconds[name].append(time.perf_counter() - t0)
     from bench_inference import matmul_gflops
+    from inference_profile import ort_gemm_rate
 
-    gflops = matmul_gflops()
+    gflops = max(matmul_gflops(), ort_gemm_rate(False))  # the faster fp32 GEMM kernel
     rows = []
     for name, s in seconds.items():
         model = name.split(":")[0]

@@ -8,8 +8,8 @@
   per-token quantisation nodes in a group of their own).
 - `padding_share(tokenizer, texts)`: the share of computed token positions that are padding
   with our length-bucketed batches of 32 (and with unsorted batches, for scale).
-- `limits()`: fp32 GEMM GFLOP/s (torch), int8 GEMM GOP/s (onnxruntime MatMulInteger, the
-  kernel family our int8 graphs use), CPU flags (AVX2 / AVX-512 / VNNI).
+- `ort_gemm_rate(int8)`: onnxruntime's GEMM rate, fp32 MatMul or int8 MatMulInteger (the
+  kernel family our int8 graphs use); `cpu_flags()`: AVX2 / AVX-512 / VNNI / AMX.
 """
 
 from __future__ import annotations
@@ -150,36 +150,47 @@ def padding_share(tokenizer: Any, texts: list[str], batch_size: int = 32) -> dic
     }
 
 
-def int8_gops(seconds: float = 2.0) -> float:
-    """Sustained int8 GEMM rate (u8 × s8 → int32, onnxruntime MatMulInteger, the MLAS kernel
-    behind our int8 matmuls) on the same BERT-like shape as the fp32 figure."""
+def ort_gemm_rate(int8: bool, seconds: float = 2.0) -> float:
+    """Sustained GEMM rate in G(FL)OP/s of onnxruntime's CPU kernels (MLAS) on the same
+    BERT-like shape as `bench_inference.matmul_gflops`: (800 × 384) · (384 × 1536).
+    int8: u8 × s8 → int32 MatMulInteger, the kernel family behind our int8 matmuls;
+    otherwise fp32 MatMul (on some CPUs MLAS beats torch's fp32 GEMM: the bound takes the
+    faster of the two)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    w = numpy_helper.from_array(
-        np.random.default_rng(0).integers(-127, 127, (384, 1536), dtype=np.int8), "w"
-    )
-    node = helper.make_node("MatMulInteger", ["x", "w"], ["y"])
+    rng = np.random.default_rng(0)
+    if int8:
+        w = rng.integers(-127, 127, (384, 1536), dtype=np.int8)
+        x = rng.integers(0, 255, (800, 384), dtype=np.uint8)
+        op, xt, yt = "MatMulInteger", TensorProto.UINT8, TensorProto.INT32
+    else:
+        w = rng.standard_normal((384, 1536)).astype(np.float32)
+        x = rng.standard_normal((800, 384)).astype(np.float32)
+        op, xt, yt = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT
     graph = helper.make_graph(
-        [node],
+        [helper.make_node(op, ["x", "w"], ["y"])],
         "gemm",
-        [helper.make_tensor_value_info("x", TensorProto.UINT8, [800, 384])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [800, 1536])],
-        [w],
+        [helper.make_tensor_value_info("x", xt, [800, 384])],
+        [helper.make_tensor_value_info("y", yt, [800, 1536])],
+        [numpy_helper.from_array(w, "w")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(os.environ.get("TK_BENCH_THREADS", "0") or 0)
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    x = {"x": np.random.default_rng(1).integers(0, 255, (800, 384), dtype=np.uint8)}
     for _ in range(5):
-        sess.run(None, x)
+        sess.run(None, {"x": x})
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        sess.run(None, x)
+        sess.run(None, {"x": x})
         n += 1
     return 2 * 800 * 384 * 1536 * n / (time.perf_counter() - t0) / 1e9
+
+
+def int8_gops(seconds: float = 2.0) -> float:
+    return ort_gemm_rate(True, seconds)
 
 
 def cpu_flags() -> dict[str, bool]:
