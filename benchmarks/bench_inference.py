@@ -15,7 +15,7 @@ machine's measured fp32 GEMM GFLOP/s (the faster of torch and onnxruntime), the 
 (weight matmuls at the measured int8 GOP/s), the CPU's flags, the padding share of our
 batches, the issue-19 goals with the arithmetic that bounds each, and the int8
 agreement/accuracy versus torch. `--variants` adds same-run "before" rows (exports without
-transformer fusions, torch with eager attention); `--profile` prints where the time goes per
+transformer fusions, torch with eager attention, character buckets); `--profile` prints where the time goes per
 path (torch.profiler; onnxruntime's profiler grouped by op). Each row also gives sentences
 per CPU-second, the figure that survives load from other processes with `--threads 1`.
 
@@ -87,7 +87,8 @@ def parse_args() -> argparse.Namespace:
         "--variants",
         action="store_true",
         help="also time, in the same rounds, the paths as they were before issue 19 (ONNX "
-        "exports without transformer fusions; torch with eager attention): same-run ratios",
+        "exports without transformer fusions; torch with eager attention; batches bucketed "
+        "by characters, not tokens): same-run ratios",
     )
     parser.add_argument(
         "--profile",
@@ -172,6 +173,13 @@ def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dic
             systems[f"before: sentiment-analysis ({name})"] = pipeline(
                 "sentiment-analysis", exports[name][0], batch_size=BATCH
             )
+        for task, where, label in (
+            ("feature-extraction", None, "torch"),
+            ("sentiment-analysis", exports["onnx fp32"][0], "onnx fp32"),
+        ):
+            by_chars = pipeline(task, where, batch_size=BATCH)
+            by_chars.sort_keys = lambda items: [len(x) for x in items]  # buckets as before
+            systems[f"before: {task} ({label}, character buckets)"] = by_chars
     return {"systems": systems, "exports": exports, "export_s": export_s, "minilm": minilm}
 
 
