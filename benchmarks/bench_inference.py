@@ -14,8 +14,8 @@ Also prints the compute bound: FLOPs per sentence (real tokens, no padding) ÷ t
 machine's measured fp32 GEMM GFLOP/s (the faster of torch and onnxruntime), the int8 bound
 (weight matmuls at the measured int8 GOP/s), the CPU's flags, the padding share of our
 batches, the issue-19 goals with the arithmetic that bounds each, and the int8
-agreement/accuracy versus torch. `--variants` adds same-run "before" rows (exports without
-transformer fusions, torch with eager attention, character buckets); `--profile` prints where the time goes per
+agreement/accuracy versus torch. `--variants` adds same-run "variant" rows (the other
+fusion setting, the other attention implementation, character buckets as before); `--profile` prints where the time goes per
 path (torch.profiler; onnxruntime's profiler grouped by op). Each row also gives sentences
 per CPU-second, the figure that survives load from other processes with `--threads 1`.
 
@@ -25,6 +25,7 @@ per CPU-second, the figure that survives load from other processes with `--threa
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -86,9 +87,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         action="store_true",
-        help="also time, in the same rounds, the paths as they were before issue 19 (ONNX "
-        "exports without transformer fusions; torch with eager attention; batches bucketed "
-        "by characters, not tokens): same-run ratios",
+        help="also time, in the same rounds, the alternatives to the defaults (ONNX exports "
+        "with/without transformer fusions, torch with the other attention implementation, "
+        "batches bucketed by characters as before issue 19): same-run ratios",
     )
     parser.add_argument(
         "--profile",
@@ -129,11 +130,13 @@ def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dic
     st = SentenceTransformer(minilm, device="cpu")
     limit, t0 = args.limit, time.perf_counter()
     exports = {}
+    fused = inspect.signature(export_onnx).parameters["fuse"].default  # the product's default
+    alt = "unfused" if fused else "fused"
     for name, int8, fuse in (
-        ("onnx fp32", False, True),
-        ("onnx int8", True, True),
+        ("onnx fp32", False, fused),
+        ("onnx int8", True, fused),
         *(
-            (("onnx fp32, unfused", False, False), ("onnx int8, unfused", True, False))
+            ((f"onnx fp32, {alt}", False, not fused), (f"onnx int8, {alt}", True, not fused))
             if args.variants
             else ()
         ),
@@ -166,11 +169,13 @@ def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dic
         for task in ("sentiment-analysis", "feature-extraction"):
             systems[f"ours: {task} ({name})"] = pipeline(task, exports[name][0], batch_size=BATCH)
     if args.variants:
-        eager = pipeline("feature-extraction", batch_size=BATCH)
-        eager.model.model.set_attn_implementation("eager")
-        systems["before: feature-extraction (torch, eager attention)"] = eager
-        for name in ("onnx fp32, unfused", "onnx int8, unfused"):
-            systems[f"before: sentiment-analysis ({name})"] = pipeline(
+        other = pipeline("feature-extraction", batch_size=BATCH)
+        attn = other.model.model.config._attn_implementation
+        other.model.model.set_attn_implementation("sdpa" if attn == "eager" else "eager")
+        label = other.model.model.config._attn_implementation
+        systems[f"variant: feature-extraction (torch, {label} attention)"] = other
+        for name in (f"onnx fp32, {alt}", f"onnx int8, {alt}"):
+            systems[f"variant: sentiment-analysis ({name})"] = pipeline(
                 "sentiment-analysis", exports[name][0], batch_size=BATCH
             )
         for task, where, label in (
@@ -179,7 +184,7 @@ def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dic
         ):
             by_chars = pipeline(task, where, batch_size=BATCH)
             by_chars.sort_keys = lambda items: [len(x) for x in items]  # buckets as before
-            systems[f"before: {task} ({label}, character buckets)"] = by_chars
+            systems[f"variant: {task} ({label}, character buckets as before)"] = by_chars
     return {"systems": systems, "exports": exports, "export_s": export_s, "minilm": minilm}
 
 
