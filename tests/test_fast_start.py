@@ -53,7 +53,7 @@ def test_export_fuses_bert_graphs_and_keeps_parity(saved_clf: Path, tmp_path: Pa
     assert "SkipLayerNormalization" in ops
     assert fused["parity"]["max_logit_diff"] < 1e-4 and fused["parity"]["agreement"] == 1.0
     int8 = export_onnx(str(saved_clf), tmp_path / "int8", int8=True)
-    assert int8["fusions"]["SkipLayerNormalization"] == 4
+    assert int8["fusions"] is None  # measured slower fused (export_onnx's docstring)
     assert int8["quantisation"]["quantised_matmuls"] == 2 * 6  # q, k, v, o, ff1, ff2 per layer
     assert int8["parity"]["agreement"] == 1.0
 
