@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -163,7 +164,10 @@ def main() -> None:
                     "median": round(statistics.median(walls[name]), 3),
                     "max": round(max(walls[name]), 3),
                 },
-                "cpu_s_median": round(statistics.median(cpus[name]), 3),
+                # serve runs until stopped: its CPU seconds are not measured (None)
+                "cpu_s_median": None
+                if any(math.isnan(c) for c in cpus[name])
+                else round(statistics.median(cpus[name]), 3),
             }
             for name in rows
         ],
@@ -178,7 +182,7 @@ def main() -> None:
         w = r["wall_s"]
         print(
             f"| {r['command']} | {w['min']:.2f} | {w['median']:.2f} | {w['max']:.2f} | "
-            f"{r['cpu_s_median']:.2f} |"
+            f"{'-' if r['cpu_s_median'] is None else format(r['cpu_s_median'], '.2f')} |"
         )
     print(
         f"`python -X importtime -c 'import transferkit'`: transferkit cumulative {imp_us / 1000:.1f} ms"
@@ -188,7 +192,7 @@ def main() -> None:
     result["fast_and_torch_print_the_same"] = same
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.json.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
 
 
