@@ -177,12 +177,16 @@ def predict(
     --engine ray labels --file on Ray Data (--workers actors, each loading the model once)
     and writes --out (.parquet, .jsonl, .csv, or a folder of Parquet files).
     """
+    from transferkit.cli.ready import FAST_TASKS, fast_start_allowed, prepare_ready, ready_pipe
     from transferkit.cli.scale import check_engine
     from transferkit.models.problems import problem_of
-    from transferkit.pipelines import check_task, pipeline
 
-    check_task(task)
+    if task not in FAST_TASKS:  # the text tasks need no torch import to be checked
+        from transferkit.pipelines import check_task
+
+        check_task(task)
     check_engine(engine, workers, address)
+    fast = fast_start_allowed(task, device, engine)
     if engine == "ray":
         _predict_on_ray(
             task,
@@ -217,9 +221,15 @@ def predict(
         raise InputError(f"--model given twice with the same value: {refs}")
     show_progress = len(items) > 64  # a bar on a terminal, plain lines in a log
     columns: dict[str, list[dict[str, Any]]] = {}
+    on_torch: list[str | None] = []
     for ref in refs:
-        with _status(f"loading model {ref or 'for ' + task}"):
-            pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
+        pipe = ready_pipe(task, ref, items, batch_size) if fast else None
+        if pipe is None:
+            with _status(f"loading model {ref or 'for ' + task}"):
+                from transferkit.pipelines import pipeline
+
+                pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
+            on_torch.append(ref)
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
@@ -253,6 +263,8 @@ def predict(
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         _print_table(rows, names)
+    for ref in on_torch if fast else []:
+        prepare_ready(task, ref)
     if all(_all_failed(r, names) for r in rows):
         raise typer.Exit(2)
 
