@@ -2,7 +2,8 @@
 
     read_csv / read_json / read_parquet / read_text (or image paths)
       → map_batches(Predictor, ActorPoolStrategy(size=workers))   # model loaded once per actor
-      → one output file, streamed in input order (or a folder of Parquet files)
+      → one output file, streamed in input order (or a folder of Parquet files whose
+        ``row`` column is each prediction's 0-based input row number)
 
 The output appears only when the job has finished: it is written under a temporary
 name beside OUT and renamed into place, so an interrupted or failed job leaves no
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,6 +47,8 @@ ACTOR_CPUS = 1.0 - IO_CPUS
 # Rows handed to an actor per call; the pipeline batches them by length inside (the model
 # batch is --batch-size). Large enough to bucket well, small enough to spread 2k rows.
 ROWS_PER_CALL = 256
+# Rows per Parquet file of a folder output.
+PART_ROWS = 100_000
 
 
 @dataclass
@@ -223,8 +227,7 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if not out.suffix:
-            preds.write_parquet(str(tmp), ray_remote_args={"num_cpus": IO_CPUS})
-            counted = _count_folder(tmp)
+            counted = _write_folder(preds, tmp)
         else:
             counted = _write_file(preds, tmp, out.suffix.lower())
         if counted[0] == 0:
@@ -238,27 +241,59 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
     return counted
 
 
-def _count_folder(folder: Path) -> tuple[int, int]:
+def _tables(preds: Any) -> Iterator[Any]:
+    """The prediction batches as pyarrow tables, in input order. The Ray Data iterator is
+    closed when the caller stops early (a failure): its executor then releases the actor
+    pool at once, instead of whenever the failed job's objects are garbage-collected."""
+    import pyarrow as pa
+
+    batches = preds.iter_batches(batch_format="pyarrow", batch_size=None)
+    try:
+        for batch in batches:
+            yield batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
+def _write_folder(preds: Any, tmp: Path) -> tuple[int, int]:
+    """Stream the prediction batches, in input order, into ``part-00000.parquet``, ...
+    (PART_ROWS rows each); every row carries its 0-based input row number in a ``row``
+    column, so the folder can be read in any order and joined back to the input."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = errors = 0
-    for f in sorted(folder.glob("*.parquet")):
-        col = pq.read_table(f, columns=["error"]).column("error")
-        rows, errors = rows + len(col), errors + (len(col) - col.null_count)
+    tmp.mkdir()
+    rows = errors = parts = in_part = 0
+    writer: Any = None
+    try:
+        for table in _tables(preds):
+            n = table.num_rows
+            table = table.add_column(0, "row", pa.array(range(rows, rows + n), pa.int64()))
+            if writer is None or in_part >= PART_ROWS:
+                if writer is not None:
+                    writer.close()
+                writer = pq.ParquetWriter(tmp / f"part-{parts:05d}.parquet", table.schema)
+                parts, in_part = parts + 1, 0
+            writer.write_table(table)
+            in_part += n
+            rows, errors = rows + n, errors + n - table.column("error").null_count
+    finally:
+        if writer is not None:
+            writer.close()
     return rows, errors
 
 
 def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
     """Stream the prediction batches, in order, into one file."""
-    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     rows = errors = 0
     writer: Any = None
     with open(tmp, "wb") as fh:
-        for batch in preds.iter_batches(batch_format="pyarrow", batch_size=None):
-            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        for table in _tables(preds):
             rows += table.num_rows
             errors += table.num_rows - table.column("error").null_count
             if suffix == ".jsonl":

@@ -118,10 +118,17 @@ def _fit_result(payload: dict[str, Any], workers: int) -> FitResult:
     from transferkit.models.factory import load_model
 
     model_dir = payload["model_dir"]
-    note = (
-        f"engine ray: {workers} data-parallel workers (DDP); each step averages gradients "
-        f"over {workers} x batch_size examples, the learning rate is not scaled"
-    )
+    hp = payload["hyperparameters"] or {}
+    batch, lr = hp.get("batch_size"), hp.get("lr")
+    if batch is not None and lr is not None:
+        note = (
+            f"engine ray: {workers} data-parallel workers (DDP); each step averages gradients "
+            f"over {workers} x {batch} = {workers * batch} examples (the effective batch), "
+            f"an epoch has 1/{workers} of the steps; learning rate {lr:g}, as for one worker "
+            "(not scaled with the workers)"
+        )
+    else:  # no gradient training (strategy none / probe): nothing was data-parallel
+        note = f"engine ray: {workers} workers; this strategy has no data-parallel steps"
     return FitResult(
         model=load_model(model_dir) if model_dir else None,
         model_dir=model_dir,
