@@ -91,8 +91,8 @@ def run_fit(train: Path, evalset: Path, workers: int) -> dict[str, float]:
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
         wall = time.perf_counter() - t0
+        hp = json.loads(Path(f"{tmp}/m/transferkit.json").read_text())["hyperparameters"]
     res = json.loads(out.strip().splitlines()[-1])
-    hp = res["hyperparameters"]
     return {
         "wall_s": wall,
         "train_s": res["train_seconds"],

@@ -15,6 +15,7 @@ half-written OUT (and an existing OUT is never overwritten).
 
 from __future__ import annotations
 
+import gc
 import glob
 import json
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from transferkit.errors import DataError, FileMissingError, InputError
+from transferkit.errors import DataError, FileMissingError, InputError, TransferkitError
 from transferkit.ray.predictor import Predictor, output_schema
 
 TABLE_FORMATS = {
@@ -49,6 +50,11 @@ ACTOR_CPUS = 1.0 - IO_CPUS
 ROWS_PER_CALL = 256
 # Rows per Parquet file of a folder output.
 PART_ROWS = 100_000
+
+
+class BatchJobError(TransferkitError, RuntimeError):
+    """A Ray Data prediction job failed (an actor raised, a worker was lost); the full
+    traceback is in Ray's log. OUT was not written."""
 
 
 @dataclass
@@ -217,9 +223,26 @@ def predict_file(
             num_cpus=IO_CPUS if device.startswith("cuda") else ACTOR_CPUS,
             num_gpus=1 if device.startswith("cuda") else 0,
         )
-        rows, errors = _write(preds, out_path)
+        failure = None
+        try:
+            rows, errors = _write(preds, out_path)
+        except Exception as e:  # noqa: BLE001 - re-raised below as one BatchJobError
+            failure = _one_line(e)
+        if failure is not None:
+            # raised outside the except block, holding no Ray object: the failed job's
+            # dataset and executor are garbage-collected now, which ends its actor pool
+            # (each actor holds a CPU, of a Ray that may outlive this call)
+            del ds, preds
+            gc.collect()
+            raise BatchJobError(f"the Ray Data job failed ({failure}); nothing was written")
         done = time.perf_counter()
     return BatchReport(rows, errors, done - started, started - t0, workers, str(out_path))
+
+
+def _one_line(error: Exception) -> str:
+    """The last line of a (Ray task) error: the user-code exception and its message."""
+    lines = [x.strip() for x in str(error).splitlines() if x.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _write(preds: Any, out: Path) -> tuple[int, int]:
@@ -242,19 +265,11 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
 
 
 def _tables(preds: Any) -> Iterator[Any]:
-    """The prediction batches as pyarrow tables, in input order. The Ray Data iterator is
-    closed when the caller stops early (a failure): its executor then releases the actor
-    pool at once, instead of whenever the failed job's objects are garbage-collected."""
+    """The prediction batches as pyarrow tables, in input order."""
     import pyarrow as pa
 
-    batches = preds.iter_batches(batch_format="pyarrow", batch_size=None)
-    try:
-        for batch in batches:
-            yield batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
+    for batch in preds.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
 
 
 def _write_folder(preds: Any, tmp: Path) -> tuple[int, int]:
@@ -312,4 +327,4 @@ def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
     return rows, errors
 
 
-__all__ = ["BatchReport", "predict_file", "input_files", "output_schema"]
+__all__ = ["BatchJobError", "BatchReport", "predict_file", "input_files", "output_schema"]

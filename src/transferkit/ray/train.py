@@ -93,7 +93,10 @@ def fit(
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise InputError(f"--engine ray trains on cpu or cuda workers, not {device!r}")
     use_gpu = device.startswith("cuda")
-    kwargs = dict(fit_kwargs) | {"out": _absolute(out), "eval": _absolute(eval)}
+    # OUT may not exist yet: made absolute here, or a relative OUT would land in the Ray
+    # worker's working directory (a temporary folder of Ray Train's)
+    where = None if out is None else os.path.abspath(out)
+    kwargs = dict(fit_kwargs) | {"out": where, "eval": _absolute(eval)}
     kwargs["device"] = "cuda" if use_gpu else "cpu"
     config = {"train": _absolute(train), "kwargs": kwargs}
     with ray_session(workers, address) as ray, tempfile.TemporaryDirectory() as storage:
@@ -111,6 +114,8 @@ def fit(
         del ray
         with outcome.checkpoint.as_directory() as folder:
             payload = json.loads((Path(folder) / _RESULT_FILE).read_text())
+    if out is not None:  # as the user gave it, as a local fit reports it
+        payload["model_dir"] = os.fspath(out)
     return _fit_result(payload, workers)
 
 
