@@ -19,6 +19,7 @@ import gc
 import glob
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -240,9 +241,18 @@ def predict_file(
 
 
 def _one_line(error: Exception) -> str:
-    """The last line of a (Ray task) error: the user-code exception and its message."""
+    """The user-level exception a (Ray task) error reports, as "Name: message": the last
+    such line of its text that is not one of Ray's wrappers; else its first line."""
+    found = re.findall(r"^\s*([\w.]*(?:Error|Exception)): (.+)$", str(error), re.MULTILINE)
+    ours = [f"{n.rsplit('.', 1)[-1]}: {m.strip()}" for n, m in found if not _ray_wrapper(n)]
+    if ours:
+        return ours[-1]
     lines = [x.strip() for x in str(error).splitlines() if x.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _ray_wrapper(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in ("RayTaskError", "UserCodeException", "RayError")
 
 
 def _write(preds: Any, out: Path) -> tuple[int, int]:
