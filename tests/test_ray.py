@@ -331,3 +331,15 @@ def test_folder_output_carries_a_row_id(local_ray, shared_data, tmp_path, monkey
     got = pd.concat([pd.read_parquet(p) for p in reversed(parts)]).sort_values("row")
     assert got["row"].tolist() == list(range(300))
     assert got["input"].tolist() == pd.read_csv(rows)["text"].tolist()
+
+
+def test_fit_engine_options_are_checked(tmp_path) -> None:
+    import transferkit
+    from transferkit.errors import InputError
+
+    with pytest.raises(InputError, match="engine='spark': use 'local' or 'ray'"):
+        transferkit.fit(tmp_path / "t.csv", engine="spark")
+    with pytest.raises(InputError, match="workers= and address= need engine='ray'"):
+        transferkit.fit(tmp_path / "t.csv", workers=2)
+    with pytest.raises(InputError, match="workers=0 must be >= 1"):
+        transferkit.fit(tmp_path / "t.csv", engine="ray", workers=0)

@@ -19,7 +19,6 @@ import gc
 import glob
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from typing import Any
 
 from transferkit.errors import DataError, FileMissingError, InputError, TransferkitError
 from transferkit.ray.predictor import Predictor, output_schema
+from transferkit.ray.runtime import one_line
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -228,7 +228,7 @@ def predict_file(
         try:
             rows, errors = _write(preds, out_path)
         except Exception as e:  # noqa: BLE001 - re-raised below as one BatchJobError
-            failure = _one_line(e)
+            failure = one_line(e)
         if failure is not None:
             # raised outside the except block, holding no Ray object: the failed job's
             # dataset and executor are garbage-collected now, which ends its actor pool
@@ -238,21 +238,6 @@ def predict_file(
             raise BatchJobError(f"the Ray Data job failed ({failure}); nothing was written")
         done = time.perf_counter()
     return BatchReport(rows, errors, done - started, started - t0, workers, str(out_path))
-
-
-def _one_line(error: Exception) -> str:
-    """The user-level exception a (Ray task) error reports, as "Name: message": the last
-    such line of its text that is not one of Ray's wrappers; else its first line."""
-    found = re.findall(r"^\s*([\w.]*(?:Error|Exception)): (.+)$", str(error), re.MULTILINE)
-    ours = [f"{n.rsplit('.', 1)[-1]}: {m.strip()}" for n, m in found if not _ray_wrapper(n)]
-    if ours:
-        return ours[-1]
-    lines = [x.strip() for x in str(error).splitlines() if x.strip()]
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def _ray_wrapper(name: str) -> bool:
-    return name.rsplit(".", 1)[-1] in ("RayTaskError", "UserCodeException", "RayError")
 
 
 def _write(preds: Any, out: Path) -> tuple[int, int]:

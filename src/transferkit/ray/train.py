@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.core.results import FitResult
-from transferkit.errors import InputError
+from transferkit.errors import InputError, TrainingError
+from transferkit.ray.runtime import one_line
 
 _RESULT_FILE = "transferkit_fit.json"
 
@@ -116,8 +117,16 @@ def fit(
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
             run_config=RunConfig(storage_path=storage, name="transferkit-fit"),
         )
-        outcome = trainer.fit()
+        try:
+            outcome = trainer.fit()
+        except Exception as e:  # noqa: BLE001 - a worker's error, as one line
+            raise TrainingError(f"the Ray Train job failed ({one_line(e)})") from None
         del ray
+        if outcome.checkpoint is None:  # stopped before rank 0 reported (e.g. interrupted)
+            raise TrainingError(
+                "the Ray Train job ended without a result; with an OUT folder, the same "
+                "call again resumes from its last checkpoint"
+            )
         with outcome.checkpoint.as_directory() as folder:
             payload = json.loads((Path(folder) / _RESULT_FILE).read_text())
     if out is not None:  # as the user gave it, as a local fit reports it
