@@ -275,20 +275,22 @@ def _write_folder(preds: Any, tmp: Path) -> tuple[int, int]:
     import pyarrow.parquet as pq
 
     tmp.mkdir()
-    rows = errors = parts = in_part = 0
+    rows = errors = parts = room = 0
     writer: Any = None
     try:
         for table in _tables(preds):
             n = table.num_rows
             table = table.add_column(0, "row", pa.array(range(rows, rows + n), pa.int64()))
-            if writer is None or in_part >= PART_ROWS:
-                if writer is not None:
-                    writer.close()
-                writer = pq.ParquetWriter(tmp / f"part-{parts:05d}.parquet", table.schema)
-                parts, in_part = parts + 1, 0
-            writer.write_table(table)
-            in_part += n
             rows, errors = rows + n, errors + n - table.column("error").null_count
+            while table.num_rows:
+                if room == 0:  # the part is full (or there is none yet): start the next
+                    if writer is not None:
+                        writer.close()
+                    writer = pq.ParquetWriter(tmp / f"part-{parts:05d}.parquet", table.schema)
+                    parts, room = parts + 1, PART_ROWS
+                take = min(room, table.num_rows)
+                writer.write_table(table.slice(0, take))
+                table, room = table.slice(take), room - take
     finally:
         if writer is not None:
             writer.close()
