@@ -12,7 +12,7 @@ Measures, on the same rows and the same default sentiment model:
 - the arithmetic for 100 million rows on a cluster, from the rows/s per worker measured.
 
     nice -n 10 python benchmarks/bench_ray.py [--rows 1821] [--workers 1,2] [--device cpu]
-        [--fit-rows 0] [--json benchmarks/results/ray.json]
+        [--fit-rows 0 [--fit-runs 0,1,2] [--fit-lr LR]] [--json benchmarks/results/ray.json]
 
 The machine is shared: print `uptime` beside the figures (the script does).
 """
@@ -77,10 +77,11 @@ def on_ray(rows: Path, workers: int, device: str) -> dict[str, float]:
     return {"startup_s": startup, "seconds": r.seconds, "rows_per_s": r.rows_per_second}
 
 
-def run_fit(train: Path, evalset: Path, workers: int) -> dict[str, float]:
+def run_fit(train: Path, evalset: Path, workers: int, lr: float | None) -> dict[str, float]:
     """One `transferkit fit` (workers 0: the local engine) in a fresh process, 1 torch
     thread per process (Ray sets the same in its workers)."""
     engine = ["--engine", "ray", "--workers", str(workers)] if workers else []
+    engine += ["--lr", str(lr)] if lr is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable, "-c", "from transferkit.cli import main; main()", "fit", str(train),
@@ -105,15 +106,15 @@ def run_fit(train: Path, evalset: Path, workers: int) -> dict[str, float]:
     }
 
 
-def fits(rows: int, tmp: Path) -> dict[str, dict[str, float]]:
-    """Local vs 1 vs 2 Ray Train workers: `rows` rows of sst2 train (seed 0), full
-    fine-tune of minilm-l6, 1 epoch, scored on sst2 dev."""
+def fits(rows: int, tmp: Path, runs: str, lr: float | None) -> dict[str, dict[str, float]]:
+    """Local (0) vs 1 vs 2 Ray Train workers (`runs`): `rows` rows of sst2 train (seed 0),
+    full fine-tune of minilm-l6, 1 epoch, scored on sst2 dev; `lr` None: the plan's."""
     tr = pd.read_csv(DATA / "train.csv").sample(rows, random_state=0)
     tr.to_csv(tmp / "train.csv", index=False)
     result = {}
-    for w in (0, 1, 2):
-        name = f"fit_ray_{w}" if w else "fit_local"
-        f = result[name] = run_fit(tmp / "train.csv", DATA / "dev.csv", w)
+    for w in map(int, runs.split(",")):
+        name = (f"fit_ray_{w}" if w else "fit_local") + (f"_lr{lr:g}" if lr else "")
+        f = result[name] = run_fit(tmp / "train.csv", DATA / "dev.csv", w, lr)
         print(f"fit, {'local' if not w else f'ray {w} worker(s)'}: accuracy {f['accuracy']:.4f} "
               f"(n={f['n_eval']}), effective batch {f['effective_batch']}, lr {f['lr']:g}; "
               f"{f['wall_s']:.0f} s wall, train {f['train_s']:.0f} s")  # fmt: skip
@@ -159,6 +160,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, single process")
     ap.add_argument("--fit-rows", type=int, default=0)
+    ap.add_argument("--fit-runs", default="0,1,2", help="0: local fit; N: N Ray workers")
+    ap.add_argument("--fit-lr", type=float, default=None, help="default: the plan's rate")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     import torch
@@ -176,7 +179,7 @@ def main() -> None:
         if a.rows:
             predict_part(df, a, result, Path(tmp))
         if a.fit_rows:
-            result.update(fits(a.fit_rows, Path(tmp)))
+            result.update(fits(a.fit_rows, Path(tmp), a.fit_runs, a.fit_lr))
     result["uptime_after"] = subprocess.run(
         ["uptime"], capture_output=True, text=True
     ).stdout.strip()

@@ -9,9 +9,9 @@ data. Inside the one trainer (`core.distributed`) that means:
 - the model is wrapped in ``DistributedDataParallel``: gradients are averaged over the
   ranks, so one optimizer step sees N × batch_size examples (the effective batch) and an
   epoch has 1/N of the steps. The learning-rate rule chosen: not scaled with N — AdamW
-  fine-tuning rates are small, warm-up + decay follow the (shorter) step count, and the
-  accuracy measured with 2 workers stays within noise of 1 (BENCHMARKS.md, "Scale");
-  pass ``lr=`` to scale it. The summary states the effective batch and the rate;
+  fine-tuning rates are small and warm-up + decay follow the (shorter) step count
+  (measured: BENCHMARKS.md, "Scale"); pass ``lr=`` to scale it. The summary states the
+  effective batch and the rate;
 - with N = 1 there is no DDP wrapper and no sharding: the same model as a local fit with
   the same seed (to floating-point tolerance);
 - rank 0 alone writes the checkpoint after every epoch (``<out>.checkpoint``, read by
