@@ -343,3 +343,24 @@ def test_fit_engine_options_are_checked(tmp_path) -> None:
         transferkit.fit(tmp_path / "t.csv", workers=2)
     with pytest.raises(InputError, match="workers=0 must be >= 1"):
         transferkit.fit(tmp_path / "t.csv", engine="ray", workers=0)
+
+
+def test_only_rank_zero_writes_the_checkpoint(tmp_path, monkeypatch) -> None:
+    """Data-parallel ranks hold the same weights: rank 0 writes `<out>.checkpoint`, the
+    others write nothing (no two writers racing on one folder)."""
+    import torch
+
+    from transferkit.core import distributed
+    from transferkit.core.loop import Checkpoint, LoopState
+
+    module = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    module(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    for rank, folder in ((1, tmp_path / "rank1"), (0, tmp_path / "rank0")):
+        monkeypatch.setattr(distributed, "world", lambda rank=rank: (rank, 2))
+        ckpt = Checkpoint(folder, key="k")
+        ckpt.bind(module, opt)
+        ckpt.on_epoch_end(LoopState(epoch=1, step=1, history=[{"epoch": 1}]))
+    assert not (tmp_path / "rank1").exists()
+    assert json.loads((tmp_path / "rank0" / "state.json").read_text())["state"]["epoch"] == 1
