@@ -145,7 +145,7 @@ def _fit_result(payload: dict[str, Any], workers: int) -> FitResult:
             f"engine ray: {workers} data-parallel workers (DDP); each step averages gradients "
             f"over {workers} x {batch} = {workers * batch} examples (the effective batch), "
             f"an epoch has 1/{workers} of the steps; learning rate {lr:g}, as for one worker "
-            "(not scaled with the workers)"
+            "(not scaled with the workers; --lr / lr= sets it)"
         )
     else:  # no gradient training (strategy none / probe): nothing was data-parallel
         note = f"engine ray: {workers} workers; this strategy has no data-parallel steps"
