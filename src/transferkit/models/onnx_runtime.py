@@ -160,3 +160,8 @@ class OnnxModel:
             "task": self.task,
             **{k: self.config[k] for k in keep if k in self.config},
         }
+
+
+def load_onnx_model(path: str | os.PathLike[str], *, output: str | None = None) -> OnnxModel:
+    """Load an exported folder (see `export_onnx`)."""
+    return OnnxModel(path, output=output)
