@@ -82,11 +82,11 @@ class StrategyPick(NamedTuple):
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
-# The headline score per task, chosen by the weighted tau of each score against the probe
-# results of the candidates (benchmarks/results/multitask.json, "rank"; BENCHMARKS.md):
-# multi-label, the per-label mean of kNN accuracy (debtags: kNN 0.93, H-score 0.67,
-# LogME -0.13); regression, LogME on the target itself. kNN there is not an accuracy a
-# model reaches, so these candidates carry no `expected_accuracy` (step 6 is skipped).
+# The headline score per task: the one whose order matched the candidates' probe results
+# best (weighted tau; benchmarks/results/multitask.json, "rank", and BENCHMARKS.md):
+# multi-label, the per-label mean of kNN accuracy; regression, LogME on the target itself.
+# kNN there is not an accuracy a model reaches, so these candidates carry no
+# `expected_accuracy` (step 6 is skipped).
 RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "knn", "regression": "logme"}
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
 TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
