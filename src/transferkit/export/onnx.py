@@ -369,6 +369,24 @@ def _quality_by_problem(
 
 
 # ---------------------------------------------------------------- export
+def _load_source(model: Any) -> tuple[Any, str | None]:
+    """The model to export and the reference it was given by (None for a loaded model)."""
+    if not isinstance(model, str | os.PathLike):
+        return model, None
+    from transferkit.models.factory import load_backbone, load_model, resolve
+
+    source_ref = os.fspath(model)
+    spec = resolve(model)
+    if spec["kind"] == "onnx":
+        raise InputError(
+            f"{source_ref!r} is already an exported ONNX folder; export its source model"
+        )
+    try:
+        return load_model(spec), source_ref
+    except InputError:  # a zoo encoder without a head: export its features
+        return load_backbone(spec), source_ref
+
+
 def export_onnx(
     model: Any,
     out: str | os.PathLike[str],
@@ -412,20 +430,7 @@ def export_onnx(
         out, overwrite=overwrite, inputs=(parity_data, calibration_data), sources=sources
     )
 
-    source_ref = None
-    if isinstance(model, str | os.PathLike):
-        from transferkit.models.factory import load_backbone, load_model, resolve
-
-        source_ref = os.fspath(model)
-        spec = resolve(model)
-        if spec["kind"] == "onnx":
-            raise InputError(
-                f"{source_ref!r} is already an exported ONNX folder; export its source model"
-            )
-        try:
-            model = load_model(spec)
-        except InputError:  # a zoo encoder without a head: export its features
-            model = load_backbone(spec)
+    model, source_ref = _load_source(model)
     graph, info = _graph_for(model)
     model.eval()
     if int8 and info["modality"] != "text":
