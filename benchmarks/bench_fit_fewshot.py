@@ -1,21 +1,33 @@
 """Few-shot: `fit --strategy auto` vs SetFit (package defaults), same minilm-l6 body.
 
-k labelled examples per class sampled from train (per seed), accuracy on test.
+k labelled examples per class sampled from train (per seed), accuracy on test; both sides
+train on the same sample, one after the other in one process (paired per sample).
 Training time only (model loading and test encoding excluded on both sides).
 
-    python benchmarks/bench_fit_fewshot.py [--datasets sst2 cr sst5] [--k 8 64] [--seeds 0 1 2]
-        [--n-test 500] [--threads 1] [--no-setfit] [--out benchmarks/results/fewshot.json]
+    python benchmarks/bench_fit_fewshot.py [--datasets sst2 cr sst5 trec] [--k 8 64]
+        [--seeds 0 1 2 3 4] [--n-test 500] [--threads 1] [--no-setfit] [--held-out trec]
+        [--setfit-from OLD.json] [--before OLD.json] [--out benchmarks/results/fewshot.json]
+    python benchmarks/bench_fit_fewshot.py --report RESULT.json [--before OLD.json]
 
 --threads sets torch's intra-op threads for both sides alike (use 1 on a loaded machine).
+--held-out names the dataset(s) kept out of every tuning decision (marked in the table).
+--setfit-from reuses SetFit's per-sample figures from an earlier run of this script on the
+same samples (SetFit is deterministic given the sample and seed) instead of re-running it.
+--before adds the paired before/after columns for ours from an earlier run (same samples).
+The table gives per-dataset means, the paired difference ours − SetFit with its standard
+error (s.d. of the per-sample differences / √n), the samples each side wins, and the time
+ratio (sum of our seconds / sum of SetFit's, same process, same samples).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,74 +63,145 @@ def run_setfit(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[floa
     return acc, seconds
 
 
+def samples_of(path: str | None) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """(dataset, k, seed) → that sample's record, from a JSON this script wrote."""
+    if not path:
+        return {}
+    out = {}
+    for r in json.loads(Path(path).read_text())["rows"]:
+        raw = r["raw"]
+        for i, seed in enumerate(raw.get("seed_list") or range(r["seeds"])):
+            out[(r["dataset"], r["k"], seed)] = {a: v[i] for a, v in raw.items() if len(v) > i}
+    return out
+
+
+def paired(a: list[float], b: list[float]) -> str:
+    """Mean paired difference a − b in points, with its standard error."""
+    d = [100 * (x - y) for x, y in zip(a, b, strict=True)]
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return f"{statistics.mean(d):+.1f} ± {se:.1f}"
+
+
+def wins(a: list[float], b: list[float]) -> str:
+    w = sum(x > y for x, y in zip(a, b, strict=True))
+    lost = sum(x < y for x, y in zip(a, b, strict=True))
+    return f"{w}–{lost}–{len(a) - w - lost}"
+
+
+def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -> None:
+    old = samples_of(before)
+    head = "| data | k/class | n | fit auto | SetFit | ours − SetFit (pts ± s.e.) | wins ours–SetFit–tie "
+    head += "| fit s | SetFit s | time ratio |"
+    if old:
+        head += " before | after − before (pts ± s.e.) | time ratio before |"
+    print("\n" + head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        raw = r["raw"]
+        ours, sf = raw["ours"], raw["setfit"]
+        name = r["dataset"] + (" (held out)" if r["dataset"] in held_out else "")
+        cells = [name, str(r["k"]), str(len(ours)), f"{statistics.mean(ours):.3f}"]
+        if sf:
+            ratio = sum(raw["ours_s"]) / sum(raw["setfit_s"])
+            cells += [f"{statistics.mean(sf):.3f}", paired(ours, sf), wins(ours, sf)]
+            cells += [
+                f"{statistics.mean(raw['ours_s']):.1f}",
+                f"{statistics.mean(raw['setfit_s']):.1f}",
+            ]
+            cells += [f"{ratio:.2f}"]
+        else:
+            cells += ["not run"] + ["-"] * 3 + ["-"] + ["-"]
+            cells[7] = f"{statistics.mean(raw['ours_s']):.1f}"
+        if old:
+            seeds = raw.get("seed_list") or range(len(ours))
+            prev = [old.get((r["dataset"], r["k"], s)) for s in seeds]
+            if all(prev):
+                b = [p["ours"] for p in prev]
+                cells += [f"{statistics.mean(b):.3f}", paired(ours, b)]
+                cells += [
+                    f"{sum(p['ours_s'] for p in prev) / sum(raw['setfit_s']):.2f}" if sf else "-"
+                ]
+            else:
+                cells += ["-", "-", "-"]
+        print("| " + " | ".join(cells) + " |")
+
+
+def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[str, Any]]:
+    full = pd.read_csv(DATA / name / "train.csv")
+    test = pd.read_csv(DATA / name / "test.csv")
+    if args.n_test and len(test) > args.n_test:
+        test = test.sample(args.n_test, random_state=0)
+    rows = []
+    for k in args.k:
+        res: dict[str, list[float]] = {
+            "seed_list": [],
+            "ours": [],
+            "ours_s": [],
+            "setfit": [],
+            "setfit_s": [],
+        }
+        strategies = set()
+        for seed in args.seeds:
+            train = sample(full, k, seed)
+            acc, sec, strat = run_ours(train, test, seed)
+            strategies.add(strat)
+            res["seed_list"].append(seed)
+            res["ours"].append(acc)
+            res["ours_s"].append(sec)
+            old = reuse.get((name, k, seed))
+            if old is not None and "setfit" in old:
+                res["setfit"].append(old["setfit"])
+                res["setfit_s"].append(old["setfit_s"])
+            elif not args.no_setfit:
+                acc, sec = run_setfit(train, test, seed)
+                res["setfit"].append(acc)
+                res["setfit_s"].append(sec)
+            print(name, k, seed, {a: b[-1] for a, b in res.items() if b}, flush=True)
+        if len(res["setfit"]) != len(res["ours"]):
+            res["setfit"], res["setfit_s"] = [], []
+        rows.append(
+            {
+                "dataset": name,
+                "k": k,
+                "seeds": len(args.seeds),
+                "strategy": "/".join(sorted(strategies)),
+                "raw": res,
+            }
+        )
+    return rows
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--datasets", nargs="+", default=["sst2", "cr", "sst5"])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--datasets", nargs="+", default=["sst2", "cr", "sst5", "trec"])
     ap.add_argument("--k", nargs="+", type=int, default=[8, 64])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-setfit", action="store_true")
+    ap.add_argument("--held-out", nargs="*", default=["trec"])
+    ap.add_argument("--setfit-from", default=None)
+    ap.add_argument("--before", default=None)
+    ap.add_argument("--report", default=None, help="print the table of an earlier run and exit")
     ap.add_argument("--out", default="benchmarks/results/fewshot.json")
     args = ap.parse_args()
+    if args.report:
+        report(json.loads(Path(args.report).read_text())["rows"], set(args.held_out), args.before)
+        return
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    rows = []
-    for name in args.datasets:
-        full = pd.read_csv(DATA / name / "train.csv")
-        test = pd.read_csv(DATA / name / "test.csv")
-        if args.n_test and len(test) > args.n_test:
-            test = test.sample(args.n_test, random_state=0)
-        for k in args.k:
-            res: dict[str, list[float]] = {"ours": [], "ours_s": [], "setfit": [], "setfit_s": []}
-            strategies = set()
-            for seed in args.seeds:
-                train = sample(full, k, seed)
-                acc, sec, strat = run_ours(train, test, seed)
-                strategies.add(strat)
-                res["ours"].append(acc)
-                res["ours_s"].append(sec)
-                if not args.no_setfit:
-                    acc, sec = run_setfit(train, test, seed)
-                    res["setfit"].append(acc)
-                    res["setfit_s"].append(sec)
-                print(name, k, seed, {a: b[-1] for a, b in res.items() if b}, flush=True)
-
-            def ms(v: list[float]) -> str:
-                if not v:
-                    return "-"
-                sd = statistics.stdev(v) if len(v) > 1 else 0.0
-                return f"{statistics.mean(v):.3f} ± {sd:.3f}"
-
-            rows.append(
-                {
-                    "dataset": name,
-                    "k": k,
-                    "seeds": len(args.seeds),
-                    "strategy": "/".join(sorted(strategies)),
-                    "ours_acc": ms(res["ours"]),
-                    "ours_s": ms(res["ours_s"]),
-                    "setfit_acc": ms(res["setfit"]),
-                    "setfit_s": ms(res["setfit_s"]),
-                    "raw": res,
-                }
-            )
-    print(
-        "\n| data | k/class | seeds | fit auto (strategy) | fit s | SetFit | SetFit s | time ratio |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        ratio = "-"
-        if r["raw"]["setfit_s"]:
-            ratio = f"{sum(r['raw']['ours_s']) / sum(r['raw']['setfit_s']):.2f}"
-        print(
-            f"| {r['dataset']} | {r['k']} | {r['seeds']} | {r['ours_acc']} ({r['strategy']}) | "
-            f"{r['ours_s']} | {r['setfit_acc']} | {r['setfit_s']} | {ratio} |"
-        )
+    reuse = samples_of(args.setfit_from)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"n_test": args.n_test, "rows": rows}, indent=1))
+    meta = {"n_test": args.n_test, "held_out": args.held_out, "setfit_from": args.setfit_from}
+    rows: list[dict[str, Any]] = []
+    for name in args.datasets:  # written after each dataset: a stopped run keeps what it did
+        rows += run_dataset(name, args, reuse)
+        Path(args.out).write_text(json.dumps({**meta, "rows": rows}, indent=1))
+    report(rows, set(args.held_out), args.before)
 
 
 if __name__ == "__main__":
