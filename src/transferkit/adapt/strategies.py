@@ -44,7 +44,9 @@ def n_params(backbone: Any) -> int:
     return sum(p.numel() for p in backbone.parameters())
 
 
-def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: int) -> float:
+def estimate_seconds(
+    strategy: str, modality: str, n: int, epochs: int, params: int, n_classes: int = 2
+) -> float:
     """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto."""
     rate = _TEXT_RATE if modality == "text" else _IMAGE_RATE
     scale = max(params, 1) / _REF_PARAMS[modality]
@@ -52,8 +54,9 @@ def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: 
     if strategy == "probe":
         return enc + 1.0
     if strategy == "contrastive":
-        # top 3 of 6 layers: a step costs about a third of a full fine-tuning step
-        return contrastive_steps(n) * 32 / (3 * rate["contrastive"]) * scale + enc + 1.0
+        # k of 6 layers tuned: a step costs about k/9 of a full fine-tuning step (1/3 at k = 3)
+        share = contrastive_top_layers(n_classes) / 9 if modality == "text" else 1.0
+        return contrastive_steps(n) * 32 * share / rate["contrastive"] * scale + enc + 1.0
     return n * epochs / rate[strategy] * scale + enc
 
 
@@ -69,6 +72,24 @@ def contrastive_steps(n: int) -> int:
     steps at lr 2e-4 gained ~3 points over the frozen probe, 3 samples each).
     """
     return int(min(60, max(8, round(n / 2))))
+
+
+def contrastive_top_layers(n_classes: int) -> int:
+    """How many top encoder layers `contrastive_tune` tunes: n_classes + 1, at most 6
+    (MiniLM's depth; clamped to the body's): 3 for 2 classes, 4 for 3, 5 for 4, all 6
+    from 5 classes on.
+
+    Why more layers with more classes: with 3 layers sst5 (5 classes, 8/class) gained
+    ~3 points over the frozen probe and was level with SetFit; tuning all 6 layers (the
+    embeddings stay frozen) added ~2 points more on every sample measured
+    (benchmarks/results/fit.md, "Few-shot across task types"). Why not all 6 for 2
+    classes: a step through k layers costs ~k/9 of a full step, and SetFit's pair count
+    grows with the square of the examples (at 8/class: 9 steps of 16 pairs for 2
+    classes, 24 for 3, 48 for 4, 80 for 5, 120 for 6) while ours grows linearly (n/2
+    steps), so n_classes + 1 layers keeps the pair tuning near a quarter of SetFit's
+    compute or less at every class count; 6 layers at 2 classes would take ~½.
+    """
+    return int(min(6, max(1, n_classes + 1)))
 
 
 def default_hparams(strategy: str, modality: str, n: int) -> tuple[int, float, int]:
@@ -109,7 +130,7 @@ def choose_strategy(
         )
 
     def est(s: str, e: int) -> float:
-        return estimate_seconds(s, modality, n, e, params)
+        return estimate_seconds(s, modality, n, e, params, len(counts))
 
     if strategy == "auto":
         probe_s = est("probe", 1)
