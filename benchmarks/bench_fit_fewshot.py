@@ -71,8 +71,32 @@ def samples_of(path: str | None) -> dict[tuple[str, int, int], dict[str, Any]]:
     for r in json.loads(Path(path).read_text())["rows"]:
         raw = r["raw"]
         for i, seed in enumerate(raw.get("seed_list") or range(r["seeds"])):
-            out[(r["dataset"], r["k"], seed)] = {a: v[i] for a, v in raw.items() if len(v) > i}
+            rec = {a: v[i] for a, v in raw.items() if len(v) > i and a != "setfit_reused"}
+            out[(r["dataset"], r["k"], seed)] = rec
     return out
+
+
+def fill_setfit(rows: list[dict[str, Any]], reuse: dict) -> list[dict[str, Any]]:
+    """Rows of an ours-only run, with SetFit's figures for the same samples from `reuse`."""
+    for r in rows:
+        raw = r["raw"]
+        seeds = raw.get("seed_list") or range(len(raw["ours"]))
+        old = [reuse.get((r["dataset"], r["k"], s)) for s in seeds]
+        if not raw["setfit"] and old and all(o and "setfit" in o for o in old):
+            raw["setfit"] = [o["setfit"] for o in old]
+            raw["setfit_s"] = [o["setfit_s"] for o in old]
+    return rows
+
+
+def time_ratio(raw: dict[str, list[Any]], ours: str = "ours_s") -> str:
+    """Sum of our seconds / SetFit's over the samples both ran in this process (SetFit
+    figures reused from another run were timed under another load: left out)."""
+    reused = raw.get("setfit_reused") or [False] * len(raw["setfit_s"])
+    pairs = [(a, b) for a, b, r in zip(raw[ours], raw["setfit_s"], reused, strict=True) if not r]
+    if not pairs:
+        return "- (SetFit reused)"
+    note = f" (of {len(pairs)})" if len(pairs) < len(reused) else ""
+    return f"{sum(a for a, _ in pairs) / sum(b for _, b in pairs):.2f}{note}"
 
 
 def paired(a: list[float], b: list[float]) -> str:
@@ -93,7 +117,7 @@ def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -
     head = "| data | k/class | n | fit auto | SetFit | ours − SetFit (pts ± s.e.) | wins ours–SetFit–tie "
     head += "| fit s | SetFit s | time ratio |"
     if old:
-        head += " before | after − before (pts ± s.e.) | time ratio before |"
+        head += " fit auto before | after − before (pts ± s.e.) | wins after–before–tie |"
     print("\n" + head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
@@ -102,13 +126,13 @@ def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -
         name = r["dataset"] + (" (held out)" if r["dataset"] in held_out else "")
         cells = [name, str(r["k"]), str(len(ours)), f"{statistics.mean(ours):.3f}"]
         if sf:
-            ratio = sum(raw["ours_s"]) / sum(raw["setfit_s"])
+            ratio = time_ratio(raw)
             cells += [f"{statistics.mean(sf):.3f}", paired(ours, sf), wins(ours, sf)]
             cells += [
                 f"{statistics.mean(raw['ours_s']):.1f}",
                 f"{statistics.mean(raw['setfit_s']):.1f}",
             ]
-            cells += [f"{ratio:.2f}"]
+            cells += [ratio]
         else:
             cells += ["not run"] + ["-"] * 3 + ["-"] + ["-"]
             cells[7] = f"{statistics.mean(raw['ours_s']):.1f}"
@@ -117,10 +141,7 @@ def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -
             prev = [old.get((r["dataset"], r["k"], s)) for s in seeds]
             if all(prev):
                 b = [p["ours"] for p in prev]
-                cells += [f"{statistics.mean(b):.3f}", paired(ours, b)]
-                cells += [
-                    f"{sum(p['ours_s'] for p in prev) / sum(raw['setfit_s']):.2f}" if sf else "-"
-                ]
+                cells += [f"{statistics.mean(b):.3f}", paired(ours, b), wins(ours, b)]
             else:
                 cells += ["-", "-", "-"]
         print("| " + " | ".join(cells) + " |")
@@ -135,6 +156,7 @@ def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[s
     for k in args.k:
         res: dict[str, list[float]] = {
             "seed_list": [],
+            "setfit_reused": [],
             "ours": [],
             "ours_s": [],
             "setfit": [],
@@ -152,13 +174,15 @@ def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[s
             if old is not None and "setfit" in old:
                 res["setfit"].append(old["setfit"])
                 res["setfit_s"].append(old["setfit_s"])
+                res["setfit_reused"].append(True)
             elif not args.no_setfit:
                 acc, sec = run_setfit(train, test, seed)
                 res["setfit"].append(acc)
                 res["setfit_s"].append(sec)
+                res["setfit_reused"].append(False)
             print(name, k, seed, {a: b[-1] for a, b in res.items() if b}, flush=True)
         if len(res["setfit"]) != len(res["ours"]):
-            res["setfit"], res["setfit_s"] = [], []
+            res["setfit"], res["setfit_s"], res["setfit_reused"] = [], [], []
         rows.append(
             {
                 "dataset": name,
@@ -188,7 +212,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/fewshot.json")
     args = ap.parse_args()
     if args.report:
-        report(json.loads(Path(args.report).read_text())["rows"], set(args.held_out), args.before)
+        rows = json.loads(Path(args.report).read_text())["rows"]
+        report(fill_setfit(rows, samples_of(args.setfit_from)), set(args.held_out), args.before)
         return
     if args.threads:
         import torch
