@@ -85,6 +85,7 @@ def fill_setfit(rows: list[dict[str, Any]], reuse: dict) -> list[dict[str, Any]]
         if not raw["setfit"] and old and all(o and "setfit" in o for o in old):
             raw["setfit"] = [o["setfit"] for o in old]
             raw["setfit_s"] = [o["setfit_s"] for o in old]
+            raw["setfit_reused"] = [True] * len(old)
     return rows
 
 
@@ -138,10 +139,15 @@ def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -
             cells[7] = f"{statistics.mean(raw['ours_s']):.1f}"
         if old:
             seeds = raw.get("seed_list") or range(len(ours))
-            prev = [old.get((r["dataset"], r["k"], s)) for s in seeds]
-            if all(prev):
-                b = [p["ours"] for p in prev]
-                cells += [f"{statistics.mean(b):.3f}", paired(ours, b), wins(ours, b)]
+            both = [
+                (a, old[(r["dataset"], r["k"], s)]["ours"])
+                for a, s in zip(ours, seeds, strict=True)
+                if (r["dataset"], r["k"], s) in old
+            ]  # samples run both ways
+            if both:
+                a, b = [x for x, _ in both], [y for _, y in both]
+                n = f" (n={len(b)})" if len(b) < len(ours) else ""
+                cells += [f"{statistics.mean(b):.3f}{n}", paired(a, b), wins(a, b)]
             else:
                 cells += ["-", "-", "-"]
         print("| " + " | ".join(cells) + " |")

@@ -63,7 +63,7 @@ def estimate_seconds(
 def contrastive_steps(n: int) -> int:
     """Body-tuning steps for SetFit-style pair training on n examples (class-balanced
     batches of up to 32 texts, every in-batch pair used: 32*31/2 = 496 pairs a step),
-    through the top 3 layers only (`contrastive_tune`).
+    through the top `contrastive_top_layers` layers only (`contrastive_tune`).
 
     n/2 steps, clamped to [8, 60]: 8 at 8/class x 2 classes (the whole set is one batch),
     20 at 8/class x 5, 60 at 64/class. SetFit's defaults take ~9, ~80 and ~500 steps of
@@ -80,9 +80,10 @@ def contrastive_top_layers(n_classes: int) -> int:
     from 5 classes on.
 
     Why more layers with more classes: with 3 layers sst5 (5 classes, 8/class) gained
-    ~3 points over the frozen probe and was level with SetFit; tuning all 6 layers (the
-    embeddings stay frozen) added ~2 points more on every sample measured
-    (benchmarks/results/fit.md, "Few-shot across task types"). Why not all 6 for 2
+    ~4 points over the frozen probe and was level with SetFit; tuning all 6 layers (the
+    embeddings stay frozen) gained more on each of the sst5 samples measured (trec, held
+    out, did not confirm it; benchmarks/results/fit.md, "Few-shot across task types").
+    3 and 4 classes are interpolated, not measured. Why not all 6 for 2
     classes: a step through k layers costs ~k/9 of a full step, and SetFit's pair count
     grows with the square of the examples (at 8/class: 9 steps of 16 pairs for 2
     classes, 24 for 3, 48 for 4, 80 for 5, 120 for 6) while ours grows linearly (n/2
