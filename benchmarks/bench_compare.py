@@ -68,7 +68,7 @@ def text_case(name: str, per_class: int | None, n_eval: int) -> tuple[pd.DataFra
 
 
 def run_case(case: str, args: argparse.Namespace, tmp: Path) -> dict:
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     common = dict(
         strategy=args.strategy,
@@ -284,7 +284,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
     if args.json:
-        from transferkit.evaluate.report import write_json
+        from transferkit.evaluation.report import write_json
 
         write_json(results, args.json)
 

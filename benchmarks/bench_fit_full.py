@@ -1,4 +1,4 @@
-"""Full data: probe / partial / full / lora with `transferkit.adapt.fit` vs TF-IDF + LR.
+"""Full data: probe / partial / full / lora with `transferkit.fit` vs TF-IDF + LR.
 
     python benchmarks/bench_fit_full.py [--datasets sst2 trec] [--strategies probe partial full lora]
         [--epochs E] [--images] [--image-bases ...] [--image-strategies ...] [--threads T]
@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def tfidf(train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
-    from transferkit.evaluate.baselines import TfidfLogReg
+    from transferkit.evaluation.baselines import TfidfLogReg
 
     t0 = time.time()
     m = TfidfLogReg().fit(train["text"].tolist(), train["label"].to_numpy())
@@ -31,7 +31,7 @@ def tfidf(train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
 
 
 def main() -> None:
-    from transferkit.adapt import evaluate, fit
+    from transferkit import evaluate, fit
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="*", default=["sst2", "trec"])

@@ -84,8 +84,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from transferkit.export import export_onnx
+    from transferkit.models.factory import load_model
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_model
 
     transformers.logging.set_verbosity_error()
     df = pd.read_csv(DATA / "test.csv")

@@ -6,7 +6,7 @@ every cut's features and its cost), then actually adapted:
 
 - **probe** (every task, every candidate): standardised features + logistic regression
   fitted on train, accuracy on the held-out split;
-- **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.adapt.fit`
+- **fine-tune** (``--finetune`` tasks; default trec and hymenoptera): `transferkit.fit`
   with a fixed number of epochs on the same train split, accuracy on the same eval
   split, wall time measured. Cut points, text and image alike, are fine-tuned from
   ``base="model@k"``: `fit` truncates the body to the layer groups that cut keeps (a
@@ -109,7 +109,7 @@ def finetune_all(
     """Fine-tune every row's candidate with `fit` (strategy full, `epochs` — None: fit's
     own default for the data size —, no early stopping), store ``ft_acc`` and ``ft_s`` in
     the row; return the total seconds and the epochs fit ran."""
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     total = 0.0
     ran = epochs
@@ -235,10 +235,10 @@ def speed_large(
     """
     import pandas as pd
 
-    from transferkit.adapt.fitting import fit
-    from transferkit.adapt.strategies import default_hparams
+    from transferkit.core.strategies import default_hparams
     from transferkit.data.datasets import load_labelled
     from transferkit.select.rank import rank
+    from transferkit.workflows.fit import fit
 
     train = load_labelled(pd.read_csv(DATA / "text" / name / "train.csv"))
     n = len(train)

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from transferkit.adapt import evaluate, fit
+from transferkit import evaluate, fit
+from transferkit.models.factory import asset_dir
 from transferkit.models.saving import save_classifier
-from transferkit.zoo.factory import asset_dir
 
 
 def _upper(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferkit.evaluate.stats import separated
+from transferkit.evaluation.stats import separated
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def _warned_against(r: dict, other: str) -> bool:
 
 
 def test_sst2_to_cr_reuses_the_head_and_measures_the_gap(shared_data, tmp_path):
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     cr = shared_data / "text" / "cr"
     train = pd.read_csv(cr / "train.csv").groupby("label").head(30)
@@ -108,7 +108,7 @@ def hymenoptera(shared_data, tmp_path_factory) -> Path:
 
 
 def _compare_images(train: Path, test: Path, cache: Path, **kw) -> dict:
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRANSFERKIT_CACHE", str(cache))

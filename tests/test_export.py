@@ -24,7 +24,7 @@ def text_clf(tiny_bert_dir: Path):
     import torch
 
     from transferkit.models.classifier import Classifier
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
 
     torch.manual_seed(1)
     return Classifier(load_backbone(tiny_bert_dir), ["NEGATIVE", "POSITIVE"]).eval()
@@ -52,9 +52,9 @@ def test_export_writes_a_self_describing_folder(exported) -> None:
 
 
 def test_exported_folder_runs_through_the_same_pipelines(exported, text_clf) -> None:
-    from transferkit.export.runtime import OnnxModel
+    from transferkit.models.factory import load_backbone, load_model, resolve
+    from transferkit.models.onnx_runtime import OnnxModel
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_backbone, load_model, resolve
 
     out, _ = exported
     assert resolve(out)["kind"] == "onnx"
@@ -99,8 +99,8 @@ def test_lora_is_merged_before_export(tiny_bert_dir: Path, tmp_path: Path) -> No
 
     from transferkit.export import export_onnx
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_backbone
 
     backbone = load_backbone(tiny_bert_dir)
     backbone.model = get_peft_model(
@@ -143,8 +143,8 @@ def test_hf_sequence_classifier_export(tiny_bert_dir: Path, tmp_path: Path) -> N
 
     from transferkit.errors import InputError
     from transferkit.export import export_onnx
+    from transferkit.models.factory import load_backbone
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_backbone
 
     src = tmp_path / "hf"
     cfg = BertConfig.from_pretrained(
@@ -208,7 +208,7 @@ def test_cli_export(text_clf, tmp_path: Path) -> None:
 
 def test_pipeline_runtime_onnx_exports_once_into_the_cache(text_clf, tmp_path: Path) -> None:
     from transferkit.errors import InputError
-    from transferkit.export.runtime import OnnxModel
+    from transferkit.models.onnx_runtime import OnnxModel
     from transferkit.models.saving import save_classifier
     from transferkit.pipelines import pipeline
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import torch
 
-from transferkit.adapt import evaluate, fit
-from transferkit.adapt.strategies import choose_strategy
+from transferkit import evaluate, fit
+from transferkit.core.strategies import choose_strategy
 from transferkit.errors import DataError, FileMissingError, InputError
 
 POS = ["good", "great", "lovely", "superb", "wonderful", "fine", "nice", "excellent"]
@@ -49,8 +49,8 @@ def toy(n: int = 24, seed: int = 0) -> tuple[list[str], list[str]]:
 
 
 def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
+    from transferkit.models.factory import load_model
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_model
 
     data, held_out = toy(20), toy(10, seed=1)
     r = fit(
@@ -87,7 +87,7 @@ def test_probe_learns_saves_and_caches(tiny_bert: str, tmp_path: Path) -> None:
 
 
 def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path) -> None:
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     data = toy(12)
     for strategy in ("partial", "full", "lora"):
@@ -118,7 +118,7 @@ def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path
 
 
 def test_contrastive_and_auto(tiny_bert: str, tmp_path: Path) -> None:
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     data = toy(8)
     r = fit(data, base=tiny_bert, out=tmp_path / "c", progress=False)
@@ -204,7 +204,11 @@ def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
         "base_reason",
         "train_seconds",
         "eval",
+        "device",
+        "engine",
+        "workers",
     }
+    assert (out["device"], out["engine"], out["workers"]) == ("cpu", "local", 1)
     assert set(out["eval"]) == {"accuracy", "macro_f1", "n"}
     res = runner.invoke(app, ["evaluate", out["model_dir"], str(tmp_path / "tr.csv"), "--json"])
     assert res.exit_code == 0, res.output
@@ -275,7 +279,7 @@ def test_bad_image_inputs(tmp_path: Path) -> None:
 
 RUNNER = """
 import os, sys, time, typer
-from transferkit.adapt import loop
+from transferkit.core import loop
 from transferkit.cli.fit import register
 if os.environ.get("TK_TEST_PAUSE"):  # hold still after the first checkpoint, to be interrupted
     save = loop.Checkpoint.on_epoch_end
@@ -311,6 +315,7 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
         tiny_bert,
         "--out",
         str(out),
+        "--overwrite",  # out holds the probe model fitted above
         "--json",
         "--no-progress",
         "--strategy",
@@ -360,11 +365,12 @@ def _digit_images(n_per_class: int, classes: int = 10) -> Any:
     return LabelledData(imgs, [str(d.target[i]) for i in keep], "image", "digits")
 
 
+@pytest.mark.integration
 def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
     """PIL images held in memory (here sklearn's bundled digits) are fit data like files:
     the feature-cache fingerprint reads their pixels (it used to treat them as paths)."""
-    from transferkit.adapt.fitting import fit
     from transferkit.data.datasets import LabelledData
+    from transferkit.workflows.fit import fit
 
     data = _digit_images(12, classes=3)
     imgs, labels = data.items, data.labels
@@ -376,13 +382,14 @@ def test_fit_and_fingerprint_in_memory_images(tmp_path: Path) -> None:
     assert fit(data, base="mobilenet-v2", strategy="probe", progress=False).feature_cache == "hit"
 
 
+@pytest.mark.integration
 def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
     """EfficientNet-Lite ships BatchNorm momentum 0.01 (TF's decay 0.99): over a small
     fine-tune its running statistics stayed ImageNet's while the weights moved on, and
     validation collapsed (lite0 on 200 sklearn digits: 0.20, now 0.83; BENCHMARKS.md). After fit,
     the stem's running mean must be the digits' own batch mean under the final weights."""
-    from transferkit.adapt.fitting import fit
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
+    from transferkit.workflows.fit import fit
 
     data = _digit_images(6, classes=4)
     r = fit(
@@ -416,7 +423,7 @@ def test_fine_tune_moves_batchnorm_statistics_to_the_new_data() -> None:
 def test_best_epoch_restores_batchnorm_buffers_with_the_weights() -> None:
     """run_loop keeps the best epoch's weights; BatchNorm running statistics belong to
     them and must come back too (they used to stay the last epoch's)."""
-    from transferkit.adapt.loop import LoopConfig, run_loop
+    from transferkit.core.loop import LoopConfig, run_loop
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))

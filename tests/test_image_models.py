@@ -30,8 +30,6 @@ from transferkit.zoo.efficientnet_lite import (
 )
 from transferkit.zoo.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-HYMENOPTERA = SHARED_DATA / "images" / "hymenoptera"
 CLASSES_JSON = Path(__file__).resolve().parents[1] / "src/transferkit/zoo/imagenet_classes.json"
 
 
@@ -42,10 +40,8 @@ def imagenet_names() -> list[str]:
 
 
 @pytest.fixture
-def hymenoptera() -> Path:
-    if not HYMENOPTERA.is_dir():
-        pytest.skip(f"shared data not found at {HYMENOPTERA}")
-    return HYMENOPTERA
+def hymenoptera(shared_data: Path) -> Path:
+    return shared_data / "images" / "hymenoptera"
 
 
 def _param_ids(module: torch.nn.Module) -> list[int]:
@@ -261,6 +257,7 @@ def test_load_image_animated_gif_gives_first_frame(tmp_path: Path) -> None:
     assert img.mode == "RGB" and img.getpixel((4, 4)) == (255, 0, 0)
 
 
+@pytest.mark.integration
 def test_gif_placeholder_in_hymenoptera_loads(hymenoptera: Path) -> None:
     # The "image not found" placeholder is a valid GIF: we load it (it is content,
     # not a format problem) and list_image_folder keeps it.

@@ -109,17 +109,26 @@ def test_cli_batch_file_side_by_side(shared_data: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 12
-    assert "error" in rows[3]["models"]["sentiment-analysis"] and "item 3" in res.stderr
-    ok = rows[0]["models"]
-    assert ok["sentiment-analysis"]["label"] == ok["minilm-l6-sst2"]["label"]
-    assert len(ok["minilm-l6-sst2"]["top_k"]) == 2
+    # the input's columns stay; each model adds its own prediction columns (issue 13)
+    assert "predicted_error[sentiment-analysis]" in rows[3] and "item 3" in res.stderr
+    ok = rows[0]
+    assert ok["label"] == src.loc[0, "label"]
+    assert ok["predicted_label[sentiment-analysis]"] == ok["predicted_label[minilm-l6-sst2]"]
+    assert len(json.loads(ok["predicted_top_k[minilm-l6-sst2]"])) == 2
     csv_out = tmp_path / "preds.csv"
     res = CliRunner().invoke(
         app, ["predict", "sentiment-analysis", "--file", str(data), "--out", str(csv_out)]
     )
     assert res.exit_code == 0
     table = pd.read_csv(csv_out)
-    assert list(table.columns[:3]) == ["input", "label", "score"] and len(table) == 12
+    # row 3 is the bad one: its error gets a column of its own
+    assert list(table.columns) == [
+        *src.columns,
+        "predicted_label",
+        "predicted_score",
+        "predicted_error",
+    ]
+    assert len(table) == 12
 
 
 def test_cli_clear_errors(tmp_path: Path) -> None:
@@ -155,7 +164,7 @@ def test_cli_error_is_one_clear_line_without_traceback() -> None:
 def test_pipeline_merges_lora_without_changing_outputs(sentiment) -> None:
     import torch
 
-    from transferkit.zoo.factory import load_model
+    from transferkit.models.factory import load_model
 
     model = load_model("sentiment-analysis")
     assert hasattr(model.backbone.model, "peft_config")  # the shipped model is a LoRA adapter

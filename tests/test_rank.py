@@ -57,12 +57,16 @@ def test_cut_features_equal_the_hidden_states_they_name(tiny_bert: Path) -> None
 
 
 def test_cost_counts_the_kept_layers_and_measures_time(tiny_bert: Path) -> None:
-    from transferkit.select.candidates import load_candidate
-    from transferkit.select.cost import measure_cost
+    # the costs rank reports: read off the one encoding pass (the standalone measuring
+    # path was removed as unused)
+    from transferkit.select.candidates import encode_all_cuts, load_candidate
+    from transferkit.select.cost import cost_from_stats
 
     model = load_candidate(str(tiny_bert), "text")
-    full = measure_cost(model, POS, None, n_train=1000)
-    cut = measure_cost(model, POS, 2, n_train=1000)
+    stats: dict = {}
+    encode_all_cuts(model, POS, [None, 2], batch_size=len(POS), stats=stats)
+    full = cost_from_stats(model, None, stats, n_train=1000, batch_size=len(POS))
+    cut = cost_from_stats(model, 2, stats, n_train=1000, batch_size=len(POS))
     layer = sum(p.numel() for p in model.encoder.layer_groups()[2].parameters())
     assert full["params"] - cut["params"] >= layer > 0
     assert full["latency_ms"] > 0 and full["batch_size"] == len(POS)
@@ -127,7 +131,21 @@ def test_rank_json_shape(tiny_bert: Path) -> None:
     (row,) = d["candidates"]
     assert set(row) >= {"model", "cut", "scores", "cost", "rank", "why"} and row["cut"] == 2
     assert set(row["cost"]) >= {"params", "latency_ms", "peak_memory_mb", "finetune_s"}
-    assert set(d["recommendation"]) == {"model", "cut", "strategy", "why"}
+    assert set(d["recommendation"]) == {
+        "model",
+        "cut",
+        "strategy",
+        "why",
+        "head",
+        "head_reason",
+        "strategy_reason",
+        "zero_shot",
+        "expected_accuracy",
+        "estimated_seconds",
+        "noise",
+        "preferred_to",
+    }
+    assert d["recommendation"]["head"] == "new" and d["recommendation"]["zero_shot"] is None
     assert d["ranked_by"] == "knn"
 
 

@@ -26,8 +26,8 @@ def text_pipe(tiny_bert_dir: Path):
     import torch
 
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.pipelines import pipeline
-    from transferkit.zoo.factory import load_backbone
 
     torch.manual_seed(0)
     clf = Classifier(load_backbone(tiny_bert_dir), ["NEGATIVE", "POSITIVE"]).eval()
@@ -116,6 +116,7 @@ def test_health_is_open_and_the_rest_needs_the_token(client: TestClient) -> None
         ("get", "/metrics"),
         ("get", "/openapi.json"),
         ("get", "/docs"),
+        ("get", "/"),
     ]:
         r = getattr(client, method)(path, **({"json": {"inputs": "x"}} if method == "post" else {}))
         assert r.status_code == 401, path
@@ -149,7 +150,8 @@ def test_metrics_count_requests_and_give_percentiles(client: TestClient) -> None
 
 
 def test_page_and_openapi(client: TestClient) -> None:
-    page = client.get("/")
+    assert client.get("/").status_code == 401  # with a token, the page is guarded too
+    page = client.get("/", headers=AUTH)
     assert (
         page.status_code == 200
         and 'id="result"' in page.text

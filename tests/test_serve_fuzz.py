@@ -29,9 +29,9 @@ def api_schema(tiny_bert_dir: Path):
     import torch
 
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.pipelines import pipeline
     from transferkit.serve import create_app
-    from transferkit.zoo.factory import load_backbone
 
     torch.manual_seed(0)
     clf = Classifier(load_backbone(tiny_bert_dir), ["NEGATIVE", "POSITIVE"]).eval()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+pytestmark = pytest.mark.integration  # starts a real server (and a browser)
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "live-token"
 
 
@@ -50,8 +52,8 @@ def server(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     import torch
 
     from transferkit.models.classifier import Classifier
+    from transferkit.models.factory import load_backbone
     from transferkit.models.saving import save_classifier
-    from transferkit.zoo.factory import load_backbone
 
     torch.manual_seed(0)
     folder = save_classifier(
@@ -210,13 +212,11 @@ class DevTools:
 
 
 @pytest.fixture()
-def browser() -> Iterator[str]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
+def browser(chromium: Path) -> Iterator[str]:
     profile = tempfile.mkdtemp(prefix="tk-chromium-")
     proc = subprocess.Popen(
         [
-            str(CHROMIUM),
+            str(chromium),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -261,7 +261,16 @@ def test_the_page_works_in_headless_chromium(server: str, browser: str) -> None:
 
 
 def drive_page(dt: DevTools, server: str) -> None:
+    # With a token the page is guarded too: a browser opens it with the token (here as a
+    # bearer header; people type it as the password of the Basic prompt), then the form
+    # sends whatever token is typed into it.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server}/", timeout=10)
+    refused.value.close()  # the error holds the response's socket
+    assert refused.value.code == 401 and "Basic" in refused.value.headers["WWW-Authenticate"]
     dt.call("Page.enable")
+    dt.call("Network.enable")
+    dt.call("Network.setExtraHTTPHeaders", headers={"Authorization": f"Bearer {TOKEN}"})
     dt.call("Page.navigate", url=f"{server}/")
     for _ in range(100):
         if dt.eval("document.readyState") == "complete" and dt.eval(
@@ -270,6 +279,7 @@ def drive_page(dt: DevTools, server: str) -> None:
             break
         time.sleep(0.1)
     assert dt.eval("document.getElementById('task').textContent") == "text-classification"
+    dt.call("Network.setExtraHTTPHeaders", headers={})  # from here on, only the form's token
 
     def submit(text: str, token: str) -> tuple[str, str]:
         dt.eval("document.getElementById('result').removeAttribute('data-status')")

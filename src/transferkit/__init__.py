@@ -28,7 +28,17 @@ __all__ = [
     "rank",
     "fit",
     "compare",
+    "evaluate",
+    "FitResult",
+    "RankResult",
+    "CandidateRow",
+    "Recommendation",
+    "CompareResult",
+    "EvaluationReport",
     "TransferkitError",
+    "InputError",
+    "DataError",
+    "ModelNotFoundError",
 ]
 
 # name -> module that defines it; resolved lazily so `import transferkit` stays cheap.
@@ -36,23 +46,42 @@ _LAZY = {
     "list_models": "transferkit.zoo.registry",
     "get_card": "transferkit.zoo.registry",
     "pipeline": "transferkit.pipelines",
-    "load_model": "transferkit.zoo.factory",
-    "load_backbone": "transferkit.zoo.factory",
+    "load_model": "transferkit.models.factory",
+    "load_backbone": "transferkit.models.factory",
     "save_classifier": "transferkit.models.saving",
     "rank": "transferkit.select.rank",
-    "fit": "transferkit.adapt",
-    "compare": "transferkit.evaluate.compare",
+    "fit": "transferkit.workflows.fit",
+    "compare": "transferkit.workflows.compare",
+    "evaluate": "transferkit.evaluation.assess",
+    "FitResult": "transferkit.core.results",
+    "RankResult": "transferkit.core.results",
+    "CandidateRow": "transferkit.core.results",
+    "Recommendation": "transferkit.core.results",
+    "CompareResult": "transferkit.core.results",
+    "EvaluationReport": "transferkit.core.results",
     "TransferkitError": "transferkit.errors",
+    "InputError": "transferkit.errors",
+    "DataError": "transferkit.errors",
+    "ModelNotFoundError": "transferkit.errors",
 }
 
 if TYPE_CHECKING:
-    from transferkit.adapt import fit
-    from transferkit.errors import TransferkitError
-    from transferkit.evaluate.compare import compare
+    from transferkit.core.results import (
+        CandidateRow,
+        CompareResult,
+        EvaluationReport,
+        FitResult,
+        RankResult,
+        Recommendation,
+    )
+    from transferkit.errors import DataError, InputError, ModelNotFoundError, TransferkitError
+    from transferkit.evaluation.assess import evaluate
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.models.saving import save_classifier
     from transferkit.pipelines import pipeline
     from transferkit.select.rank import rank
-    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.workflows.compare import compare
+    from transferkit.workflows.fit import fit
     from transferkit.zoo.registry import get_card, list_models
 
 

@@ -43,3 +43,8 @@ def require_extra(module: str, extra: str) -> None:
             f"this feature needs the Python package {module!r}, which is not installed. "
             f"Install it with: pip install 'transferkit[{extra}]'"
         )
+
+
+class TrainingError(TransferkitError, RuntimeError):
+    """Training went wrong in a way more steps cannot fix (non-finite loss or weights);
+    nothing is saved."""

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transferkit.core.devices import current_device, to_device
+
 CONTRASTIVE_LR = 2e-4  # few steps on the top layers only: 10x SetFit's 2e-5
 SUPCON_WEIGHT = 0.1  # see point 3 of the module docstring
 SUPCON_TEMPERATURE = 0.1
@@ -108,6 +110,8 @@ class _TopOfText:
     def __init__(self, backbone: Any, items: list[str], k: int, batch_size: int = 64) -> None:
         from transformers.masking_utils import create_bidirectional_mask
 
+        from transferkit.core.inference import index_batches
+
         self._mask_fn = create_bidirectional_mask
         self.backbone = backbone
         groups = backbone.layer_groups()  # [embeddings, layer 1, ..., layer n]
@@ -118,11 +122,9 @@ class _TopOfText:
         self.states: list[torch.Tensor] = [torch.empty(0)] * len(items)
         was = backbone.training
         backbone.eval()
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
         with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                idx = order[s : s + batch_size]
-                enc = backbone.preprocess([items[i] for i in idx])
+            for idx in index_batches(items, batch_size):
+                enc = to_device(backbone.preprocess([items[i] for i in idx]), backbone.device)
                 wanted = ("input_ids", "attention_mask", "token_type_ids")
                 out = backbone.model(
                     **{a: b for a, b in enc.items() if a in wanted}, output_hidden_states=True
@@ -130,7 +132,7 @@ class _TopOfText:
                 h = out.hidden_states[n - self.k]  # (b, tokens, hidden) entering layer n-k+1
                 lengths = enc["attention_mask"].sum(1).tolist()
                 for j, i in enumerate(idx):
-                    self.states[i] = h[j, : int(lengths[j])].clone()
+                    self.states[i] = h[j, : int(lengths[j])].cpu().clone()
         backbone.train(was)
 
     def parameters(self) -> list[torch.nn.Parameter]:
@@ -147,6 +149,8 @@ class _TopOfText:
         for j, x in enumerate(hs):
             h[j, : len(x)] = x
             mask[j, : len(x)] = 1
+        device = next(self.layers[0].parameters()).device
+        h, mask = to_device(h, device), to_device(mask, device)
         ext = self._mask_fn(config=self.config, inputs_embeds=h, attention_mask=mask)
         for layer in self.layers:
             h = layer(h, ext)
@@ -154,13 +158,18 @@ class _TopOfText:
 
     def features(self, batch_size: int = 64) -> np.ndarray:
         """(n, hidden) embeddings of all cached examples, in eval mode."""
+        from transferkit.core.inference import run_batched
+
         for layer in self.layers:
             layer.eval()
-        out = []
-        with torch.inference_mode():
-            for s in range(0, len(self.states), batch_size):
-                out.append(self(list(range(s, min(s + batch_size, len(self.states))))))
-        return torch.cat(out).float().numpy()
+
+        def run(idx: list[int]) -> np.ndarray:
+            with torch.inference_mode():
+                return self(idx).float().cpu().numpy()
+
+        every = list(range(len(self.states)))
+        key = lambda i: len(self.states[i])  # noqa: E731 - bucket by cached token count
+        return run_batched(run, every, batch_size=batch_size, key=key)  # type: ignore[return-value]
 
 
 def contrastive_tune(
@@ -183,11 +192,11 @@ def contrastive_tune(
     lower-layer states ("auto": `contrastive_top_layers` of the number of classes in y;
     None: the whole body, for any backbone).
     """
-    from transferkit.adapt.loop import LoopConfig, ProgressCallback, TimeLimit, run_loop
+    from transferkit.core.trainer import TrainConfig, train
     from transferkit.errors import InputError
 
     if top_layers == "auto":
-        from transferkit.adapt.strategies import contrastive_top_layers
+        from transferkit.core.strategies import contrastive_top_layers
 
         top_layers = contrastive_top_layers(len(np.unique(y)))
     top: _TopOfText | None = None
@@ -206,7 +215,7 @@ def contrastive_tune(
             p.requires_grad = True
 
         def step_loss(idx: list[int]) -> torch.Tensor:
-            return pair_loss(top(idx), yt[idx])
+            return pair_loss(top(idx), yt[idx].to(current_device()))
 
         module: Any = torch.nn.ModuleList(top.layers)
     else:
@@ -215,26 +224,29 @@ def contrastive_tune(
 
         def step_loss(idx: list[int]) -> torch.Tensor:
             batch = backbone.preprocess([items[i] for i in idx])
-            return pair_loss(backbone(batch), yt[idx])
+            device = current_device()
+            return pair_loss(backbone(to_device(batch, device)), yt[idx].to(device))
 
         module = backbone
     plan_batches = balanced_batches(y, steps, batch_size, seed)
-    callbacks: list[Any] = [ProgressCallback(progress)]
-    if time_limit:
-        callbacks.append(TimeLimit(time_limit))
-    state = run_loop(
-        module,
-        lambda epoch: plan_batches,
-        step_loss,
-        [{"params": params, "lr": lr}],
-        LoopConfig(epochs=1, warmup=0.1, weight_decay=0.01, seed=seed),
-        callbacks=callbacks,
+    cfg = TrainConfig(  # one pass over the planned batches, through the one trainer
+        epochs=1,
+        batch_size=batch_size,
+        seed=seed,
+        warmup=0.1,
+        weight_decay=0.01,
+        patience=None,
+        time_limit=time_limit or None,
+        progress=progress,
+    )
+    state = train(
+        module, step_loss, lambda epoch: plan_batches, [{"params": params, "lr": lr}], cfg
     )
     backbone.eval()
     feats = top.features() if top is not None else None
-    pairs = sum(len(b) * (len(b) - 1) // 2 for b in plan_batches[: state.step])
+    pairs = sum(len(b) * (len(b) - 1) // 2 for b in plan_batches[: state.steps])
     return {
-        "steps": state.step,
+        "steps": state.steps,
         "pairs": pairs,
         "loss": state.loss,
         "stop": state.stop_reason,

@@ -9,11 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def _table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    from transferkit.evaluate.report import METHOD_NAMES
+    from transferkit.evaluation.report import METHOD_NAMES
 
     t = Table(title=f"transferkit compare: {result['task'].get('name')}")
     for col in (
@@ -90,13 +92,14 @@ def compare_command(
     scratch_time_limit: Annotated[
         float | None, typer.Option(help="cap seconds of each scratch run")
     ] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Prove that transfer helped: pretrained vs the same model from scratch vs a classical
     baseline, over seeds and data sizes, with negative-transfer and domain-gap warnings."""
     from rich.console import Console
 
-    from transferkit.evaluate.compare import compare
-    from transferkit.evaluate.report import to_jsonable
+    from transferkit.evaluation.report import to_jsonable
+    from transferkit.workflows.compare import compare
 
     err = Console(stderr=True)
     result = compare(
@@ -117,6 +120,7 @@ def compare_command(
         scratch_epochs=scratch_epochs,
         scratch_time_limit=scratch_time_limit,
         say=lambda m: err.print(f"[dim]{m}[/dim]"),
+        device=device,
     )
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n")

@@ -45,6 +45,14 @@ def export_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the folder's description as JSON")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="replace --out when it already holds a transferkit (or exported) model; "
+            "any other existing folder with files is never replaced",
+        ),
+    ] = False,
 ) -> None:
     """Export MODEL to ONNX (optionally int8); print and record a parity check."""
     from transferkit.errors import InputError, TransferkitError
@@ -64,13 +72,14 @@ def export_command(
                 text_column=text_column,
                 parity_limit=limit,
                 calibration_data=calibration_data,
+                overwrite=overwrite,
             )
     except (TransferkitError, InputError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     parity = config["parity"]
     if as_json:
-        typer.echo(json.dumps(config, indent=2, default=str))
+        typer.echo(json.dumps(config, indent=2, default=str, allow_nan=False))
         return
     typer.echo(
         f"exported {model} → {out} ({config['precision']}, outputs: {', '.join(config['outputs'])})"

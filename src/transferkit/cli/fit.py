@@ -5,12 +5,13 @@ Registered on the main typer app by `register(app)`.
 
 from __future__ import annotations
 
+import functools
 import json
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from transferkit.cli.scale import AddressOption, DeviceOption, EngineOption, WorkersOption
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -33,8 +34,20 @@ def fit_command(
         ),
     ] = "auto",
     strategy: Annotated[
-        str, typer.Option(help="auto | probe | partial | full | lora | contrastive")
+        str,
+        typer.Option(
+            help="auto | none | probe | partial | full | lora | contrastive (none: a source "
+            "head whose labels match, as it is)"
+        ),
     ] = "auto",
+    label_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label-map",
+            help="DATA=SOURCE (repeat): a data label and the source-head label it means "
+            "(e.g. neg=NEGATIVE); others match ignoring case",
+        ),
+    ] = None,
     eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
@@ -47,8 +60,17 @@ def fit_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     out: Annotated[
-        str | None, typer.Option(help="output model folder (default: <train>-model)")
+        str | None,
+        typer.Option(
+            help="output model folder (default: ./<train name>-model in the current "
+            "directory); an existing folder is refused unless it is empty, or a transferkit "
+            "model folder and --overwrite is given"
+        ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="replace --out when it already holds a transferkit model"),
+    ] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="ignore a checkpoint; start over")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON result on stdout")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
@@ -64,30 +86,52 @@ def fit_command(
     report: Annotated[
         str | None, typer.Option(help="--compare: write the HTML report here")
     ] = None,
+    device: DeviceOption = "auto",
+    engine: EngineOption = "local",
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
 ) -> None:
     """Adapt a pretrained model to your labelled data and save it as a folder.
 
     With --compare, a comparison against from-scratch and classical baselines follows.
+    --engine ray --workers N trains data-parallel on Ray Train (DDP; each step sees
+    N x --batch-size examples) and saves the same folder.
     """
-    from transferkit.adapt.fitting import fit
+    from transferkit.cli.scale import check_engine
     from transferkit.errors import InputError, TransferkitError
+    from transferkit.models.classifier import parse_label_map
+    from transferkit.utils.checks import dumps_strict
+    from transferkit.workflows.fit import fit
+
+    try:
+        check_engine(engine, workers, address)
+    except InputError as e:
+        _fail(str(e))
+    run: Any = fit
+    if engine == "ray":
+        from transferkit.ray.train import fit as ray_fit
+
+        run = functools.partial(ray_fit, workers=workers, address=address)
 
     if report is not None and not compare:
         _fail(
             str(InputError(f"--report {report!r} needs --compare (or use `transferkit compare`)"))
         )
     if compare and report is not None:
-        from transferkit.evaluate.compare import check_output_path
+        from transferkit.workflows.compare import check_output_path
 
         try:  # a bad report path fails before any training
-            check_output_path(report, "--report")
+            check_output_path(report, "--report", (train, eval))
         except TransferkitError as e:
             _fail(str(e))
     if out is None:
-        p = Path(train)
-        out = str(p.parent / f"{p.stem if p.is_file() else p.name}-model")
+        from transferkit.utils.paths import default_out_dir
+
+        out = str(default_out_dir(train))
+        if not as_json:
+            typer.echo(f"no --out given: the model will be saved to {out}", err=True)
     try:
-        result = fit(
+        result = run(
             train,
             base=base,
             strategy=strategy,
@@ -101,8 +145,11 @@ def fit_command(
             freeze_groups=freeze_groups,
             seed=seed,
             out=out,
+            overwrite=overwrite,
             resume=not fresh,
-            progress=progress and not as_json and sys.stderr.isatty(),
+            progress=progress,
+            device=device,
+            label_map=parse_label_map(label_map),
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -117,15 +164,15 @@ def fit_command(
     comparison = None
     if compare:
         comparison = _compare(
-            train, eval, result, seeds, budget, report, text_column, label_column, as_json
+            train, eval, result, seeds, budget, report, text_column, label_column, as_json, device
         )
     if as_json:
         payload = result.to_json()
         if comparison is not None:
-            from transferkit.evaluate.report import to_jsonable
+            from transferkit.evaluation.report import to_jsonable
 
             payload["compare"] = to_jsonable(comparison)
-        typer.echo(json.dumps(payload))
+        typer.echo(dumps_strict(payload))
         return
     for line in result.summary:
         typer.echo(line)
@@ -146,10 +193,11 @@ def _compare(
     text_column: str | None,
     label_column: str | None,
     quiet: bool,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run `transferkit compare` with the base and strategy this fit used."""
     from transferkit.errors import TransferkitError
-    from transferkit.evaluate.compare import compare
+    from transferkit.workflows.compare import compare
 
     say = None if quiet else (lambda m: typer.echo(m, err=True))
     if say:
@@ -169,6 +217,7 @@ def _compare(
             text_column=text_column,
             label_column=label_column,
             say=say,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -182,24 +231,30 @@ def evaluate_command(
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
-    from transferkit.adapt.assess import evaluate
     from transferkit.errors import TransferkitError
+    from transferkit.evaluation.assess import evaluate
 
     try:
-        report: dict[str, Any] = evaluate(
-            model, data, text_column=text_column, label_column=label_column, batch_size=batch_size
+        report = evaluate(
+            model,
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            batch_size=batch_size,
+            device=device,
         )
     except TransferkitError as e:
         _fail(str(e))
         return
     if as_json:
-        typer.echo(json.dumps(report))
+        typer.echo(json.dumps(report.to_dict()))
         return
     from rich.console import Console
 
-    from transferkit.evaluate.metrics import format_report
+    from transferkit.core.metrics import format_report
 
     Console().print(format_report(report, title=f"{model} on {data}"))
 

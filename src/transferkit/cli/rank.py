@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def rank_command(
     train: Annotated[
@@ -19,7 +21,9 @@ def rank_command(
             "--candidates",
             "-c",
             help="Candidate model (repeat): zoo name, folder, hub id, multilingual-e5-small; "
-            "'name@k' for cut point k only. Default: every zoo model of the data's modality.",
+            "'name@k' for cut point k only. Default: the installed zoo models of the data's "
+            "modality that fit can adapt (the set `fit --base auto` ranks), a model with a "
+            "source head only when its labels match the data's.",
         ),
     ] = None,
     budget: Annotated[
@@ -38,19 +42,35 @@ def rank_command(
         int | None,
         typer.Option(
             "--max-examples",
-            help="Score a stratified subsample this large (default: 100 per class, "
-            "between 300 and 2000).",
+            help="Score a stratified subsample this large (default: text 100 per class, "
+            "between 300 and 2000; images 100).",
+        ),
+    ] = None,
+    label_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label-map",
+            help="DATA=SOURCE (repeat): a data label and the source-head label it means, "
+            "for labels named differently (e.g. neg=NEGATIVE); others match ignoring case.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Rank candidate starting models for TRAIN in seconds, without fine-tuning them.
 
     Scores frozen features (LogME, H-score, kNN; LEEP/NCE from a source head), measures
     cost on this machine, and recommends a model, a cut point and a strategy.
     """
+    from transferkit.errors import TransferkitError
+    from transferkit.models.classifier import parse_label_map
     from transferkit.select.rank import rank
 
+    try:
+        labels = parse_label_map(label_map)
+    except TransferkitError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     result = rank(
         train,
         candidates=candidates or None,
@@ -59,7 +79,9 @@ def rank_command(
         label_column=label_column,
         cuts=None if no_cuts else "auto",
         max_examples=max_examples,
-        progress=not as_json,
+        progress=True,  # on stderr: a bar on a terminal, plain lines in a log
+        device=device,
+        label_map=labels,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -67,7 +89,13 @@ def rank_command(
     from rich.console import Console
 
     console = Console()
-    console.print(result.table())
+    wide = console.width >= 140  # below that, each candidate's reason follows the table
+    console.print(result.table(why=wide))
+    if not wide:
+        for c in result.candidates:
+            rank = "-" if c["rank"] is None else f"#{c['rank']}"
+            cut = "" if c["cut"] is None else f"@{c['cut']}"
+            console.print(f"{rank} {c['model']}{cut}: {c['why']}")
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(
@@ -88,6 +116,7 @@ def rank_command(
         f"[bold]recommended:[/bold] {candidate_ref(reco['model'], reco['cut'])} with strategy "
         f"[bold]{reco['strategy']}[/bold] — {reco['why']}"
     )
+    console.print(f"[bold]head:[/bold] {reco.head} — {reco.head_reason}")
 
 
 def register(app: typer.Typer) -> None:

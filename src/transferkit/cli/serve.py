@@ -6,21 +6,29 @@ from typing import Annotated
 
 import typer
 
+from transferkit.cli.scale import DeviceOption
+
 
 def serve_command(
     model: Annotated[
         str, typer.Argument(help="model folder, exported ONNX folder, zoo name or task name")
     ],
     host: Annotated[
-        str, typer.Option("--host", help="address to listen on (loopback by default)")
+        str,
+        typer.Option(
+            "--host", help="address to listen on (loopback by default; 0.0.0.0 = every network)"
+        ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="TCP port, 1-65535 (checked before the model loads)")
+    ] = 8000,
     token: Annotated[
         str | None,
         typer.Option(
             "--token",
             envvar="TRANSFERKIT_TOKEN",
-            help="bearer token required on every route but /health (or env TRANSFERKIT_TOKEN)",
+            help="bearer token required on every route but /health, the page at / included "
+            "(or env TRANSFERKIT_TOKEN); without one, a non-loopback --host gets a warning",
         ),
     ] = None,
     max_batch: Annotated[
@@ -33,6 +41,10 @@ def serve_command(
     max_request_bytes: Annotated[
         int, typer.Option("--max-request-bytes", help="request body limit")
     ] = 4_000_000,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", help="open connections at most (503 above)")
+    ] = 200,
+    device: DeviceOption = "auto",
 ) -> None:
     """Serve MODEL over HTTP: POST /predict, GET /health, /models, /metrics, /docs and a page at /."""
     from transferkit.errors import TransferkitError
@@ -48,6 +60,8 @@ def serve_command(
             max_batch=max_batch,
             max_request_bytes=max_request_bytes,
             runtime=runtime,
+            max_connections=max_connections,
+            device=device,
         )
     except TransferkitError as e:
         typer.echo(f"error: {e}", err=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from transferkit.cli.scale import AddressOption, DeviceOption, EngineOption, WorkersOption
 from transferkit.errors import DataError, FileMissingError, InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -30,7 +31,11 @@ def models(
     from rich.table import Table
 
     table = Table(title="transferkit model zoo")
-    for col in ("name", "modality", "params", "dim", "head", "licence", "installed"):
+    # A name is what the user types: never cut, whatever the terminal width; the other
+    # columns wrap instead.
+    width = max(len(c["name"]) for c in cards) if cards else 4
+    table.add_column("name", no_wrap=True, min_width=width)
+    for col in ("modality", "params", "dim", "head", "licence", "installed"):
         table.add_column(col)
     for c in cards:
         head = f"{c['source_head']} ({c['head_labels']})" if c["source_head"] else "-"
@@ -47,7 +52,11 @@ def models(
 
 
 def _read_inputs(
-    task: str, inputs: list[str], file: Path | None, text_column: str | None
+    task: str,
+    inputs: list[str],
+    file: Path | None,
+    text_column: str | None,
+    bad_rows: str = "error",
 ) -> list[Any]:
     from transferkit.data.tables import read_texts
 
@@ -68,7 +77,7 @@ def _read_inputs(
                 f"folder {str(file)!r} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         return [str(p) for p in files]
-    items = read_texts(file, text_column)
+    items = read_texts(file, text_column, bad_rows=bad_rows)
     if task == "image-classification":
         return [str(x) for x in items]
     return items
@@ -120,6 +129,9 @@ def predict(
     text_column: Annotated[
         str | None, typer.Option("--text-column", help="Column of --file holding the inputs.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="let --out replace an existing file")
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -127,27 +139,66 @@ def predict(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad-rows",
+            help="--file CSV/TSV: leave out rows with the wrong number of fields or an "
+            "unbalanced quote (each reported by line) instead of stopping",
+        ),
+    ] = False,
+    device: DeviceOption = "auto",
+    engine: EngineOption = "local",
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
     Bad inputs in a batch are reported by position; the others still get predictions.
+    --engine ray labels --file on Ray Data (--workers actors, each loading the model once)
+    and writes --out (.parquet, .jsonl, .csv, or a folder of Parquet files).
     """
+    from transferkit.cli.scale import check_engine
     from transferkit.pipelines import check_task, pipeline
 
     check_task(task)
+    check_engine(engine, workers, address)
+    if engine == "ray":
+        _predict_on_ray(
+            task,
+            inputs,
+            model,
+            file,
+            out,
+            text_column,
+            top_k,
+            batch_size,
+            device,
+            workers,
+            address,
+            as_json,
+        )
+        return
     if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
         raise InputError(f"--out {str(out)!r}: use a .csv or .jsonl file name")
     if out is not None and not out.parent.exists():
         raise FileMissingError(f"--out folder {str(out.parent)!r} does not exist; create it first")
-    items = _read_inputs(task, inputs or [], file, text_column)
+    if out is not None:
+        from transferkit.utils.paths import check_out_file
+
+        check_out_file(
+            out, flag="--out", inputs=[file, *(inputs or [])], replace_existing=overwrite
+        )
+    bad_rows = "skip" if skip_bad_rows else "error"
+    items = _read_inputs(task, inputs or [], file, text_column, bad_rows)
     refs: list[str | None] = list(model) if model else [None]
     if len(set(refs)) != len(refs):
         raise InputError(f"--model given twice with the same value: {refs}")
-    show_progress = len(items) > 64 and sys.stderr.isatty()
+    show_progress = len(items) > 64  # a bar on a terminal, plain lines in a log
     columns: dict[str, list[dict[str, Any]]] = {}
     for ref in refs:
         with _status(f"loading model {ref or 'for ' + task}"):
-            pipe = pipeline(task, model=ref, batch_size=batch_size)
+            pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
@@ -166,7 +217,8 @@ def predict(
         rows.append(row)
     _report_errors(rows, names)
     if out is not None:
-        _write_rows(rows, out, names)
+        table = file if file is not None and file.is_file() else None
+        _write_rows(rows, out, names, table, bad_rows)
         typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
     elif as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -174,6 +226,50 @@ def predict(
         _print_table(rows, names)
     if all(_all_failed(r, names) for r in rows):
         raise typer.Exit(2)
+
+
+def _predict_on_ray(
+    task: str,
+    inputs: list[str] | None,
+    model: list[str] | None,
+    file: Path | None,
+    out: Path | None,
+    text_column: str | None,
+    top_k: int | None,
+    batch_size: int,
+    device: str,
+    workers: int,
+    address: str | None,
+    as_json: bool,
+) -> None:
+    """`predict --engine ray`: one model over --file into --out, on Ray Data."""
+    if inputs or file is None or out is None:
+        raise InputError("--engine ray labels a file: give --file DATA and --out OUT, no INPUTs")
+    if model and len(model) > 1:
+        raise InputError("--engine ray runs one --model at a time")
+    from transferkit.ray.batch import predict_file
+
+    ref = model[0] if model else task
+    report = predict_file(
+        ref,
+        file,
+        out,
+        task=task,
+        workers=workers,
+        batch_size=batch_size,
+        address=address,
+        text_column=text_column,
+        top_k=top_k,
+        device="cpu" if device == "auto" else device,
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+    typer.echo(
+        f"wrote {report.rows} predictions to {out} in {report.seconds:.1f} s "
+        f"({report.rows_per_second:.0f} rows/s, {workers} worker(s); Ray start-up "
+        f"{report.startup_seconds:.1f} s){f'; {report.errors} inputs failed' if report.errors else ''}",
+        err=True,
+    )
 
 
 @contextmanager
@@ -217,14 +313,65 @@ def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return flat
 
 
-def _write_rows(rows: list[dict[str, Any]], out: Path, names: list[str]) -> None:
-    if out.suffix.lower() == ".jsonl":
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        out.write_text(text, encoding="utf-8")
-        return
+def _with_input_columns(
+    flat: list[dict[str, Any]], table: Path | None, bad_rows: str = "error"
+) -> tuple[list[dict[str, Any]], Any]:
+    """Predictions beside the input table's own columns: every input column is kept as
+    read, and each prediction column gets a name the table does not use (`label` →
+    `predicted_label`, or `predicted_label_2` ...)."""
     import pandas as pd
 
-    pd.DataFrame([_flat(r, names) for r in rows]).to_csv(out, index=False)
+    if table is None:
+        return flat, pd.DataFrame(flat)
+    import logging
+
+    from transferkit.data.tables import read_table
+
+    log = logging.getLogger("transferkit.data.tables")
+    level = log.level
+    log.setLevel(logging.ERROR)  # the skipped rows were reported when the inputs were read
+    try:
+        df = read_table(table, bad_rows=bad_rows)
+    finally:
+        log.setLevel(level)
+    taken = {str(c) for c in df.columns}
+    rename: dict[str, str] = {}
+    for row in flat:
+        for key in row:
+            if key == "input" or key in rename:
+                continue
+            name, n = f"predicted_{key}", 1
+            while name in taken:
+                n += 1
+                name = f"predicted_{key}_{n}"
+            rename[key] = name
+            taken.add(name)
+    preds = [{rename[k]: v for k, v in row.items() if k != "input"} for row in flat]
+    merged = pd.concat([df.reset_index(drop=True), pd.DataFrame(preds)], axis=1)
+    records = [
+        {**{str(k): v for k, v in rec.items()}, **pred}
+        for rec, pred in zip(df.to_dict("records"), preds, strict=True)
+    ]
+    return records, merged
+
+
+def _write_rows(
+    rows: list[dict[str, Any]],
+    out: Path,
+    names: list[str],
+    table: Path | None = None,
+    bad_rows: str = "error",
+) -> None:
+    from transferkit.utils.checks import dumps_strict
+
+    if out.suffix.lower() == ".jsonl":
+        flat = rows if table is None else [_flat(r, names) for r in rows]
+        records, _ = _with_input_columns(flat, table, bad_rows)
+        text = "".join(dumps_strict(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        out.write_text(text, encoding="utf-8")
+        return
+    _, frame = _with_input_columns([_flat(r, names) for r in rows], table, bad_rows)
+    frame.to_csv(out, index=False)
 
 
 def _print_table(rows: list[dict[str, Any]], names: list[str]) -> None:

@@ -131,7 +131,22 @@ def _from_columns(
         _warn(notes, f"{source}: {n} text(s) appear with different labels; kept as given")
     if not items:
         raise DataError(f"{source}: no usable rows (every row lacks a text or a label)")
+    _warn_case_clashes(ys, source, notes)
     return LabelledData(items, ys, "text", source, notes)
+
+
+def _warn_case_clashes(labels: list[str], source: str, notes: list[str]) -> None:
+    """'negative' and 'NEGATIVE' are two classes: say so (they are kept as given)."""
+    by_lower: dict[str, set[str]] = {}
+    for lab in set(labels):
+        by_lower.setdefault(lab.lower(), set()).add(lab)
+    clashes = [" / ".join(sorted(v)) for v in by_lower.values() if len(v) > 1]
+    if clashes:
+        _warn(
+            notes,
+            f"{source}: labels that differ only in case are separate classes: "
+            f"{'; '.join(sorted(clashes)[:5])}. Write them the same way if they mean the same",
+        )
 
 
 def _from_table(
@@ -157,14 +172,18 @@ def _from_image_folder(root: Path) -> LabelledData:
     bad: list[str] = []
     from PIL import Image
 
+    from transferkit.data.images import check_pixels
+
     for i, f in enumerate(files):
         try:  # decode fully: a truncated or mislabelled file fails here, not mid-training
             with Image.open(f) as im:
+                check_pixels(im.width, im.height, str(f))  # a decompression bomb: not decoded
                 im.load()
             good.append(i)
         except Exception:  # any decoding failure means the file is unusable
             bad.append(f.name)
     if bad:
+        # (an image over the decoded-pixel cap counts as unreadable: it is never decoded)
         _warn(notes, f"{root}: skipped {len(bad)} unreadable image(s): {', '.join(bad[:5])}")
     if not good:
         raise DataError(f"{root}: none of the {len(files)} image files could be read")

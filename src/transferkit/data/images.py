@@ -46,6 +46,20 @@ LITE_MEAN: tuple[float, float, float] = (127 / 255,) * 3
 LITE_STD: tuple[float, float, float] = (128 / 255,) * 3
 
 
+# Decoded-pixel cap (~6300×6300 RGB = 120 MB): a 164 KB PNG can claim 13,000×13,000
+# pixels and decode to 1.6 GB. Bigger images are refused before decoding, not resized.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """InputError when a `width`×`height` image is over `MAX_IMAGE_PIXELS`."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(
+            f"{what} is {width}×{height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels "
+            "(decoding it would take gigabytes). Resize it first."
+        )
+
+
 def load_image(item: Any) -> Image.Image:
     """Return ``item`` as an RGB PIL image.
 
@@ -84,11 +98,21 @@ def _open_path(path: Path, raw: Any) -> Image.Image:
         raise FileMissingError(f"image file not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image file; pass one image file")
+    import warnings
+
     try:
-        with Image.open(path) as img:
-            img.seek(0)  # first frame of an animated GIF/WebP
-            img.load()  # read now: a truncated file fails here, not later
-            return _to_rgb(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                check_pixels(img.width, img.height, str(path))  # before decoding a byte
+                img.seek(0)  # first frame of an animated GIF/WebP
+                img.load()  # read now: a truncated file fails here, not later
+                return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{path} is too large to decode ({exc}); the limit is {MAX_IMAGE_PIXELS:,} "
+            "pixels. Resize it first."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(
             f"{path} is not a readable image ({type(exc).__name__}: {exc}); expected a "
@@ -251,7 +275,8 @@ def list_image_folder(root: str | os.PathLike[str]) -> tuple[list[Path], list[st
 
     Returns ``(files, labels, class_names)``: files sorted by (class, file name), the
     class name of each file, and the sorted class names (subfolders that hold at least
-    one image). Only extensions in ``IMAGE_EXTENSIONS`` (any case) count; hidden files
+    one image, at any depth below them: ``root/cats/indoor/1.jpg`` is a cat). Only
+    extensions in ``IMAGE_EXTENSIONS`` (any case) count; hidden files
     are skipped. Files are listed, not opened: unreadable ones fail in ``load_image``.
     """
     root = Path(root)
@@ -270,15 +295,15 @@ def list_image_folder(root: str | os.PathLike[str]) -> tuple[list[Path], list[st
     labels: list[str] = []
     class_names: list[str] = []
     for d in class_dirs:
-        found = sorted(
+        found = sorted(  # nested folders count too, as in `predict --file FOLDER`
             (
                 f
-                for f in d.iterdir()
+                for f in d.rglob("*")
                 if f.is_file()
-                and not f.name.startswith(".")
+                and not any(part.startswith(".") for part in f.relative_to(d).parts)
                 and f.suffix.lower() in IMAGE_EXTENSIONS
             ),
-            key=lambda f: f.name,
+            key=lambda f: str(f.relative_to(d)),
         )
         if found:
             class_names.append(d.name)

@@ -1,4 +1,5 @@
-"""Export to ONNX (fp32 or int8) and run exported folders on onnxruntime.
+"""Export to ONNX (fp32 or int8); exported folders run on onnxruntime
+(`transferkit.models.onnx_runtime`, re-exported here).
 
 Needs the `export` extra: pip install 'transferkit[export]' (onnx, onnxruntime).
 """
@@ -21,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return quantise.quantise_int8
     if name in ("load_onnx_model", "is_onnx_folder", "OnnxModel"):
-        from transferkit.export import runtime
+        from transferkit.models import onnx_runtime
 
-        return getattr(runtime, name)
+        return getattr(onnx_runtime, name)
     raise AttributeError(f"module 'transferkit.export' has no attribute {name!r}")

@@ -16,16 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from transferkit.core.cache import cache_root
 from transferkit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
-
-
-def cache_root() -> Path:
-    env = os.environ.get("TRANSFERKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "transferkit"
 
 
 def _fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +51,8 @@ def cached_export(ref: str | os.PathLike[str], runtime: str) -> Path:
     if runtime not in RUNTIMES[1:]:
         raise InputError(f"runtime={runtime!r}; use one of {', '.join(RUNTIMES)}")
     from transferkit.export.onnx import export_onnx
+    from transferkit.models.factory import resolve
     from transferkit.models.io import versions
-    from transferkit.zoo.factory import resolve
 
     spec = resolve(ref)
     if spec["kind"] == "onnx":

@@ -23,7 +23,6 @@ fp32 — see `transferkit.export.quantise`.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from torch import nn
 
 from transferkit.errors import InputError, require_extra
 from transferkit.export.quantise import _CALIBRATION_TEXTS, quantise_int8
-from transferkit.export.runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
+from transferkit.models.onnx_runtime import CONFIG_NAME, ONNX_FILE, ONNX_FORMAT, OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +76,14 @@ class _ImageGraph(nn.Module):
         return (self.head(feats), feats) if self.head is not None else feats
 
 
-def _merge_lora(module: nn.Module) -> nn.Module:
-    """A LoRA-adapted encoder (peft) merged into plain weights: W + B·A·(alpha/r)."""
-    if hasattr(module, "peft_config"):
-        return copy.deepcopy(module).merge_and_unload()
-    return module
-
-
 def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
     """Build the export wrapper and the folder's description for a loaded model."""
-    from transferkit.models.backbone import ImageBackbone, TextBackbone
+    from transferkit.models.backbone import ImageBackbone, TextBackbone, merge_lora
     from transferkit.models.classifier import Classifier, HFTextClassifier
 
     if isinstance(model, HFTextClassifier):
         names = _text_input_names(model.tokenizer)
-        graph = _TextGraph(_merge_lora(model.model), None, names, pooled=False)
+        graph = _TextGraph(merge_lora(model.model), None, names, pooled=False)
         return graph, {
             "modality": "text",
             "labels": model.labels,
@@ -104,10 +96,10 @@ def _graph_for(model: Any) -> tuple[nn.Module, dict[str, Any]]:
         backbone, head, labels = model.backbone, model.head, model.labels
     if isinstance(backbone, TextBackbone):
         names = _text_input_names(backbone.tokenizer)
-        graph = _TextGraph(_merge_lora(backbone.model), head, names, pooled=True)
+        graph = _TextGraph(merge_lora(backbone.model), head, names, pooled=True)
         info = {"modality": "text", "inputs": list(names), "max_length": backbone.max_length}
     elif isinstance(backbone, ImageBackbone):
-        graph = _ImageGraph(_merge_lora(backbone.net), head)
+        graph = _ImageGraph(merge_lora(backbone.net), head)
         info = {
             "modality": "image",
             "inputs": ["pixel_values"],
@@ -219,17 +211,11 @@ def _parity_inputs(
 def _batched(
     model: Any, inputs: list[Any], run: Any, batch_size: int = 32
 ) -> dict[str, np.ndarray]:
-    """Run `run(batch)` over length-sorted batches; outputs restored to input order."""
-    order = sorted(
-        range(len(inputs)), key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0
-    )
-    parts: dict[str, list[np.ndarray]] = {}
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        for k, v in run(model.preprocess([inputs[i] for i in idx])).items():
-            parts.setdefault(k, []).append(v)
-    inv = np.argsort(np.asarray(order))
-    return {k: np.concatenate(v)[inv] for k, v in parts.items()}
+    """Run `run(batch)` over length-bucketed batches; outputs restored to input order."""
+    from transferkit.core.inference import run_batched
+
+    out = run_batched(lambda items: run(model.preprocess(items)), inputs, batch_size=batch_size)
+    return out  # type: ignore[return-value]
 
 
 def parity_check(
@@ -290,6 +276,7 @@ def export_onnx(
     calibration_data: str | os.PathLike[str] | None = None,
     scheme: str = "tokenwise",
     opset: int = 17,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export `model` (a reference `load_model` accepts, or a loaded classifier/backbone) to
     folder `out`, atomically; return the folder's description including the parity check.
@@ -299,14 +286,26 @@ def export_onnx(
     sentences — never calibrate on the test set you report). parity_data: a table of
     texts (with a label column for accuracy) or an image folder `root/<class>/*`; without
     it a few built-in inputs are compared. A LoRA adapter is merged into the weights first.
+    `out` must be new, empty, or (with `overwrite=True`) a transferkit folder, and never
+    the source model (`utils.paths.check_out_dir`). The SHA-256 of `model.onnx` is
+    recorded in the folder's JSON and checked when it is loaded.
     """
     require_extra("onnx", "export")
     require_extra("onnxruntime", "export")
-    from transferkit.models.io import atomic_write_dir, versions
+    from transferkit.models.io import atomic_write_dir, dumps_json, portable, versions
+    from transferkit.models.safety import record_checksums
+    from transferkit.utils.checks import check_number
+    from transferkit.utils.paths import check_out_dir
+
+    check_number(parity_limit, "limit", low=1, integer=True, what="number of examples")
+    sources = (model,) if isinstance(model, str | os.PathLike) else ()
+    out = check_out_dir(
+        out, overwrite=overwrite, inputs=(parity_data, calibration_data), sources=sources
+    )
 
     source_ref = None
     if isinstance(model, str | os.PathLike):
-        from transferkit.zoo.factory import load_backbone, load_model, resolve
+        from transferkit.models.factory import load_backbone, load_model, resolve
 
         source_ref = os.fspath(model)
         spec = resolve(model)
@@ -358,12 +357,15 @@ def export_onnx(
             "versions": {**versions(), "onnxruntime": _ort_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        config = portable(json.loads(dumps_json(config)), out)
+        (tmp / CONFIG_NAME).write_text(dumps_json(config) + "\n")
         exported = OnnxModel(tmp)
         inputs, labels, where = _parity_inputs(info, parity_data, text_column, parity_limit)
         config["parity"] = parity_check(model, exported, inputs, labels, source=where)
         config["export_seconds"] = round(time.perf_counter() - t0, 1)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        config["checksums"] = record_checksums(tmp, [ONNX_FILE])
+        config = portable(json.loads(dumps_json(config)), out)
+        (tmp / CONFIG_NAME).write_text(dumps_json(config) + "\n")
 
     target = atomic_write_dir(out, write)
     model.eval()

@@ -8,8 +8,9 @@ Two steps, both on the ONNX graph:
    token and per output channel, instead of onnxruntime's one scale per activation tensor.
 
 Everything else stays fp32: embeddings, LayerNorm, Softmax, GELU, the attention score
-matmuls and the classifier head. On MiniLM-SST2 this keeps 99.2% of sst2 test predictions
-(−0.3 accuracy points), where ORT's per-channel dynamic quantisation kept 97.4%.
+matmuls and the classifier head. How close it stays to fp32 (identical predictions,
+accuracy change) against onnxruntime's own dynamic quantisation: BENCHMARKS.md, "Use /
+Ship: inference speed", measured by benchmarks/bench_inference.py.
 """
 
 from __future__ import annotations
@@ -174,68 +175,12 @@ def tokenwise_int8(
             continue
         x, w_name = node.input[0], node.input[1]
         w = numpy_helper.to_array(inits[w_name]).astype(np.float32)  # (in, out)
-        c_in, c_out = w.shape
+        c_in = w.shape[0]
         p = node.name.strip("/").replace("/", "_")
         if x not in done:
-            k = f"tkq_{len(done)}"
-            zp = numpy_helper.from_array(np.array([128], np.uint8))
-            model.graph.initializer.append(
-                numpy_helper.from_array(np.array([-1, c_in], np.int64), f"{k}_2d")
-            )
-            out += [
-                helper.make_node("Reshape", [x, f"{k}_2d"], [f"{k}_x2"], name=f"{k}_x2"),
-                helper.make_node("Abs", [f"{k}_x2"], [f"{k}_abs"], name=f"{k}_abs"),
-                helper.make_node(
-                    "ReduceMax", [f"{k}_abs"], [f"{k}_amax"], name=f"{k}_amax", axes=[1], keepdims=0
-                ),
-                helper.make_node("Max", [f"{k}_amax", "tk_eps"], [f"{k}_amx"], name=f"{k}_amx"),
-                helper.make_node("Mul", [f"{k}_amx", "tk_inv127"], [f"{k}_s"], name=f"{k}_s"),
-                helper.make_node("Shape", [f"{k}_s"], [f"{k}_n"], name=f"{k}_n"),
-                helper.make_node(
-                    "ConstantOfShape", [f"{k}_n"], [f"{k}_zp"], name=f"{k}_zp", value=zp
-                ),
-                helper.make_node(
-                    "QuantizeLinear",
-                    [f"{k}_x2", f"{k}_s", f"{k}_zp"],
-                    [f"{k}_q"],
-                    name=f"{k}_q",
-                    axis=0,
-                ),
-                helper.make_node(
-                    "Unsqueeze", [f"{k}_s", "tk_ax1"], [f"{k}_scol"], name=f"{k}_scol"
-                ),
-                helper.make_node("Shape", [x], [f"{k}_shape"], name=f"{k}_shape"),
-                helper.make_node(
-                    "Slice", [f"{k}_shape", "tk_0", "tk_m1"], [f"{k}_lead"], name=f"{k}_lead"
-                ),
-            ]
-            done[x] = k
-        k = done[x]
-        sw = np.maximum(np.abs(w).max(0), 1e-12) / 127.0  # (out,)
-        wq = np.clip(np.round(w / sw), -127, 127).astype(np.int8)
-        model.graph.initializer.extend(
-            [
-                numpy_helper.from_array(wq, f"{p}_wq"),
-                numpy_helper.from_array(sw.astype(np.float32), f"{p}_sw"),
-                numpy_helper.from_array(np.array([c_out], np.int64), f"{p}_cout"),
-            ]
-        )
-        out += [
-            helper.make_node(
-                "MatMulIntegerToFloat",
-                [f"{k}_q", f"{p}_wq", "tk_one", f"{p}_sw", "tk_zp_u8"],
-                [f"{p}_y2"],
-                name=f"{p}_mm",
-                domain="com.microsoft",
-            ),
-            helper.make_node("Mul", [f"{p}_y2", f"{k}_scol"], [f"{p}_y2s"], name=f"{p}_y2s"),
-            helper.make_node(
-                "Concat", [f"{k}_lead", f"{p}_cout"], [f"{p}_oshape"], name=f"{p}_oshape", axis=0
-            ),
-            helper.make_node(
-                "Reshape", [f"{p}_y2s", f"{p}_oshape"], [node.output[0]], name=f"{p}_y"
-            ),
-        ]
+            done[x] = f"tkq_{len(done)}"
+            out += _token_quantise_nodes(model, x, done[x], c_in)
+        out += _int8_matmul_nodes(model, done[x], p, w, node.output[0])
     del model.graph.node[:]
     model.graph.node.extend(out)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
@@ -246,6 +191,65 @@ def tokenwise_int8(
     model.graph.initializer.extend(keep)
     onnx.save(model, str(dst))
     return len(wanted)
+
+
+def _token_quantise_nodes(model: Any, x: str, k: str, c_in: int) -> list[Any]:
+    """Nodes that quantise input `x` once, a scale per token (row): `{k}_q` (uint8, rows ×
+    in), `{k}_scol` (rows × 1 scales) and `{k}_lead` (x's leading dimensions)."""
+    from onnx import helper, numpy_helper
+
+    zp = numpy_helper.from_array(np.array([128], np.uint8))
+    model.graph.initializer.append(
+        numpy_helper.from_array(np.array([-1, c_in], np.int64), f"{k}_2d")
+    )
+    return [
+        helper.make_node("Reshape", [x, f"{k}_2d"], [f"{k}_x2"], name=f"{k}_x2"),
+        helper.make_node("Abs", [f"{k}_x2"], [f"{k}_abs"], name=f"{k}_abs"),
+        helper.make_node(
+            "ReduceMax", [f"{k}_abs"], [f"{k}_amax"], name=f"{k}_amax", axes=[1], keepdims=0
+        ),
+        helper.make_node("Max", [f"{k}_amax", "tk_eps"], [f"{k}_amx"], name=f"{k}_amx"),
+        helper.make_node("Mul", [f"{k}_amx", "tk_inv127"], [f"{k}_s"], name=f"{k}_s"),
+        helper.make_node("Shape", [f"{k}_s"], [f"{k}_n"], name=f"{k}_n"),
+        helper.make_node("ConstantOfShape", [f"{k}_n"], [f"{k}_zp"], name=f"{k}_zp", value=zp),
+        helper.make_node(
+            "QuantizeLinear", [f"{k}_x2", f"{k}_s", f"{k}_zp"], [f"{k}_q"], name=f"{k}_q", axis=0
+        ),
+        helper.make_node("Unsqueeze", [f"{k}_s", "tk_ax1"], [f"{k}_scol"], name=f"{k}_scol"),
+        helper.make_node("Shape", [x], [f"{k}_shape"], name=f"{k}_shape"),
+        helper.make_node("Slice", [f"{k}_shape", "tk_0", "tk_m1"], [f"{k}_lead"], name=f"{k}_lead"),
+    ]
+
+
+def _int8_matmul_nodes(model: Any, k: str, p: str, w: np.ndarray, output: str) -> list[Any]:
+    """Nodes for one weight matmul on the quantised input `k`: int8 weights with a scale per
+    output channel, MatMulIntegerToFloat, the token scales, and the original shape back."""
+    from onnx import helper, numpy_helper
+
+    c_out = w.shape[1]
+    sw = np.maximum(np.abs(w).max(0), 1e-12) / 127.0  # (out,)
+    wq = np.clip(np.round(w / sw), -127, 127).astype(np.int8)
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(wq, f"{p}_wq"),
+            numpy_helper.from_array(sw.astype(np.float32), f"{p}_sw"),
+            numpy_helper.from_array(np.array([c_out], np.int64), f"{p}_cout"),
+        ]
+    )
+    return [
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [f"{k}_q", f"{p}_wq", "tk_one", f"{p}_sw", "tk_zp_u8"],
+            [f"{p}_y2"],
+            name=f"{p}_mm",
+            domain="com.microsoft",
+        ),
+        helper.make_node("Mul", [f"{p}_y2", f"{k}_scol"], [f"{p}_y2s"], name=f"{p}_y2s"),
+        helper.make_node(
+            "Concat", [f"{k}_lead", f"{p}_cout"], [f"{p}_oshape"], name=f"{p}_oshape", axis=0
+        ),
+        helper.make_node("Reshape", [f"{p}_y2s", f"{p}_oshape"], [output], name=f"{p}_y"),
+    ]
 
 
 def quantise_int8(

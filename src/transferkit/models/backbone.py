@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from transferkit.errors import InputError
+from transferkit.zoo.cuts import check_cut
 
 
 class Backbone(nn.Module):
@@ -73,21 +74,6 @@ class Backbone(nn.Module):
 def spec_label(spec: dict[str, Any]) -> str:
     """The reference a spec came from, for messages: a zoo name, a folder or a hub id."""
     return str(spec.get("name") or spec.get("path") or spec.get("id") or "the model")
-
-
-def check_cut(cut: Any, n_groups: int, name: str) -> int:
-    """`cut` as an int in 1..n_groups-1, or an InputError naming the value, the range and
-    the fix. A cut keeps the bottom `cut` layer groups; keeping all of them is the whole
-    model (no '@k'), keeping none leaves nothing."""
-    ok = isinstance(cut, int) and not isinstance(cut, bool) and 1 <= cut < n_groups
-    if not ok:
-        raise InputError(
-            f"cut {cut!r} is out of range for {name!r}: it has {n_groups} layer groups and a "
-            f"cut keeps the bottom 1..{n_groups - 1} of them. Pass '{name}@k' with "
-            f"1 <= k <= {n_groups - 1} (`transferkit rank` suggests one), or {name!r} for the "
-            "whole model."
-        )
-    return int(cut)
 
 
 def _mean_pool(token_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -191,3 +177,14 @@ class ImageBackbone(Backbone):
         self.net.truncate(cut)
         self.embedding_dim = int(self.net.num_features)
         self.spec = {**self.spec, "cut": cut}
+
+
+def merge_lora(module: Any, *, copy: bool = True) -> Any:
+    """A LoRA-adapted encoder (peft) with its adapter folded into plain weights
+    (W + B·A·alpha/r); anything else is returned as it is. `copy=False` merges in place
+    (for a model loaded for inference only: it must not be saved back as LoRA)."""
+    if not hasattr(module, "peft_config"):
+        return module
+    import copy as copying
+
+    return (copying.deepcopy(module) if copy else module).merge_and_unload()

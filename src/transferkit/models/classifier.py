@@ -8,7 +8,7 @@ of shape (batch, n_labels).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,6 +27,47 @@ def _check_labels(labels: Sequence[Any]) -> list[str]:
     if len(set(names)) != len(names):
         raise InputError(f"labels={names!r} has duplicates; give each class once")
     return names
+
+
+def match_head(
+    labels: Sequence[Any], classes: Sequence[str], label_map: Mapping[str, str] | None = None
+) -> list[int] | None:
+    """Rows of a source head for `classes` when the label sets match case-insensitively
+    (the head can be kept, reordered); None when they differ. `label_map` declares
+    {data label: source label} for labels named differently ("neg" -> "NEGATIVE"); a
+    data label it does not name is compared as it is.
+
+    >>> match_head(["NEGATIVE", "POSITIVE"], ["positive", "negative"])
+    [1, 0]
+    >>> match_head(["NEGATIVE", "POSITIVE"], ["bad", "good"], {"bad": "negative", "good": "positive"})
+    [0, 1]
+    """
+    named = [str((label_map or {}).get(c, c)).lower() for c in classes]
+    low = {str(lab).lower(): i for i, lab in enumerate(labels)}
+    if len(low) != len(classes) or set(low) != set(named) or len(set(named)) != len(named):
+        return None
+    return [low[c] for c in named]
+
+
+def parse_label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
+    """``["neg=NEGATIVE", "pos=POSITIVE"]`` (the CLI's ``--label-map``) → {data label:
+    source-head label}; None for none. A pair without ``=`` is an InputError.
+
+    >>> parse_label_map(["neg=NEGATIVE", "pos=POSITIVE"])
+    {'neg': 'NEGATIVE', 'pos': 'POSITIVE'}
+    """
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        data_label, sep, source_label = str(pair).partition("=")
+        if not sep or not data_label.strip() or not source_label.strip():
+            raise InputError(
+                f"--label-map {pair!r} is not DATA=SOURCE; pass one pair per option, e.g. "
+                "--label-map neg=NEGATIVE --label-map pos=POSITIVE"
+            )
+        out[data_label.strip()] = source_label.strip()
+    return out
 
 
 class Classifier(nn.Module):
@@ -67,18 +108,6 @@ class Classifier(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.backbone(batch))  # (batch, n_labels)
-
-    def reset_head(self, labels: Sequence[Any]) -> None:
-        """Replace the head with a new one sized to `labels`; the old head is dropped loudly."""
-        new = _check_labels(labels)
-        logger.warning(
-            "dropping the source head (%d labels: %s) for a new head with %d labels",
-            len(self.labels),
-            ", ".join(self.labels[:5]) + ("..." if len(self.labels) > 5 else ""),
-            len(new),
-        )
-        self.labels = new
-        self.head = self._new_head(len(new))
 
     def head_linear(self) -> nn.Linear:
         """The final nn.Linear of the head."""

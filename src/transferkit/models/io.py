@@ -24,6 +24,12 @@ import torch
 from torch import nn
 
 from transferkit.errors import FileMissingError, InputError, ModelNotFoundError
+from transferkit.models.safety import (
+    DamagedModelError,
+    read_safetensors,
+    record_checksums,
+    verify_checksums,
+)
 
 CONFIG_NAME = "transferkit.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -44,6 +50,30 @@ def versions() -> dict[str, str]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+def portable(value: Any, folder: str | os.PathLike[str]) -> Any:
+    """`value` (JSON-able) with every absolute path made relative to `folder`.
+
+    A saved folder must not hold where it was made (a user name, a site-packages path):
+    copied elsewhere with what it points to, it still resolves (`resolve_in`), and nothing
+    about the machine that wrote it is recorded.
+    """
+    if isinstance(value, dict):
+        return {k: portable(v, folder) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v, folder) for v in value]
+    if isinstance(value, str) and value.startswith(os.sep) and os.path.isabs(value):
+        return Path(os.path.relpath(value, Path(folder).resolve())).as_posix()
+    return value
+
+
+def resolve_in(spec: dict[str, Any], folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A saved base spec with its relative "path" (see `portable`) resolved against `folder`."""
+    path = spec.get("path")
+    if not isinstance(path, str) or os.path.isabs(path):
+        return spec
+    return {**spec, "path": os.path.normpath(Path(folder).resolve() / path)}
 
 
 def atomic_write_dir(target: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -89,19 +119,28 @@ def save_folder(
     config.setdefault("versions", versions())
     config.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     config["tensors"] = sorted(tensors)
+    config = portable(config, target)
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
     def write(tmp: Path) -> None:
         save_file(flat, str(tmp / WEIGHTS_NAME))
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        config["checksums"] = record_checksums(tmp, [WEIGHTS_NAME])
+        (tmp / CONFIG_NAME).write_text(dumps_json(config) + "\n")
 
     return atomic_write_dir(target, write)
 
 
-def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a folder written by `save_folder`: (config, tensors)."""
-    from safetensors.torch import load_file
+def dumps_json(config: dict[str, Any]) -> str:
+    """Strict JSON for a folder's config: NaN/inf become null (never the non-JSON `NaN`);
+    Paths and other objects as strings."""
+    from transferkit.utils.checks import finite_json
 
+    return json.dumps(finite_json(config), indent=2, default=str, allow_nan=False)
+
+
+def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a folder written by `save_folder`: (config, tensors). The weights must match
+    the SHA-256 recorded at save time; a damaged file is one clear error naming it."""
     path = Path(path)
     if not path.exists():
         raise FileMissingError(f"model folder {str(path)!r} does not exist")
@@ -111,17 +150,18 @@ def read_folder(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str,
             f"{str(path)!r} has no {CONFIG_NAME}: it is not a transferkit model folder "
             "(make one with `transferkit fit`)"
         )
+    fix = "the folder is damaged: train or save the model again (transferkit fit ... --overwrite)"
     try:
-        config = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ModelNotFoundError(
-            f"{cfg_path} is not valid JSON ({e}); the folder is damaged"
-        ) from e
-    if config.get("format") != "transferkit":
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DamagedModelError(f"{cfg_path} is not valid JSON ({e}); {fix}") from None
+    if not isinstance(config, dict) or config.get("format") != "transferkit":
         raise ModelNotFoundError(f"{cfg_path} is not a transferkit model config")
+    verify_checksums(path, config, fix)
     weights = path / WEIGHTS_NAME
-    tensors = load_file(str(weights)) if weights.is_file() else {}
-    return config, tensors
+    if not weights.is_file():
+        raise DamagedModelError(f"{weights} is missing; {fix}")
+    return config, read_safetensors(weights, fix)
 
 
 def load_state_strict(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:

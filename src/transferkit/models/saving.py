@@ -20,7 +20,13 @@ import torch
 
 from transferkit.errors import ModelNotFoundError
 from transferkit.models.classifier import Classifier
-from transferkit.models.io import head_config, load_state_strict, read_folder, save_folder
+from transferkit.models.io import (
+    head_config,
+    load_state_strict,
+    read_folder,
+    resolve_in,
+    save_folder,
+)
 
 
 def _peft_model(clf: Classifier) -> Any | None:
@@ -90,10 +96,10 @@ def _apply_lora(backbone: Any, lora_cfg: dict[str, Any], tensors: dict[str, torc
 
 def load_classifier(path: str | os.PathLike[str]) -> Classifier:
     """Rebuild a Classifier from a transferkit folder (base + saved tensors), in eval mode."""
-    from transferkit.zoo.factory import load_backbone
+    from transferkit.models.factory import load_backbone
 
     config, tensors = read_folder(path)
-    backbone: Any = load_backbone(config["base"])
+    backbone: Any = load_backbone(resolve_in(config["base"], path))
     if hasattr(backbone, "max_length") and "max_length" in config.get("preprocessing", {}):
         backbone.max_length = int(config["preprocessing"]["max_length"])
     groups: dict[str, dict[str, torch.Tensor]] = {"head": {}, "backbone": {}, "lora": {}}

@@ -48,11 +48,17 @@ def pipeline(
     runtime="onnx" or "onnx-int8" runs the same pipeline on onnxruntime: the model is
     exported once into the cache (`transferkit.export.cache`) and reused; an exported
     folder passed as `model` runs on onnxruntime anyway.
+
+    device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+    "cuda:N" or "mps"; a torch model is moved there and runs under mixed precision on
+    CUDA (`core.devices`). onnxruntime models run on the CPU.
     """
-    from transferkit.zoo.factory import load_backbone, load_model
+    from transferkit.core.devices import move_model, resolve_device
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.zoo.registry import DEFAULT_MODELS
 
     check_task(task)
+    device = resolve_device(kwargs.pop("device", "auto"))
     cls = TASKS[task]
     ref = DEFAULT_MODELS[task] if model is None else model
     runtime = kwargs.pop("runtime", "torch")
@@ -84,7 +90,13 @@ def pipeline(
             f"task {task!r} needs an image model; this one takes text. "
             "Use task 'text-classification'."
         )
-    return cls(pipe_model, **kwargs)
+    import torch
+
+    if runtime != "torch" or not isinstance(pipe_model, torch.nn.Module):
+        device = resolve_device("cpu")
+    pipe = cls(move_model(pipe_model, device), **kwargs)
+    pipe.device = device
+    return pipe
 
 
 def _merge_lora(model: Any) -> None:
@@ -93,7 +105,7 @@ def _merge_lora(model: Any) -> None:
     A merged model computes the same outputs with fewer matmuls; it must not be saved
     back as a LoRA model, which is why only copies the pipeline loaded itself are merged.
     """
-    from transferkit.models.backbone import Backbone
+    from transferkit.models.backbone import Backbone, merge_lora
     from transferkit.models.classifier import Classifier
 
     if isinstance(model, Classifier):
@@ -102,6 +114,5 @@ def _merge_lora(model: Any) -> None:
         backbone = model
     else:  # HF classifiers, onnxruntime models: nothing to merge
         return
-    peft_model = getattr(backbone, "model", None)
-    if peft_model is not None and hasattr(peft_model, "merge_and_unload"):
-        backbone.model = peft_model.merge_and_unload()
+    if getattr(backbone, "model", None) is not None:
+        backbone.model = merge_lora(backbone.model, copy=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from transferkit.core.inference import index_batches
 from transferkit.errors import InputError
 from transferkit.utils.progress import progress_bar
 
@@ -21,11 +22,15 @@ class Pipeline:
     task = ""
 
     def __init__(self, model: Any, *, batch_size: int = 32, top_k: int | None = None) -> None:
-        if batch_size < 1:
-            raise InputError(f"batch_size={batch_size} must be >= 1")
+        from transferkit.utils.checks import check_number
+
+        check_number(batch_size, "batch_size", low=1, integer=True, example=32)
+        check_number(top_k, "top_k", low=1, integer=True, example=3)
         self.model = model
         self.batch_size = int(batch_size)
         self.top_k = top_k
+        # where forward runs; `pipeline(..., device=)` moves the model and sets it
+        self.device = torch.device("cpu")
 
     # -- steps ---------------------------------------------------------------
     def check(self, item: Any, position: int) -> Any:
@@ -41,7 +46,12 @@ class Pipeline:
 
     @torch.inference_mode()
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model(batch)
+        """The model's outputs for one batch, float32 on the CPU (the batch is copied to
+        `self.device`; mixed precision on CUDA)."""
+        from transferkit.core.devices import autocast, to_device
+
+        with autocast(self.device):
+            return self.model(to_device(batch, self.device)).float().cpu()
 
     def postprocess(self, outputs: torch.Tensor, **kwargs: Any) -> list[Any]:
         raise NotImplementedError
@@ -61,8 +71,12 @@ class Pipeline:
         errors: "raise" (a bad input raises InputError naming its position) or "report"
         (a bad input gives `{"error": message}` at its position; the others still run).
         """
+        from transferkit.utils.checks import check_number
+
         if errors not in ("raise", "report"):
             raise InputError(f"errors={errors!r}; use 'raise' or 'report'")
+        check_number(batch_size, "batch_size", low=1, integer=True, example=32)
+        check_number(kwargs.get("top_k"), "top_k", low=1, integer=True, example=3)
         single = not isinstance(inputs, list | tuple)
         items = [inputs] if single else list(inputs)
         if not single and not items:
@@ -77,14 +91,34 @@ class Pipeline:
                     raise
                 results[i] = {"error": str(e)}
         # Bucket by length: sort, pad per batch, restore order (less padding, faster).
-        good.sort(key=lambda pair: -self.sort_key(pair[1]))
         bs = batch_size or self.batch_size
         kw = {"top_k": self.top_k, **kwargs}
+        buckets = index_batches(good, bs, key=lambda pair: self.sort_key(pair[1]))
         with progress_bar(len(good), self.task, enabled=progress) as bar:
-            for start in range(0, len(good), bs):
-                chunk = good[start : start + bs]
-                outputs = self.forward(self.preprocess([x for _, x in chunk]))
-                for (i, _), out in zip(chunk, self.postprocess(outputs, **kw), strict=True):
+            for idx in buckets:
+                chunk = [good[j] for j in idx]
+                for i, out in self._run_chunk(chunk, kw, report=errors == "report" and not single):
                     results[i] = out
                 bar.advance(len(chunk))
         return results[0] if single else results
+
+    def _run_chunk(
+        self, chunk: list[tuple[int, Any]], kw: dict[str, Any], *, report: bool
+    ) -> list[tuple[int, Any]]:
+        """(position, result) for one batch. When the batch fails (an input the tokenizer or
+        the image decoder rejects) and errors are reported, each item runs alone so only
+        the bad ones get `{"error": ...}`."""
+        try:
+            outputs = self.forward(self.preprocess([x for _, x in chunk]))
+            return list(zip([i for i, _ in chunk], self.postprocess(outputs, **kw), strict=True))
+        except (ValueError, TypeError, RuntimeError, OSError, IndexError) as e:
+            if not report and len(chunk) == 1:
+                i = chunk[0][0]
+                raise InputError(f"input {i} cannot be processed ({type(e).__name__}: {e})") from e
+            if not report:
+                for one in chunk:  # find and name the bad input
+                    self._run_chunk([one], kw, report=False)
+                raise
+            if len(chunk) == 1:
+                return [(chunk[0][0], {"error": f"{type(e).__name__}: {str(e)[:200]}"})]
+            return [r for one in chunk for r in self._run_chunk([one], kw, report=True)]

@@ -19,6 +19,13 @@ def check_text(item: Any, position: int) -> str:
         )
     if not item.strip():
         raise InputError(f"input {position} is an empty string {item!r}; give some text")
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate ("\\ud800"): tokenizers fail on it
+        raise InputError(
+            f"input {position} is not valid Unicode text: character {e.start} is "
+            f"{item[e.start]!r}, a lone surrogate; fix the text's encoding"
+        ) from None
     return item
 
 

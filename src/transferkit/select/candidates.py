@@ -41,8 +41,8 @@ __all__ = [
 
 def parse_candidate(text: str) -> tuple[str, int | None]:
     """``"name@k"`` → ``(name, k)``; ``"name"`` → ``(name, None)`` (cuts chosen later).
-    The same syntax `fit` takes as a base (`transferkit.zoo.factory.split_cut`)."""
-    from transferkit.zoo.factory import split_cut
+    The same syntax `fit` takes as a base (`transferkit.models.factory.split_cut`)."""
+    from transferkit.models.factory import split_cut
 
     ref, cut = split_cut(text)
     if cut is not None and cut < 1:
@@ -74,6 +74,9 @@ class LoadedModel:
     encoder: Any  # a transferkit Backbone, or an ExternalEncoder (features only)
     head: Any = None  # source classification head on the full features, or None
     features_only: bool = False
+    labels: list[str] | None = None  # the source head's labels (None without a head)
+    built_on: str | None = None  # a zoo classifier's zoo body ("minilm-l6"), else None
+    source: Any = None  # the loaded classifier (its config says how its body was tuned)
 
     @property
     def n_groups(self) -> int:
@@ -108,14 +111,16 @@ def load_candidate(ref: str, modality: str) -> LoadedModel:
             raise InputError(f"{ref!r} is a {enc.modality} model but the data is {modality}")
         return LoadedModel(ref, enc.modality, enc, None, features_only=True)
 
-    from transferkit.zoo.factory import load_backbone, load_model, resolve
+    from transferkit.models.factory import load_backbone, load_model, resolve
     from transferkit.zoo.registry import get_card
 
     spec = resolve(ref)
-    head = None
+    head = labels = built_on = clf = None
     if spec["kind"] == "zoo" and get_card(spec["name"]).source_head:
         clf = load_model(spec)
         backbone, head = clf.backbone, clf.head  # type: ignore[union-attr]
+        labels = [str(lab) for lab in clf.labels]  # type: ignore[union-attr]
+        built_on = get_card(spec["name"]).base
     else:
         backbone = load_backbone(spec)
     if backbone.modality != modality:
@@ -126,7 +131,9 @@ def load_candidate(ref: str, modality: str) -> LoadedModel:
     backbone.eval()
     if head is not None:
         head.eval()
-    return LoadedModel(ref, backbone.modality, backbone, head)
+    return LoadedModel(
+        ref, backbone.modality, backbone, head, labels=labels, built_on=built_on, source=clf
+    )
 
 
 # ----------------------------------------------------------------------- cut features
@@ -171,6 +178,11 @@ def forward_cuts(
     """
     import torch
 
+    from transferkit.core.devices import current_device, move_model, to_device
+
+    device = current_device()  # rank's `device=`; outputs come back to the CPU
+    move_model(model.encoder, device)
+    batch = to_device(batch, device)
     groups = model.encoder.layer_groups()
     wanted = sorted({c for c in cuts if c is not None})
     for c in wanted:
@@ -204,7 +216,7 @@ def forward_cuts(
     finally:
         for h in handles:
             h.remove()
-    return found
+    return {c: v.cpu() for c, v in found.items()}
 
 
 def heap_reader() -> Any:
@@ -340,41 +352,43 @@ def encode_all_cuts(
 
     import torch
 
-    from transferkit.utils.progress import progress_bar
+    from transferkit.core.inference import run_batched
 
-    n = len(inputs)
-    order = list(range(n))
-    if model.modality == "text":
-        order.sort(key=lambda i: -len(inputs[i]) if isinstance(inputs[i], str) else 0)
-    chunks: dict[int | None, list[np.ndarray]] = {c: [] for c in cuts}
-    probs: list[np.ndarray] = []
     probe = _Probe(model, cuts)
+    name = {c: f"cut:{c}" for c in cuts}  # output keys of one batch
+
+    def run(items: list[Any]) -> dict[str, np.ndarray]:
+        if model.features_only:
+            t0 = time.perf_counter()
+            feats = model.encoder.encode(items)
+            probe.forward_s[None] += time.perf_counter() - t0
+            return {name[None]: feats}
+        t0 = time.perf_counter()
+        batch = model.encoder.preprocess(items)
+        probe.preprocess_s += time.perf_counter() - t0
+        need = list(cuts) if model.head is None or None in cuts else [*cuts, None]
+        out = probe.forward(model, batch, need)
+        got = {name[c]: out[c].numpy() for c in cuts}
+        if model.head is not None:
+            with torch.inference_mode():
+                logits = model.head(out[None])  # (B, Z)
+            got["probs"] = torch.softmax(logits.double(), dim=-1).numpy()
+        return got
+
+    # text longest first (less padding); images keep their order
+    key = None if model.modality == "text" else (lambda item: 0)
     try:
-        with progress_bar(n, f"encoding with {model.ref}", enabled=progress) as bar:
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                items = [inputs[i] for i in idx]
-                if model.features_only:
-                    t0 = time.perf_counter()
-                    chunks[None].append(model.encoder.encode(items))
-                    probe.forward_s[None] += time.perf_counter() - t0
-                else:
-                    t0 = time.perf_counter()
-                    batch = model.encoder.preprocess(items)
-                    probe.preprocess_s += time.perf_counter() - t0
-                    need = list(cuts) if model.head is None or None in cuts else [*cuts, None]
-                    out = probe.forward(model, batch, need)
-                    for c in cuts:
-                        chunks[c].append(out[c].numpy())
-                    if model.head is not None:
-                        with torch.inference_mode():
-                            logits = model.head(out[None])  # (B, Z)
-                        probs.append(torch.softmax(logits.double(), dim=-1).numpy())
-                bar.advance(len(idx))
+        outs = run_batched(
+            run,
+            list(inputs),
+            batch_size=batch_size,
+            key=key,
+            progress=progress,
+            description=f"encoding with {model.ref}",
+        )
     finally:
         probe.close()
     if stats is not None:
-        stats.update(probe.result(n))
-    inverse = np.argsort(np.asarray(order))  # rows back to input order
-    feats = {c: np.concatenate(v)[inverse] for c, v in chunks.items()}
-    return feats, (np.concatenate(probs)[inverse] if probs else None)
+        stats.update(probe.result(len(inputs)))
+    assert isinstance(outs, dict)
+    return {c: outs[name[c]] for c in cuts}, outs.get("probs")

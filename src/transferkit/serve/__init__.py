@@ -14,10 +14,8 @@ def create_app(model_ref: Any, **kwargs: Any) -> Any:
 
 
 def serve(model_ref: Any, *, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
-    """Build the app and run it with uvicorn until interrupted."""
-    from transferkit.errors import require_extra
+    """Build the app and run it with uvicorn until interrupted (see `serve.server`: the
+    port is checked before the model loads; header/body timeouts, a connection cap)."""
+    from transferkit.serve.server import serve as _serve
 
-    require_extra("uvicorn", "serve")
-    import uvicorn
-
-    uvicorn.run(create_app(model_ref, **kwargs), host=host, port=port, log_level="info")
+    _serve(model_ref, host=host, port=port, **kwargs)

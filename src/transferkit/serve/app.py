@@ -6,13 +6,19 @@ Routes (Hugging Face inference convention for /predict):
   `"parameters": {"top_k": k}`; image models take base64 strings (or data URLs) in
   `inputs`, or a multipart upload with one or more `files`. One input in → one result
   out (the pipeline's shape); a list in → a list out.
-- `GET /health` (never guarded), `GET /models` (the model's card), `GET /metrics`
-  (request counts, latency percentiles, batching), `GET /openapi.json`, `GET /docs`.
-- `GET /` — a small HTML page to try the model by hand.
+- `GET|HEAD /health` (never guarded), `GET /models` (the model's card), `GET /metrics`
+  (request counts, 5xx count, latency percentiles, batching; `?format=prometheus` for
+  the Prometheus text format), `GET /openapi.json`, `GET /docs` (a plain page listing
+  the routes, built from the OpenAPI spec: no Swagger UI, whose assets would come from
+  a CDN and leave the page blank offline).
+- `GET|HEAD /` — a small HTML page to try the model by hand.
 
-Limits answer 413 (request bytes) or 422 (items per request, bad inputs) with a message
-naming the limit. With a token (argument or `TRANSFERKIT_TOKEN`), every route but
-`/health` and the static `/` page needs `Authorization: Bearer <token>`.
+Limits answer 413 (request bytes), 408 (a body not sent within `body_timeout_s`) or 422
+(items per request, bad inputs, JSON nested too deeply) with a message naming the limit.
+With a token (argument or `TRANSFERKIT_TOKEN`), every route but `/health` needs
+`Authorization: Bearer <token>`, the page at `/` included (there a browser's Basic prompt
+also works: any user name, the token as password). Header timeouts and the
+connection cap are the server's (`transferkit.serve.server`).
 The server never opens a path taken from a request: strings are texts or base64 data.
 
 >>> # app = create_app("sentiment-analysis", token="s3cret")
@@ -21,6 +27,7 @@ The server never opens a path taken from a request: strings are texts or base64 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -29,27 +36,29 @@ import io
 import json
 import logging
 import os
+import reprlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from transferkit.data.images import MAX_IMAGE_PIXELS
 from transferkit.errors import InputError, require_extra
 
 require_extra("fastapi", "serve")  # this module is imported only to serve
 
 from fastapi import Depends, FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.openapi.docs import get_swagger_ui_html  # noqa: E402
-from fastapi.responses import HTMLResponse, JSONResponse  # noqa: E402
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from transferkit.serve.batching import MicroBatcher  # noqa: E402
-from transferkit.serve.metrics import Metrics  # noqa: E402
-from transferkit.serve.page import PAGE_HTML  # noqa: E402
+from transferkit.serve.metrics import Metrics, prometheus_text  # noqa: E402
+from transferkit.serve.page import PAGE_HTML, docs_html  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "TRANSFERKIT_TOKEN"
-MAX_IMAGE_PIXELS = 40_000_000  # ~6300×6300; bigger uploads are refused, not decoded
+BODY_TIMEOUT_S = 10.0  # a request body must arrive within this (408 after)
 
 
 class RequestProblem(Exception):
@@ -62,19 +71,22 @@ class RequestProblem(Exception):
 
 
 # ---------------------------------------------------------------- model loading
-def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch") -> Any:
+def load_pipeline(
+    model_ref: Any, task: str | None = None, runtime: str = "torch", device: str = "auto"
+) -> Any:
     """A pipeline for `model_ref`: a Pipeline (used as is), a task name (its default
     model), a zoo name, a model folder or an exported ONNX folder. runtime "onnx" or
-    "onnx-int8" exports the model once into the cache and serves it on onnxruntime."""
+    "onnx-int8" exports the model once into the cache and serves it on onnxruntime.
+    device: where a torch model runs (`core.devices`)."""
+    from transferkit.models.factory import load_backbone, load_model
     from transferkit.pipelines import TASKS, Pipeline, pipeline
-    from transferkit.zoo.factory import load_backbone, load_model
 
     if isinstance(model_ref, Pipeline):
         return model_ref
     if task is not None:
-        return pipeline(task, model_ref, runtime=runtime)
+        return pipeline(task, model_ref, runtime=runtime, device=device)
     if isinstance(model_ref, str) and model_ref in TASKS:
-        return pipeline(model_ref, runtime=runtime)
+        return pipeline(model_ref, runtime=runtime, device=device)
     if runtime != "torch":
         from transferkit.export.cache import cached_export
 
@@ -82,8 +94,8 @@ def load_pipeline(model_ref: Any, task: str | None = None, runtime: str = "torch
     try:
         model = load_model(model_ref)
     except InputError:  # an encoder without a head: serve its embeddings
-        return pipeline("feature-extraction", load_backbone(model_ref))
-    return pipeline(f"{model.modality}-classification", model)
+        return pipeline("feature-extraction", load_backbone(model_ref), device=device)
+    return pipeline(f"{model.modality}-classification", model, device=device)
 
 
 def model_card(pipe: Any, model_ref: Any) -> dict[str, Any]:
@@ -172,6 +184,10 @@ def parse_json_body(body: bytes) -> tuple[Any, dict[str, Any]]:
         raise RequestProblem(
             422, f'the request body is not valid JSON ({e}); send {{"inputs": ...}}'
         ) from None
+    except RecursionError:
+        raise RequestProblem(
+            422, 'the JSON body is nested too deeply; send {"inputs": "a text"} or a flat list'
+        ) from None
     if not isinstance(data, dict):
         raise RequestProblem(
             422, f'the JSON body is a {type(data).__name__}; send an object {{"inputs": ...}}'
@@ -232,7 +248,7 @@ def check_items(
     for i, x in enumerate(items):
         if not isinstance(x, str):
             raise RequestProblem(
-                422, f"inputs[{i}] is {type(x).__name__} {json.dumps(x)[:40]}; give a string"
+                422, f"inputs[{i}] is {type(x).__name__} {reprlib.repr(x)[:40]}; give a string"
             )
         if modality == "image":
             out.append(decode_base64_image(x, i))
@@ -258,6 +274,23 @@ def to_jsonable(x: Any) -> Any:
 
 
 # ---------------------------------------------------------------- the app
+@dataclass
+class ServerState:
+    """What the routes share: the pipeline, its batcher and metrics, and the limits."""
+
+    pipe: Any
+    batcher: MicroBatcher
+    metrics: Metrics
+    card: dict[str, Any]
+    modality: str
+    n_all: int | None
+    token: str | None
+    max_batch: int
+    max_request_bytes: int
+    max_chars: int
+    body_timeout_s: float
+
+
 def create_app(
     model_ref: Any,
     *,
@@ -268,25 +301,32 @@ def create_app(
     max_chars: int = 20_000,
     batch_wait_ms: float = 2.0,
     runtime: str = "torch",
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    device: str = "auto",
 ) -> Any:
     """Build the FastAPI app serving `model_ref` (see `load_pipeline`).
 
-    token: bearer token guarding every route but /health and / (default: the
+    token: bearer token guarding every route but /health (default: the
     TRANSFERKIT_TOKEN environment variable; None or "" = no auth). max_batch: items per
     request (and per pipeline call). max_request_bytes: body size (413 above).
     max_chars: characters per text (422 above; shorter texts are truncated to the model's
     token limit as in the pipelines). batch_wait_ms: how long a batch waits for more.
     runtime: "torch", or "onnx" / "onnx-int8" (exported once into the cache).
+    body_timeout_s: a request body must arrive within this many seconds (408 after).
+    device: auto | cpu | cuda | cuda:N | mps, for a torch runtime.
     """
     require_extra("multipart", "serve")
-    from transferkit.serve.schema import PREDICT_OPENAPI, HealthResponse, install_openapi
+    from transferkit.serve.schema import install_openapi
+    from transferkit.utils.checks import check_number
 
+    check_number(max_batch, "max_batch", low=1, high=100_000, integer=True, example=64)
+    check_number(max_request_bytes, "max_request_bytes", low=1, integer=True, example=4_000_000)
+    check_number(max_chars, "max_chars", low=1, integer=True, example=20_000)
+    check_number(batch_wait_ms, "batch_wait_ms", low=0, high=10_000, example=2.0)
+    check_number(body_timeout_s, "body_timeout_s", low=0, low_open=True, example=10)
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-    pipe = load_pipeline(model_ref, task, runtime)
-    modality = pipe.model.modality
+    pipe = load_pipeline(model_ref, task, runtime, device)
     labels = getattr(pipe.model, "labels", None) if pipe.task != "feature-extraction" else None
-    card = model_card(pipe, model_ref)
-    metrics = Metrics()
     n_all = len(labels) if labels else None
 
     def run_batch(items: list[Any]) -> list[Any]:
@@ -294,29 +334,57 @@ def create_app(
         kw = {"top_k": n_all} if n_all else {}
         return pipe(items, errors="report", batch_size=max(pipe.batch_size, 1), **kw)
 
-    batcher = MicroBatcher(run_batch, max_items=max_batch, max_wait_s=batch_wait_ms / 1000)
+    st = ServerState(
+        pipe=pipe,
+        batcher=MicroBatcher(run_batch, max_items=max_batch, max_wait_s=batch_wait_ms / 1000),
+        metrics=Metrics(),
+        card=model_card(pipe, model_ref),
+        modality=pipe.model.modality,
+        n_all=n_all,
+        token=token,
+        max_batch=max_batch,
+        max_request_bytes=max_request_bytes,
+        max_chars=max_chars,
+        body_timeout_s=body_timeout_s,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> Any:
         yield
-        batcher.close()
+        st.batcher.close()
 
     app = FastAPI(
         title="transferkit",
         version=_version(),
-        description=f"{pipe.task} with {card['model']}",
+        description=f"{pipe.task} with {st.card['model']}",
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.pipeline, app.state.batcher, app.state.metrics = pipe, batcher, metrics
+    app.state.pipeline, app.state.batcher, app.state.metrics = pipe, st.batcher, st.metrics
+    guard = [Depends(make_authoriser(token))]
+    install_error_handlers(app, st)
+    add_predict_route(app, st, guard)
+    add_info_routes(app, st, guard)
+    install_openapi(app, secured=token is not None)
+    return app
+
+
+def make_authoriser(token: str | None) -> Any:
+    """A FastAPI dependency: 401 unless the request carries `Authorization: Bearer <token>`."""
 
     def authorise(request: Request) -> None:
         if token is None:
             return
         got = request.headers.get("authorization", "")
         scheme, _, value = got.partition(" ")
+        if scheme.lower() == "basic":  # a browser opening the page: the token as password
+            try:
+                value = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+            except (binascii.Error, ValueError):
+                value = ""
+            scheme = "bearer"
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()
         ):
@@ -326,11 +394,18 @@ def create_app(
                 "'Authorization: Bearer <token>' (the --token the server was started with)",
             )
 
-    guard = [Depends(authorise)]
+    return authorise
+
+
+def install_error_handlers(app: Any, st: ServerState) -> None:
+    """Every error is JSON `{"error": message}`; every response, 5xx included, is counted."""
 
     @app.exception_handler(RequestProblem)
     async def _problem(request: Request, exc: RequestProblem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = None
+        if exc.status == 401:  # the page: a browser asks for the token (as the password)
+            basic = 'Basic realm="transferkit: any user name, the token as password"'
+            headers = {"WWW-Authenticate": basic if request.url.path == "/" else "Bearer"}
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -345,128 +420,178 @@ def create_app(
         ]
         return JSONResponse({"error": "; ".join(msgs)}, status_code=422)
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(
-            {"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500
-        )
-
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Any:
         t0 = time.perf_counter()
-        response = await call_next(request)
-        metrics.record(request.url.path, response.status_code, time.perf_counter() - t0)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # answered here, so that it is counted as a 5xx too
+            logger.exception("unexpected error on %s", request.url.path)
+            response = JSONResponse(
+                {"error": f"internal error ({type(exc).__name__}); see the server log"},
+                status_code=500,
+            )
+        st.metrics.record(request.url.path, response.status_code, time.perf_counter() - t0)
         return response
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_request_bytes:
+
+async def read_body(request: Request, st: ServerState) -> bytes:
+    """The request body, at most `max_request_bytes` (413) and within `body_timeout_s`
+    (408: a client that stops sending mid-body does not hold a connection forever)."""
+    limit = st.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestProblem(
+            413,
+            f"the request has {int(declared):,} bytes; the limit is "
+            f"max_request_bytes={limit:,}. Send fewer or smaller inputs.",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    stream = request.stream().__aiter__()
+    deadline = time.monotonic() + st.body_timeout_s
+    while True:
+        try:
+            chunk = await asyncio.wait_for(
+                stream.__anext__(), timeout=max(0.0, deadline - time.monotonic())
+            )
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestProblem(
+                408,
+                f"the request body did not arrive within {st.body_timeout_s:g} s; send the "
+                "whole body at once",
+            ) from None
+        size += len(chunk)
+        if size > limit:
             raise RequestProblem(
                 413,
-                f"the request has {int(declared):,} bytes; the limit is "
-                f"max_request_bytes={max_request_bytes:,}. Send fewer or smaller inputs.",
+                f"the request is over max_request_bytes={limit:,} bytes. Send fewer or "
+                "smaller inputs.",
             )
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_request_bytes:
-                raise RequestProblem(
-                    413,
-                    f"the request is over max_request_bytes={max_request_bytes:,} "
-                    "bytes. Send fewer or smaller inputs.",
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
-    async def read_upload(request: Request, body: bytes) -> list[Any]:
-        if modality != "image":
+
+async def read_upload(request: Request, body: bytes, st: ServerState) -> list[Any]:
+    """The images of a multipart upload (field `files`), decoded with the pixel cap."""
+    if st.modality != "image":
+        raise RequestProblem(
+            422, 'this model takes text; send JSON {"inputs": ...}, not a file upload'
+        )
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(
+            max_files=st.max_batch, max_fields=st.max_batch
+        )
+    except Exception as e:  # malformed multipart, too many parts
+        raise RequestProblem(
+            422,
+            f"cannot read the multipart upload ({str(e)[:120]}); send "
+            f"up to max_batch={st.max_batch} images in field 'files'",
+        ) from None
+    try:  # the form spools uploads to temporary files: always close them
+        uploads = [v for k, v in form.multi_items() if k == "files" and hasattr(v, "read")]
+        if not uploads:
             raise RequestProblem(
-                422, 'this model takes text; send JSON {"inputs": ...}, not a file upload'
+                422, f"the upload has no files in field 'files' (fields: {sorted(form.keys())})"
             )
+        images = []
+        for i, up in enumerate(uploads):
+            data = await up.read()
+            images.append(decode_image(data, f"files[{i}] ({up.filename!r})"))
+    finally:
+        await form.close()
+    return images
 
-        async def replay() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            form = await Request(request.scope, replay).form(
-                max_files=max_batch, max_fields=max_batch
-            )
-        except Exception as e:  # malformed multipart, too many parts
-            raise RequestProblem(
-                422,
-                f"cannot read the multipart upload ({str(e)[:120]}); send "
-                f"up to max_batch={max_batch} images in field 'files'",
-            ) from None
-        try:  # the form spools uploads to temporary files: always close them
-            uploads = [v for k, v in form.multi_items() if k == "files" and hasattr(v, "read")]
-            if not uploads:
-                raise RequestProblem(
-                    422, f"the upload has no files in field 'files' (fields: {sorted(form.keys())})"
-                )
-            images = []
-            for i, up in enumerate(uploads):
-                data = await up.read()
-                images.append(decode_image(data, f"files[{i}] ({up.filename!r})"))
-        finally:
-            await form.close()
-        return images
+def add_predict_route(app: Any, st: ServerState, guard: list[Any]) -> None:
+    """`POST /predict`: JSON texts/base64 images, or a multipart image upload."""
+    from transferkit.serve.schema import PREDICT_OPENAPI
 
     @app.post("/predict", dependencies=guard, openapi_extra=PREDICT_OPENAPI, summary="Predict")
     async def predict(request: Request) -> JSONResponse:
-        body = await read_body(request)
+        body = await read_body(request, st)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         params: dict[str, Any] = {}
         if ctype == "multipart/form-data":
-            items, single = await read_upload(request, body), False
+            items, single = await read_upload(request, body, st), False
         elif ctype in ("application/json", "") or ctype.endswith("+json"):
             inputs, params = parse_json_body(body)
-            items, single = check_items(inputs, modality, max_batch, max_chars)
+            items, single = check_items(inputs, st.modality, st.max_batch, st.max_chars)
         else:
             raise RequestProblem(
                 415,
                 f"content type {ctype!r} is not accepted; send application/json "
                 "or multipart/form-data",
             )
-        top_k = check_top_k(params, n_all)
-        results = await batcher.submit(items)
+        top_k = check_top_k(params, st.n_all)
+        results = await st.batcher.submit(items)
         bad = [
             (i, r["error"]) for i, r in enumerate(results) if isinstance(r, dict) and "error" in r
         ]
         if bad:
             raise RequestProblem(422, "; ".join(f"inputs[{i}]: {m}" for i, m in bad[:5]))
-        if n_all:  # the batch ran with every label's score; keep what this request asked for
-            default_k = pipe.top_k
-            k = top_k if top_k is not None else default_k
+        if st.n_all:  # the batch ran with every label's score; keep what this request asked for
+            k = top_k if top_k is not None else st.pipe.top_k
             results = [r[0] if k is None else r[:k] for r in results]
         out = [to_jsonable(r) for r in results]
         return JSONResponse(out[0] if single else out)
 
+
+def metrics_payload(st: ServerState) -> dict[str, Any]:
+    """What `GET /metrics` answers: request counts by route and status, latency
+    percentiles, 5xx count, and the micro-batcher's batches."""
+    b = st.batcher
+    return {
+        **st.metrics.summary(),
+        "batches": b.batches,
+        "items": b.items,
+        "mean_batch_items": round(b.items / b.batches, 2) if b.batches else 0.0,
+    }
+
+
+def add_info_routes(app: Any, st: ServerState, guard: list[Any]) -> None:
+    """/health (open, GET and HEAD), /models, /metrics (JSON or Prometheus text), the page
+    at / (GET and HEAD), /openapi.json and /docs (offline: no CDN assets)."""
+    from transferkit.serve.schema import HealthResponse
+
     @app.get("/health", response_model=HealthResponse, summary="Liveness (never needs a token)")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "task": pipe.task, "model": card["model"]}
+        return {"status": "ok", "task": st.pipe.task, "model": st.card["model"]}
+
+    # HEAD (load balancers, `curl -I`): the same answer without a body; kept out of the
+    # spec, where it would duplicate the GET operation
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/models", dependencies=guard, summary="The served model's card")
     async def models() -> dict[str, Any]:
-        return card
+        return st.card
 
     @app.get(
-        "/metrics", dependencies=guard, summary="Request counts, latency percentiles, batching"
+        "/metrics",
+        dependencies=guard,
+        summary="Request counts, latency percentiles, batching (?format=prometheus for text)",
     )
-    async def get_metrics() -> dict[str, Any]:
-        return {
-            **metrics.summary(),
-            "batches": batcher.batches,
-            "items": batcher.items,
-            "mean_batch_items": round(batcher.items / batcher.batches, 2)
-            if batcher.batches
-            else 0.0,
-        }
+    async def get_metrics(request: Request, format: str = "json") -> Any:  # noqa: A002
+        unknown = sorted(set(request.query_params) - {"format"})
+        if unknown:  # the spec declares `format` alone: anything else is a client error
+            raise RequestProblem(422, f"unknown query parameter(s) {unknown}; only 'format'")
+        if format == "prometheus":
+            text = prometheus_text(metrics_payload(st))
+            return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+        if format != "json":
+            raise RequestProblem(422, f"format={format!r}; use 'json' or 'prometheus'")
+        return metrics_payload(st)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], dependencies=guard, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(
-            PAGE_HTML.replace("{{TASK}}", pipe.task).replace("{{MODALITY}}", modality)
+            PAGE_HTML.replace("{{TASK}}", st.pipe.task).replace("{{MODALITY}}", st.modality)
         )
 
     @app.get("/openapi.json", dependencies=guard, include_in_schema=False)
@@ -475,11 +600,7 @@ def create_app(
 
     @app.get("/docs", dependencies=guard, include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="transferkit API")
-
-    install_openapi(app, secured=token is not None)
-
-    return app
+        return HTMLResponse(docs_html(app.openapi()))
 
 
 def _version() -> str:

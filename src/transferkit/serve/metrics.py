@@ -55,3 +55,44 @@ class Metrics:
             "server_errors": errors,
             "routes": routes,
         }
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(payload: dict[str, Any]) -> str:
+    """The `/metrics` JSON payload in the Prometheus text exposition format (0.0.4)."""
+    lines = [
+        "# HELP transferkit_uptime_seconds Seconds since the server started.",
+        "# TYPE transferkit_uptime_seconds gauge",
+        f"transferkit_uptime_seconds {payload['uptime_s']}",
+        "# HELP transferkit_requests_total Requests answered, by route and status.",
+        "# TYPE transferkit_requests_total counter",
+    ]
+    routes = payload.get("routes", {})
+    for path, r in routes.items():
+        for status, n in r["by_status"].items():
+            lines.append(
+                f'transferkit_requests_total{{route="{_label(path)}",status="{status}"}} {n}'
+            )
+    lines += [
+        "# HELP transferkit_server_errors_total Responses with a 5xx status.",
+        "# TYPE transferkit_server_errors_total counter",
+        f"transferkit_server_errors_total {payload['server_errors']}",
+        "# HELP transferkit_latency_ms Request latency percentiles over the recent window.",
+        "# TYPE transferkit_latency_ms gauge",
+    ]
+    for path, r in routes.items():
+        for q, v in (r.get("latency_ms") or {}).items():
+            if q != "window":
+                lines.append(f'transferkit_latency_ms{{route="{_label(path)}",q="{q}"}} {v}')
+    lines += [
+        "# HELP transferkit_batches_total Model calls made by the micro-batcher.",
+        "# TYPE transferkit_batches_total counter",
+        f"transferkit_batches_total {payload.get('batches', 0)}",
+        "# HELP transferkit_items_total Inputs run through the model.",
+        "# TYPE transferkit_items_total counter",
+        f"transferkit_items_total {payload.get('items', 0)}",
+    ]
+    return "\n".join(lines) + "\n"

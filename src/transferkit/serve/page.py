@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 PAGE_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>transferkit: {{TASK}}</title>
 <style>
@@ -50,3 +53,31 @@ document.getElementById("form").addEventListener("submit", async (ev) => {
 </script>
 </body></html>
 """
+
+
+def docs_html(spec: dict[str, Any]) -> str:
+    """`/docs`: the routes of the OpenAPI `spec` as a plain page (no scripts, no CDN), with a
+    link to the full spec at /openapi.json."""
+    rows = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            summary = html.escape(str(op.get("summary", "")))
+            codes = ", ".join(sorted(op.get("responses", {})))
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{summary}</td><td>{codes}</td></tr>"
+            )
+    title = html.escape(
+        f"{spec.get('info', {}).get('title', 'API')} {spec.get('info', {}).get('version', '')}"
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:"
+        "50rem;margin:2rem auto}} td{{padding:.2rem .6rem;border-bottom:1px solid #ddd}}</style>"
+        f"</head><body><h1>{title}</h1><p>{html.escape(str(spec.get('info', {}).get('description', '')))}</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>responses</th></tr>"
+        + "".join(rows)
+        + "</table><p>The full OpenAPI spec: <a href='/openapi.json'>/openapi.json</a> "
+        "(with a token, send it as <code>Authorization: Bearer &lt;token&gt;</code>). "
+        'POST /predict takes <code>{"inputs": "a text"}</code> or a list.</p></body></html>'
+    )

@@ -40,6 +40,7 @@ from torch import nn
 
 from transferkit.errors import FileMissingError, InputError, ModelNotFoundError
 from transferkit.zoo.cnn import ImageNetCNN, init_weights
+from transferkit.zoo.cuts import check_cut
 
 logger = logging.getLogger(__name__)
 
@@ -274,9 +275,7 @@ class EfficientNetLite(ImageNetCNN):
         the rest, the 1x1 head conv included: ``forward_features`` then pools the last kept
         stage and ``num_features`` is its channels. The ImageNet classifier no longer fits
         and is removed (Identity). Key names of the kept layers are unchanged."""
-        n = len(self.layer_groups())
-        if not 1 <= cut < n:
-            raise ValueError(f"cut={cut} must be in 1..{n - 1} (this network has {n} groups)")
+        cut = check_cut(cut, len(self.layer_groups()), type(self).__name__)
         self._stage_sizes = self._stage_sizes[: cut - 1]
         kept = sum(self._stage_sizes)
         self._blocks = self._blocks[:kept]  # a prefix: the same key names

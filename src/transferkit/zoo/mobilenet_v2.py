@@ -28,6 +28,7 @@ from torch import nn
 
 from transferkit.errors import FileMissingError, ModelNotFoundError
 from transferkit.zoo.cnn import ImageNetCNN, init_weights
+from transferkit.zoo.cuts import check_cut
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +150,7 @@ class MobileNetV2(ImageNetCNN):
         stage, and ``num_features`` is its channels (cut 5 → 64, cut 7 → 160). The
         ImageNet classifier no longer fits those features and is removed (Identity);
         ``reset_classifier`` makes a new one. Key names of the kept layers are unchanged."""
-        n = len(self.layer_groups())
-        if not 1 <= cut < n:
-            raise ValueError(f"cut={cut} must be in 1..{n - 1} (this network has {n} groups)")
+        cut = check_cut(cut, len(self.layer_groups()), type(self).__name__)
         end = self._stage_slices[cut - 2][1] if cut > 1 else 1  # features[:end] are kept
         kept = list(self.features.children())[:end]  # a prefix: the same key names
         last: Any = kept[-1]

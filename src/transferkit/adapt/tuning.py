@@ -1,0 +1,257 @@
+"""Train a classifier on a base with one strategy of a plan: `adapt`.
+
+- none: no training; the kept source head is used as it is.
+- probe: frozen features (from the feature cache, or rank's entry for this very data),
+  a regularised logistic head; a kept source head stays when the refitted one is worse.
+- contrastive: the body's top layers tuned on in-batch pairs (`adapt.contrastive`),
+  then a logistic head on the tuned features.
+- partial, full, lora: parameter groups (`core.strategies.param_groups`) trained by the
+  one trainer (`core.trainer.train_classifier`), checkpointed every epoch.
+
+>>> # out = adapt(start, base, data, val, plan, AdaptOptions(seed=0))
+>>> # out.hyperparameters, out.history, out.body
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit.adapt.base import Base, HeadStart, set_head, unfrozen_keys
+from transferkit.core.strategies import Plan
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """Options of one adaptation (the strategy itself travels in the Plan)."""
+
+    seed: int = 0
+    lr: float | None = None  # the user's learning rate (contrastive; the plan has the rest)
+    freeze_groups: int | None = None
+    lora_targets: str = "qv"
+    lora_rank: int = 8
+    patience: int | None = 2
+    deadline: float | None = None  # time.time() by which training must stop (the budget)
+    checkpoint_dir: Path | None = None
+    fingerprint: str = ""  # of the training data as given (keys the checkpoint)
+    rank_features: bool = False  # rank has just encoded this data: reuse its features
+    rank_data: Any = None  # what rank encoded (the data as given; `data` is a part of it)
+    progress: bool = True
+
+
+@dataclass
+class Adapted:
+    """What training did: hyper-parameters, epochs, and what of the body to save."""
+
+    hyperparameters: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
+    stop_reason: str = ""
+    body: Any = None  # None (head/adapter only), "full", or the state-dict keys tuned
+    feature_cache: str | None = None  # "hit" | "miss" | None (no frozen features used)
+    notes: list[str] = field(default_factory=list)
+
+
+def adapt(
+    start: HeadStart,
+    base: Base,
+    data: Any,
+    eval_data: Any | None,
+    plan: Plan,
+    opts: AdaptOptions,
+) -> Adapted:
+    """Train `start.clf` on `data` (validated on `eval_data`) with `plan`'s strategy."""
+    if plan.strategy == "none":
+        return _as_is(start, base)
+    y = np.array([data.classes.index(lab) for lab in data.labels])
+    if plan.strategy in ("partial", "full", "contrastive") and hasattr(base.backbone, "model"):
+        from transferkit.models.backbone import merge_lora
+
+        base.backbone.model = merge_lora(base.backbone.model, copy=False)  # adapter folded in
+    if plan.strategy in ("probe", "contrastive"):
+        return _head_on_features(start, base, data, y, eval_data, plan, opts)
+    return _gradient(start, base, data, y, eval_data, plan, opts)
+
+
+def _as_is(start: HeadStart, base: Base) -> Adapted:
+    """Strategy "none": the source head as it is, which needs a kept head."""
+    from transferkit.errors import InputError
+
+    if not start.kept:
+        raise InputError(
+            f"strategy 'none' uses a source head as it is, but {base.ref!r} has no head whose "
+            "labels match the data's (its head was replaced by a new, untrained one). Pick a "
+            "base whose labels match, pass label_map (--label-map), or use --strategy probe."
+        )
+    out = Adapted({}, notes=["no training: the source head is used as it is"])
+    out.body = "full" if base.config.get("body") else None
+    return out
+
+
+def _remaining(opts: AdaptOptions, margin: float = 0.0) -> float | None:
+    if opts.deadline is None:
+        return None
+    return max(1.0, opts.deadline - time.time() - margin)
+
+
+def _contrastive_features(
+    start: HeadStart, data: Any, y: np.ndarray, opts: AdaptOptions, hp: dict[str, Any]
+) -> np.ndarray:
+    from transferkit.adapt.contrastive import CONTRASTIVE_LR, contrastive_tune
+    from transferkit.core.cache import encode
+    from transferkit.core.strategies import contrastive_steps
+
+    backbone = start.clf.backbone
+    # an embeddings-only cut has no encoder layer to tune on top: tune it whole
+    top: dict[str, Any] = {} if len(backbone.layer_groups()) > 1 else {"top_layers": None}
+    info = contrastive_tune(
+        backbone,
+        data.items,
+        y,
+        **top,
+        steps=contrastive_steps(len(data)),
+        lr=opts.lr or CONTRASTIVE_LR,
+        seed=opts.seed,
+        time_limit=_remaining(opts, margin=2.0),
+        progress=opts.progress,
+    )
+    hp.update(
+        contrastive_steps=info["steps"],
+        pairs=info["pairs"],
+        lr=opts.lr or CONTRASTIVE_LR,
+        top_layers=info["top_layers"],
+    )
+    feats = info["features"]
+    if feats is None:
+        feats, _ = encode(start.clf, data.items, fingerprint=None, progress=opts.progress)
+    return feats
+
+
+def _probe_features(
+    start: HeadStart, base: Base, data: Any, opts: AdaptOptions
+) -> tuple[np.ndarray, bool]:
+    from transferkit.core.cache import cached_cut_features, encode
+
+    if opts.rank_features:
+        given = data if opts.rank_data is None else opts.rank_data
+        feats = cached_cut_features(base.backbone, given, source=base.source)
+        if feats is not None:
+            return feats[_rows_in(given, data)], True
+    return encode(start.clf, data.items, fingerprint=data.fingerprint(), progress=opts.progress)
+
+
+def _rows_in(given: Any, part: Any) -> list[int]:
+    """Positions in `given` of the examples of `part`, an order-keeping subset of it (fit's
+    validation split), so rank's features of `given` serve `part`."""
+    rows: list[int] = []
+    j = 0
+    for item, label in zip(part.items, part.labels, strict=True):
+        while given.items[j] != item or given.labels[j] != label:
+            j += 1
+        rows.append(j)
+        j += 1
+    return rows
+
+
+def _head_on_features(
+    start: HeadStart,
+    base: Base,
+    data: Any,
+    y: np.ndarray,
+    eval_data: Any | None,
+    plan: Plan,
+    opts: AdaptOptions,
+) -> Adapted:
+    """probe / contrastive: features (frozen or tuned), then a logistic-regression head."""
+    from transferkit.core.inference import predict_logits
+    from transferkit.core.strategies import fit_logistic
+
+    clf, hp = start.clf, {"seed": opts.seed}
+    out = Adapted(hp)
+    if plan.strategy == "contrastive":
+        feats = _contrastive_features(start, data, y, opts, hp)
+    else:
+        feats, hit = _probe_features(start, base, data, opts)
+        out.feature_cache = "hit" if hit else "miss"
+    w, b, c = fit_logistic(feats, y, len(data.classes), opts.seed)
+    hp["C"] = c
+    if start.zero_shot is not None and plan.strategy == "probe" and eval_data is not None:
+        # train on from the source head only if it helps: compare on the validation data
+        src_w = clf.head_linear().weight.detach().numpy().copy()
+        src_b = clf.head_linear().bias.detach().numpy().copy()
+        set_head(clf, w, b)
+        ey = np.array([data.classes.index(x) for x in eval_data.labels])
+        new_acc = float((predict_logits(clf, eval_data.items).argmax(1) == ey).mean())
+        if new_acc < start.zero_shot["accuracy"]:
+            w, b = src_w, src_b
+            out.notes.append(
+                f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head"
+            )
+    set_head(clf, w, b)
+    if base.config.get("body") or (plan.strategy == "contrastive" and not hp["top_layers"]):
+        out.body = "full"
+    elif plan.strategy == "contrastive":
+        out.body = unfrozen_keys(clf.backbone)  # only the tuned top layers are saved
+    return out
+
+
+def _gradient(
+    start: HeadStart,
+    base: Base,
+    data: Any,
+    y: np.ndarray,
+    eval_data: Any | None,
+    plan: Plan,
+    opts: AdaptOptions,
+) -> Adapted:
+    """partial / full / lora through the one trainer."""
+    from transferkit.core.strategies import param_groups
+    from transferkit.core.trainer import TrainConfig, train_classifier
+
+    clf, backbone = start.clf, start.clf.backbone
+    groups, note = param_groups(
+        clf,
+        plan.strategy,
+        plan.lr,
+        freeze_groups=opts.freeze_groups,
+        lora_targets=opts.lora_targets,
+        lora_rank=opts.lora_rank,
+    )
+    hp: dict[str, Any] = {"seed": opts.seed}
+    hp.update(epochs=plan.epochs, lr=plan.lr, batch_size=plan.batch_size)
+    if plan.strategy == "partial":
+        k = opts.freeze_groups
+        hp["freeze_groups"] = k if k is not None else len(backbone.layer_groups()) // 2
+    if plan.strategy == "lora":
+        hp.update(lora_rank=opts.lora_rank, lora_targets=opts.lora_targets)
+    key_parts = [opts.fingerprint, base.ref, plan.strategy, plan.epochs, plan.lr]
+    key_parts += [plan.batch_size, opts.seed]
+    cfg = TrainConfig(
+        epochs=plan.epochs,
+        batch_size=plan.batch_size,
+        seed=opts.seed,
+        patience=opts.patience,
+        time_limit=_remaining(opts),
+        checkpoint_dir=opts.checkpoint_dir,
+        checkpoint_key=hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:24],
+        progress=opts.progress,
+    )
+    trained = train_classifier(clf, data, y, eval_data, groups, cfg)
+    out = Adapted(
+        hp,
+        history=trained.history,
+        resumed_from=trained.resumed_from,
+        stop_reason=trained.stop_reason,
+        notes=[note] + ([trained.stop_reason] if trained.stop_reason else []),
+    )
+    if plan.strategy == "full" or (base.config.get("body") and plan.strategy != "lora"):
+        out.body = "full"
+    elif plan.strategy == "partial":
+        out.body = unfrozen_keys(backbone)
+    return out

@@ -1,0 +1,133 @@
+"""The one batched inference helper: length-bucketed batches, outputs in input order.
+
+Every caller that runs a model over many inputs (predictions for evaluation, frozen
+features for the cache, rank's encoding pass, ONNX parity checks, pipelines, the
+contrastive step's cached states) batches through here, so the bucketing rule lives once.
+
+Why bucket: a batch of texts is padded to its longest member, so sorting by length
+(longest first: the largest batch shape shows up at once, not at the end) wastes
+little padding — about 2x faster on CPU for mixed-length sentences. Images (and
+anything that is not a string) keep their order.
+
+>>> length_order(["a", "abc", "ab"])
+[1, 2, 0]
+>>> index_batches(["a", "abc", "ab"], 2)
+[[1, 2], [0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Key = Callable[[Any], int]
+
+
+def _text_length(item: Any) -> int:
+    return len(item) if isinstance(item, str) else 0
+
+
+def length_order(items: Sequence[Any], key: Key | None = None) -> list[int]:
+    """Indices of `items`, longest first by `key` (default: a string's length, 0 for
+    anything else, so non-text inputs keep their order: the sort is stable)."""
+    k = key or _text_length
+    return sorted(range(len(items)), key=lambda i: -k(items[i]))
+
+
+def index_batches(items: Sequence[Any], batch_size: int, key: Key | None = None) -> list[list[int]]:
+    """Length-bucketed batches of indices into `items` (see :func:`length_order`)."""
+    order = length_order(items, key)
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+Output = np.ndarray | dict[str, np.ndarray]
+
+
+def run_batched(
+    run: Callable[[list[Any]], Output],
+    items: Sequence[Any],
+    *,
+    batch_size: int = 64,
+    key: Key | None = None,
+    progress: bool = False,
+    description: str = "encoding",
+) -> Output:
+    """Call ``run(batch_items)`` over length-bucketed batches of `items`; return its
+    outputs (an array with one row per item, or a dict of such arrays) in input order."""
+    from transferkit.utils.progress import progress_bar
+
+    order: list[int] = []
+    parts: list[Output] = []
+    with progress_bar(len(items), description, enabled=progress) as bar:
+        for idx in index_batches(items, batch_size, key):
+            parts.append(run([items[i] for i in idx]))
+            order += idx
+            bar.advance(len(idx))
+    inverse = np.argsort(np.asarray(order, dtype=np.int64))  # rows back to input order
+    if parts and isinstance(parts[0], dict):
+        keys = parts[0].keys()
+        return {k: np.concatenate([p[k] for p in parts])[inverse] for k in keys}  # type: ignore[index]
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(parts)[inverse]  # type: ignore[arg-type]
+
+
+def forward_on_device(model: Any, batch: Any, device: Any) -> np.ndarray:
+    """``model(batch)`` on `device` (batch copied there; mixed precision on CUDA), as a
+    float32 array on the CPU. Every batched caller runs its forward pass through here."""
+    import torch
+
+    from transferkit.core.devices import autocast, to_device
+
+    with torch.inference_mode(), autocast(device):
+        return model(to_device(batch, device)).float().cpu().numpy()
+
+
+def predict_logits(clf: Any, items: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+    """(n, n_labels) float32 logits of the classifier `clf` on `items`, in eval mode, on
+    the current device (`core.devices.device_scope`)."""
+    from transferkit.core.devices import current_device, move_model
+
+    device = current_device()
+    move_model(clf, device).eval()
+
+    def run(batch: list[Any]) -> np.ndarray:
+        return forward_on_device(clf, clf.preprocess(batch), device)
+
+    return run_batched(run, items, batch_size=batch_size)  # type: ignore[return-value]
+
+
+def encode_features(
+    model: Any,
+    items: Sequence[Any],
+    *,
+    batch_size: int = 64,
+    flip: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """(n, embedding_dim) float32 features of `items` through the body of `model` (a
+    backbone or a classifier), in eval mode, on the current device; `flip`: images
+    mirrored left-right."""
+    from transferkit.core.devices import current_device, move_model
+
+    backbone = getattr(model, "backbone", model)
+    device = current_device()
+    move_model(backbone, device)
+    was_training = backbone.training
+    backbone.eval()
+
+    def run(batch_items: list[Any]) -> np.ndarray:
+        batch = backbone.preprocess(batch_items)
+        if flip:
+            batch["pixel_values"] = batch["pixel_values"].flip(-1)  # (b, 3, h, w) mirrored
+        return forward_on_device(backbone, batch, device)
+
+    try:
+        out = run_batched(run, items, batch_size=batch_size, progress=progress)
+    finally:
+        backbone.train(was_training)
+    if len(items) == 0:
+        return np.zeros((0, backbone.embedding_dim), dtype=np.float32)
+    return out  # type: ignore[return-value]

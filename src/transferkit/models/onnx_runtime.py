@@ -1,0 +1,202 @@
+"""Run an exported folder on onnxruntime behind the same surface as a torch model.
+
+`OnnxModel` answers what the pipelines ask of a `Classifier`/`Backbone`: `labels`,
+`modality`, `preprocess(inputs) -> batch`, `model(batch) -> tensor`, `eval()`, and
+`.backbone` (a view returning the pooled features), so `pipeline(task, folder)` runs
+unchanged on an exported folder.
+
+>>> # model = load_onnx_model("out/sst2-int8")
+>>> # model(model.preprocess(["great film"])).softmax(-1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from transferkit.errors import InputError, ModelNotFoundError, require_extra
+
+ONNX_FORMAT = "transferkit-onnx"
+ONNX_FILE = "model.onnx"
+CONFIG_NAME = "transferkit.json"
+
+
+def is_onnx_folder(path: str | os.PathLike[str]) -> bool:
+    """True when `path` is a folder written by `export_onnx`."""
+    p = Path(path)
+    if not (p / ONNX_FILE).is_file() or not (p / CONFIG_NAME).is_file():
+        return False
+    try:
+        return json.loads((p / CONFIG_NAME).read_text()).get("format") == ONNX_FORMAT
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def session_options(threads: int | None = None) -> Any:
+    """ORT options: all graph optimisations; intra-op threads = physical cores available
+    (hyper-threads slow GEMMs down), one inter-op thread (the graph is sequential)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = int(threads or torch.get_num_threads() or 1)
+    so.inter_op_num_threads = 1
+    return so
+
+
+class OnnxModel:
+    """An exported model on onnxruntime. `output` picks "logits" (classification) or
+    "features" (pooled, unnormalised embeddings)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, output: str | None = None, threads: int | None = None
+    ) -> None:
+        require_extra("onnxruntime", "export")
+
+        self.path = Path(path)
+        if not is_onnx_folder(self.path):
+            raise ModelNotFoundError(
+                f"{str(self.path)!r} is not an exported ONNX folder (needs {ONNX_FILE} and a "
+                f"{CONFIG_NAME} with format {ONNX_FORMAT!r}); make one with `transferkit export`"
+            )
+        self.config: dict[str, Any] = json.loads((self.path / CONFIG_NAME).read_text())
+        self.session = _open_session(self.path, self.config, threads)
+        outputs = list(self.config["outputs"])
+        self.output = output or outputs[0]
+        if self.output not in outputs:
+            raise InputError(
+                f"{self.path} has outputs {outputs}; {self.output!r} is not one of them"
+            )
+        self.modality: str = self.config["modality"]
+        self.labels: list[str] | None = self.config.get("labels")
+        self.embedding_dim = int(self.config.get("embedding_dim") or 0)
+        self.input_names: list[str] = list(self.config["inputs"])
+        self._tokenizer: Any = None
+        self._transform: Any = None
+        self.spec = {"kind": "onnx", "path": str(self.path)}
+        self.max_length = int(self.config.get("max_length") or 512)
+
+    # -- the surface pipelines use -------------------------------------------------
+    @property
+    def task(self) -> str:
+        return (
+            f"{self.modality}-classification" if self.output == "logits" else "feature-extraction"
+        )
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        return self._tokenizer
+
+    @property
+    def transform(self) -> Any:
+        if self._transform is None:
+            from transferkit.data.images import ImageTransform
+
+            pre = self.config["preprocessing"]
+            self._transform = ImageTransform(
+                pre["resize"], pre["crop"], tuple(pre["mean"]), tuple(pre["std"])
+            )
+        return self._transform
+
+    @property
+    def backbone(self) -> OnnxModel:
+        """The same session answering pooled features (shared, not loaded twice)."""
+        if "features" not in self.config["outputs"]:
+            raise InputError(
+                f"{self.path} was exported without pooled features (a Hugging Face classifier's "
+                "own head); export the base model for feature-extraction"
+            )
+        view = object.__new__(OnnxModel)
+        view.__dict__.update(self.__dict__)
+        view.output = "features"
+        return view
+
+    def preprocess(self, inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
+        if self.modality == "image":
+            from transferkit.data.images import load_image
+
+            return {"pixel_values": self.transform([load_image(x) for x in inputs])}
+        texts = list(inputs)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InputError(
+                    f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings"
+                )
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
+        return {n: torch.from_numpy(np.asarray(enc[n], dtype=np.int64)) for n in self.input_names}
+
+    def run(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        """All graph outputs for one batch, as numpy arrays keyed by name."""
+        feed = {n: np.ascontiguousarray(np.asarray(batch[n])) for n in self.input_names}
+        names = list(self.config["outputs"])
+        return dict(zip(names, self.session.run(names, feed), strict=True))
+
+    def __call__(self, batch: dict[str, Any]) -> torch.Tensor:
+        feed = {n: np.ascontiguousarray(np.asarray(batch[n])) for n in self.input_names}
+        (out,) = self.session.run([self.output], feed)
+        return torch.from_numpy(out)
+
+    forward = __call__
+
+    def eval(self) -> OnnxModel:  # the torch-module call pipelines make; nothing to switch
+        return self
+
+    def card(self) -> dict[str, Any]:
+        """What the folder says about itself (for `/models` and reports)."""
+        keep = (
+            "modality",
+            "labels",
+            "outputs",
+            "inputs",
+            "precision",
+            "quantisation",
+            "parity",
+            "source",
+            "embedding_dim",
+            "max_length",
+            "created",
+            "versions",
+        )
+        return {
+            "name": self.path.name,
+            "kind": "onnx",
+            "task": self.task,
+            **{k: self.config[k] for k in keep if k in self.config},
+        }
+
+
+def _open_session(path: Path, config: dict[str, Any], threads: int | None) -> Any:
+    """An onnxruntime session on `path`/model.onnx, after its SHA-256 is checked; a
+    damaged or foreign graph is one error naming the file and the fix."""
+    import onnxruntime as ort
+
+    from transferkit.models.safety import DamagedModelError, verify_checksums
+
+    fix = "export the model again (transferkit export MODEL --onnx --out DIR --overwrite)"
+    verify_checksums(path, config, fix)
+    try:
+        return ort.InferenceSession(
+            str(path / ONNX_FILE), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        raise DamagedModelError(
+            f"{path / ONNX_FILE} cannot be loaded by onnxruntime ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:120]}); {fix}"
+        ) from None
+
+
+def load_onnx_model(path: str | os.PathLike[str], *, output: str | None = None) -> OnnxModel:
+    """Load an exported folder (see `export_onnx`)."""
+    return OnnxModel(path, output=output)

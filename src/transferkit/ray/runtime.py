@@ -1,0 +1,46 @@
+"""Starting or joining Ray, once, with usage reporting off."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def import_ray() -> Any:
+    """`ray`, with usage reporting off by default; MissingExtraError naming the extra."""
+    from transferkit.errors import require_extra
+
+    require_extra("ray", "ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network call home
+    import ray
+
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
+    """Ray, ready: joins `address` when given; else a local Ray with `workers` CPUs. A Ray
+    already initialised in this process (a test session, a notebook) is used as it is.
+    What this call started, it shuts down."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is not None:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
