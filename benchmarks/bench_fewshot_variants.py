@@ -40,14 +40,15 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 def run_variant(train: pd.DataFrame, test: pd.DataFrame, seed: int, opts: dict[str, str]) -> dict:
     """One `fit` with the contrastive rule patched as `opts` says (restored after)."""
+    import transferkit.adapt.contrastive as ct
     import transferkit.core.strategies as st
     from transferkit import fit
 
-    rule_layers, rule_steps = st.contrastive_top_layers, st.contrastive_steps
+    tune, rule_steps = ct.contrastive_tune, st.contrastive_steps
     n_classes = train["label"].nunique()
     layers, steps = opts.get("layers", "rule"), opts.get("steps", "rule")
     if layers != "rule":
-        st.contrastive_top_layers = lambda c: int(layers)  # type: ignore[assignment]
+        ct.contrastive_tune = lambda *a, **kw: tune(*a, **{**kw, "top_layers": int(layers)})
     if steps.startswith("x"):
         st.contrastive_steps = (
             lambda n: int(  # type: ignore[assignment]
@@ -62,7 +63,7 @@ def run_variant(train: pd.DataFrame, test: pd.DataFrame, seed: int, opts: dict[s
             train, eval=test, base="minilm-l6", strategy="auto", seed=seed, lr=lr, progress=False
         )
     finally:
-        st.contrastive_top_layers, st.contrastive_steps = rule_layers, rule_steps
+        ct.contrastive_tune, st.contrastive_steps = tune, rule_steps
     hp = r.hyperparameters
     return {
         "accuracy": r.eval["accuracy"],

@@ -14,9 +14,7 @@
    step (3 forward + 6 backward layer-passes instead of 6 + 12, embeddings skipped).
    On sst2/cr at 8 per class, tuning 3 layers beat tuning 2 (measured, 4 samples). Few-shot tuning mostly
    reshapes the top of the encoder (the lower layers hold generic token features), in
-   the spirit of ULMFiT's "top layers first" (Howard & Ruder 2018). With more classes
-   more layers are tuned (`strategies.contrastive_top_layers`: n_classes + 1, at most
-   6): the embeddings always stay frozen and cached.
+   the spirit of ULMFiT's "top layers first" (Howard & Ruder 2018).
 3. A supervised contrastive term (Khosla et al. 2020; weight 0.1, temperature 0.1) is
    added to the cosine-similarity loss: its softmax over each example's batch mates
    weighs the closest other-class examples most, where the cosine loss weighs every pair
@@ -30,7 +28,7 @@ returns those features so no extra encoding pass is needed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,7 +178,7 @@ def contrastive_tune(
     steps: int,
     lr: float = CONTRASTIVE_LR,
     batch_size: int = 32,
-    top_layers: int | Literal["auto"] | None = "auto",
+    top_layers: int | None = 3,
     seed: int = 0,
     time_limit: float | None = None,
     progress: bool = True,
@@ -189,16 +187,11 @@ def contrastive_tune(
     under "features", the tuned (n, d) features of `items` (None when not computed).
 
     top_layers: tune only that many top layers of a BERT-like text body from cached
-    lower-layer states ("auto": `contrastive_top_layers` of the number of classes in y;
-    None: the whole body, for any backbone).
+    lower-layer states (None: the whole body, for any backbone).
     """
     from transferkit.core.trainer import TrainConfig, train
     from transferkit.errors import InputError
 
-    if top_layers == "auto":
-        from transferkit.core.strategies import contrastive_top_layers
-
-        top_layers = contrastive_top_layers(len(np.unique(y)))
     top: _TopOfText | None = None
     if top_layers is not None and getattr(backbone, "modality", "") == "text":
         try:

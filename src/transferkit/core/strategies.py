@@ -69,9 +69,7 @@ def n_params(backbone: Any) -> int:
     return sum(p.numel() for p in backbone.parameters())
 
 
-def estimate_seconds(
-    strategy: str, modality: str, n: int, epochs: int, params: int, n_classes: int = 2
-) -> float:
+def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: int) -> float:
     """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto."""
     if strategy == "none":
         return 0.0
@@ -81,9 +79,8 @@ def estimate_seconds(
     if strategy == "probe":
         return enc + 1.0
     if strategy == "contrastive":
-        # k of 6 layers tuned: a step costs about k/9 of a full fine-tuning step (1/3 at k = 3)
-        share = contrastive_top_layers(n_classes) / 9 if modality == "text" else 1.0
-        return contrastive_steps(n) * 32 * share / rate["contrastive"] * scale + enc + 1.0
+        # top 3 of 6 layers: a step costs about a third of a full fine-tuning step
+        return contrastive_steps(n) * 32 / (3 * rate["contrastive"]) * scale + enc + 1.0
     # + a fixed cost: building the optimiser, the first batches, a validation pass an epoch
     return n * epochs / rate[strategy] * scale + enc + _GRADIENT_SETUP_S
 
@@ -91,7 +88,7 @@ def estimate_seconds(
 def contrastive_steps(n: int) -> int:
     """Body-tuning steps for SetFit-style pair training on n examples (class-balanced
     batches of up to 32 texts, every in-batch pair used: 32*31/2 = 496 pairs a step),
-    through the top `contrastive_top_layers` layers only (`contrastive_tune`).
+    through the top 3 layers only (`contrastive_tune`).
 
     n/2 steps, clamped to [8, 60]: 8 at 8/class x 2 classes (the whole set is one batch),
     20 at 8/class x 5, 60 at 64/class — far fewer, and cheaper, steps than SetFit's
@@ -99,25 +96,6 @@ def contrastive_steps(n: int) -> int:
     benchmarks/results/fit.md.
     """
     return int(min(60, max(8, round(n / 2))))
-
-
-def contrastive_top_layers(n_classes: int) -> int:
-    """How many top encoder layers `contrastive_tune` tunes: n_classes + 1, at most 6
-    (MiniLM's depth; clamped to the body's): 3 for 2 classes, 4 for 3, 5 for 4, all 6
-    from 5 classes on.
-
-    Why more layers with more classes: with 3 layers sst5 (5 classes, 8/class) gained
-    ~4 points over the frozen probe and was level with SetFit; tuning all 6 layers (the
-    embeddings stay frozen) gained more on each of the sst5 samples measured (trec, held
-    out, did not confirm it; benchmarks/results/fit.md, "Few-shot across task types").
-    3 and 4 classes are interpolated, not measured. Why not all 6 for 2
-    classes: a step through k layers costs ~k/9 of a full step, and SetFit's pair count
-    grows with the square of the examples (at 8/class: 9 steps of 16 pairs for 2
-    classes, 24 for 3, 48 for 4, 80 for 5, 120 for 6) while ours grows linearly (n/2
-    steps), so n_classes + 1 layers keeps the pair tuning near a quarter of SetFit's
-    compute or less at every class count; 6 layers at 2 classes would take ~½.
-    """
-    return int(min(6, max(1, n_classes + 1)))
 
 
 def default_hparams(strategy: str, modality: str, n: int) -> tuple[int, float, int]:
@@ -260,7 +238,7 @@ def choose_strategy(
         )
 
     def est(s: str, e: int) -> float:
-        return estimate_seconds(s, modality, n, e, params, len(counts))
+        return estimate_seconds(s, modality, n, e, params)
 
     chosen_by = "user"
     if strategy == "auto":
