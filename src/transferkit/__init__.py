@@ -50,7 +50,6 @@ _LAZY = {
     "load_backbone": "transferkit.models.factory",
     "save_classifier": "transferkit.models.saving",
     "rank": "transferkit.select.rank",
-    "fit": "transferkit.workflows.fit",
     "compare": "transferkit.workflows.compare",
     "evaluate": "transferkit.evaluation.assess",
     "FitResult": "transferkit.core.results",
@@ -81,8 +80,42 @@ if TYPE_CHECKING:
     from transferkit.pipelines import pipeline
     from transferkit.select.rank import rank
     from transferkit.workflows.compare import compare
-    from transferkit.workflows.fit import fit
     from transferkit.zoo.registry import get_card, list_models
+
+
+def fit(
+    train: Any,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    **options: Any,
+) -> FitResult:
+    """Adapt a pretrained model to labelled data `train`; return a FitResult.
+
+    engine "local" (default) runs `transferkit.workflows.fit.fit` in this process: its
+    docstring lists every option (base, strategy, eval, epochs, lr, batch_size, seed,
+    out, resume, device, ...). engine "ray" runs that same fit data-parallel on `workers`
+    Ray Train workers (`transferkit.ray.fit`; needs ``pip install 'transferkit[ray]'``):
+    one optimizer step then sees ``workers x batch_size`` examples, the learning rate is
+    not scaled; `address` joins an existing Ray cluster (default: a local Ray).
+
+    >>> # r = transferkit.fit("train.csv", base="minilm-l6", out="my-model")
+    >>> # r = transferkit.fit("train.csv", engine="ray", workers=2, out="my-model")
+    """
+    from transferkit.errors import InputError
+
+    if engine == "ray":
+        from transferkit.ray.train import fit as ray_fit
+
+        return ray_fit(train, workers=workers, address=address, **options)
+    if engine != "local":
+        raise InputError(f"engine={engine!r}: use 'local' or 'ray'")
+    if workers != 1 or address is not None:
+        raise InputError("workers= and address= need engine='ray'")
+    from transferkit.workflows.fit import fit as local_fit
+
+    return local_fit(train, **options)
 
 
 def __getattr__(name: str) -> Any:

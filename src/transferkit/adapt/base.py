@@ -80,25 +80,51 @@ def set_head(clf: Any, weight: np.ndarray, bias: np.ndarray) -> None:
         lin.bias.copy_(torch.as_tensor(bias))
 
 
+def problem_for(data: Any) -> Any:
+    """The Problem of a model trained on `data` (a LabelledData): its task; for a
+    regression the target's name, mean and standard deviation (the head learns the
+    standardised target); multi-label thresholds are tuned after training."""
+    from transferkit.models.problems import REGRESSION, Problem
+
+    if data.task != REGRESSION:
+        return Problem(data.task)
+    t = np.asarray(data.targets(), dtype=np.float64)
+    std = float(t.std())
+    return Problem(
+        REGRESSION,
+        target_mean=float(t.mean()),
+        target_std=std if std > 0 else 1.0,
+        target_name=str(data.target_name),
+    )
+
+
 def attach_head(
     base: Base,
     classes: list[str],
     eval_data: Any | None,
     label_map: dict[str, str] | None = None,
+    problem: Any = None,
 ) -> HeadStart:
     """A Classifier for `classes` on the base body: the source head's rows reordered when
-    its labels match (case-insensitive, after `label_map` {data label: source label};
-    scored zero-shot on `eval_data` when given), else a new head, and the note says which
-    source head was dropped."""
+    its labels match (case-insensitive, after `label_map` {data label: source label}) and
+    it predicts the same kind of problem (scored zero-shot on single-label `eval_data`
+    when given), else a new head, and the note says which source head was dropped.
+    problem: the Problem to train (`problem_for`; single-label when None)."""
     from transferkit.core.inference import predict_logits
     from transferkit.models.classifier import Classifier, match_head
     from transferkit.models.factory import split_cut
+    from transferkit.models.problems import SINGLE, Problem, problem_of
 
+    problem = problem if problem is not None else Problem()
     src = base.source
     rows = None
-    if base.cut is None and src is not None:
+    if base.cut is None and src is not None and problem_of(src).kind == problem.kind:
         rows = match_head(src.labels, classes, label_map)
-    clf = Classifier(base.backbone, classes)
+    clf = Classifier(base.backbone, classes, problem=problem)
+    if rows is not None and problem.kind != SINGLE:
+        head = src.head_linear()
+        set_head(clf, head.weight.detach()[rows].numpy(), head.bias.detach()[rows].numpy())
+        return HeadStart(clf, None, f"kept the source head of {base.ref}", kept=True)
     if rows is not None:
         head = src.head_linear()
         set_head(clf, head.weight.detach()[rows].numpy(), head.bias.detach()[rows].numpy())
@@ -109,7 +135,12 @@ def attach_head(
             zero_shot = report(classes, eval_data.labels, zs_pred)
             note += f"; zero-shot accuracy before training {zero_shot['accuracy']:.4f}"
         return HeadStart(clf, zero_shot, note, kept=True)
-    note = f"new head for {len(classes)} classes"
+    width = problem.n_outputs(len(classes))
+    note = (
+        f"new head for {len(classes)} classes"
+        if problem.kind == SINGLE
+        else f"new {problem.kind} head ({width} output{'s' if width > 1 else ''})"
+    )
     if src is not None and base.cut is not None:
         note += (
             f"; dropped the source head of {split_cut(base.ref)[0]}: it does not fit the "

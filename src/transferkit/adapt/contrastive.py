@@ -62,12 +62,32 @@ def balanced_batches(y: np.ndarray, steps: int, batch_size: int, seed: int) -> l
     return out
 
 
+def same_pairs(y: torch.Tensor) -> torch.Tensor:
+    """(b, b) 1.0 where two examples form a positive pair: the same class (y: (b,) class
+    indices), or at least one shared label (y: (b, labels) 0/1, multi-label)."""
+    if y.dim() == 2:
+        yf = y.float()
+        return ((yf @ yf.T) > 0).float()
+    return (y[:, None] == y[None, :]).float()
+
+
+def rarest_label_keys(y: np.ndarray) -> np.ndarray:
+    """Multi-label rows (n, labels) → one class-like key each: the row's rarest label
+    (labels.shape[1] for an empty row), so batches can be balanced over labels."""
+    freq = y.sum(0)
+    order = np.where(y > 0.5, freq[None, :], np.inf)  # (n, labels): rare labels small
+    keys = order.argmin(1)
+    keys[~(y > 0.5).any(1)] = y.shape[1]
+    return keys
+
+
 def cosine_pair_loss(emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """SetFit's cosine-similarity loss over all in-batch pairs: mean (cos - same)^2,
-    positive and negative pairs weighted equally. emb: (b, d); y: (b,)."""
+    positive and negative pairs weighted equally. emb: (b, d); y: (b,) class indices or
+    (b, labels) 0/1 (`same_pairs`)."""
     z = F.normalize(emb, dim=-1)
     cos = z @ z.T  # (b, b)
-    same = (y[:, None] == y[None, :]).float()
+    same = same_pairs(y)
     iu = torch.triu_indices(len(y), len(y), offset=1)
     c, s = cos[iu[0], iu[1]], same[iu[0], iu[1]]  # (b(b-1)/2,)
     err = (c - s) ** 2
@@ -84,7 +104,7 @@ def supcon_loss(emb: torch.Tensor, y: torch.Tensor, temperature: float) -> torch
     eye = torch.eye(len(y), dtype=torch.bool, device=emb.device)
     logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
     log_p = (logits - torch.logsumexp(logits, dim=1, keepdim=True)).masked_fill(eye, 0.0)
-    pos = (y[:, None] == y[None, :]) & ~eye
+    pos = (same_pairs(y) > 0) & ~eye
     n_pos = pos.sum(1)
     has = n_pos > 0
     if not has.any():
@@ -186,6 +206,10 @@ def contrastive_tune(
     """Tune `backbone` in place with in-batch contrastive pairs; returns loop info and,
     under "features", the tuned (n, d) features of `items` (None when not computed).
 
+    y: (n,) class indices, or a (n, labels) 0/1 matrix (multi-label: a pair is positive
+    when its examples share at least one label; batches are balanced over each row's
+    rarest label).
+
     top_layers: tune only that many top layers of a BERT-like text body from cached
     lower-layer states (None: the whole body, for any backbone).
     """
@@ -221,7 +245,8 @@ def contrastive_tune(
             return pair_loss(backbone(to_device(batch, device)), yt[idx].to(device))
 
         module = backbone
-    plan_batches = balanced_batches(y, steps, batch_size, seed)
+    keys = rarest_label_keys(y) if y.ndim == 2 else y
+    plan_batches = balanced_batches(keys, steps, batch_size, seed)
     cfg = TrainConfig(  # one pass over the planned batches, through the one trainer
         epochs=1,
         batch_size=batch_size,

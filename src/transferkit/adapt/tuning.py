@@ -2,11 +2,17 @@
 
 - none: no training; the kept source head is used as it is.
 - probe: frozen features (from the feature cache, or rank's entry for this very data),
-  a regularised logistic head; a kept source head stays when the refitted one is worse.
+  a regularised linear head — softmax logistic (single-label), per-label logistic
+  (multi-label) or ridge on the standardised target (regression); a kept source head
+  stays when the refitted one is worse.
 - contrastive: the body's top layers tuned on in-batch pairs (`adapt.contrastive`),
   then a logistic head on the tuned features.
 - partial, full, lora: parameter groups (`core.strategies.param_groups`) trained by the
-  one trainer (`core.trainer.train_classifier`), checkpointed every epoch.
+  one trainer (`core.trainer.train_classifier`) with the problem's loss
+  (`core.objectives`), checkpointed every epoch.
+
+Multi-label models then get per-label thresholds tuned for F1 on the validation data
+(`core.linear_heads.tune_thresholds`), stored in the model's Problem.
 
 >>> # out = adapt(start, base, data, val, plan, AdaptOptions(seed=0))
 >>> # out.hyperparameters, out.history, out.body
@@ -43,6 +49,9 @@ class AdaptOptions:
     rank_features: bool = False  # rank has just encoded this data: reuse its features
     rank_data: Any = None  # what rank encoded (the data as given; `data` is a part of it)
     progress: bool = True
+    class_weight: str | None = None  # None | "balanced" (classes / labels)
+    regression_loss: str = "mse"  # "mse" | "huber" (on the standardised target)
+    validation: str = "the validation data"  # what eval_data is, for the notes
 
 
 @dataclass
@@ -66,17 +75,57 @@ def adapt(
     plan: Plan,
     opts: AdaptOptions,
 ) -> Adapted:
-    """Train `start.clf` on `data` (validated on `eval_data`) with `plan`'s strategy."""
+    """Train `start.clf` on `data` (validated on `eval_data`) with `plan`'s strategy, for
+    the problem `start.clf.problem` (its kind decides the head and the loss)."""
     if plan.strategy == "none":
         return _as_is(start, base)
-    y = np.array([data.classes.index(lab) for lab in data.labels])
+    y, ey = training_targets(start.clf.problem, data, eval_data)
     if plan.strategy in ("partial", "full", "contrastive") and hasattr(base.backbone, "model"):
         from transferkit.models.backbone import merge_lora
 
         base.backbone.model = merge_lora(base.backbone.model, copy=False)  # adapter folded in
     if plan.strategy in ("probe", "contrastive"):
-        return _head_on_features(start, base, data, y, eval_data, plan, opts)
-    return _gradient(start, base, data, y, eval_data, plan, opts)
+        out = _head_on_features(start, base, data, y, eval_data, plan, opts)
+    else:
+        out = _gradient(start, base, data, y, ey, eval_data, plan, opts)
+    if opts.class_weight is not None:
+        out.hyperparameters["class_weight"] = opts.class_weight
+    if start.clf.problem.kind == "multi-label":
+        out.notes.append(_tune_thresholds(start.clf, eval_data, ey, opts))
+    return out
+
+
+def training_targets(problem: Any, data: Any, eval_data: Any | None) -> tuple[Any, Any]:
+    """(train targets, validation targets or None) as the head learns them: class indices
+    or 0/1 label matrices in `data.classes` order, or the standardised target."""
+    import dataclasses
+
+    aligned = None if eval_data is None else dataclasses.replace(eval_data, classes=data.classes)
+    y, ey = data.targets(), None if aligned is None else aligned.targets()
+    if problem.kind == "regression":
+        y = (y - problem.target_mean) / problem.target_std
+        ey = None if ey is None else (ey - problem.target_mean) / problem.target_std
+    return y, ey
+
+
+def _tune_thresholds(clf: Any, eval_data: Any | None, ey: Any, opts: AdaptOptions) -> str:
+    """Per-label thresholds tuned for F1 on the validation data, into `clf.problem`."""
+    import dataclasses
+
+    from transferkit.core.inference import predict_logits
+    from transferkit.core.linear_heads import tune_thresholds
+
+    if eval_data is None:
+        return "no validation data: every label's threshold stays 0.5"
+    probs = clf.problem.scores(predict_logits(clf, eval_data.items))
+    th = tune_thresholds(probs, ey)
+    clf.problem = dataclasses.replace(clf.problem, thresholds=th)
+    untuned = sum(not (ey[:, j] > 0.5).any() for j in range(ey.shape[1]))
+    rest = f"; {untuned} label(s) without a positive there keep 0.5" if untuned else ""
+    return (
+        f"per-label thresholds tuned for F1 on {opts.validation} ({len(eval_data)} rows): "
+        f"{min(th):.2f}-{max(th):.2f}{rest}"
+    )
 
 
 def _as_is(start: HeadStart, base: Base) -> Adapted:
@@ -170,7 +219,6 @@ def _head_on_features(
 ) -> Adapted:
     """probe / contrastive: features (frozen or tuned), then a logistic-regression head."""
     from transferkit.core.inference import predict_logits
-    from transferkit.core.strategies import fit_logistic
 
     clf, hp = start.clf, {"seed": opts.seed}
     out = Adapted(hp)
@@ -179,8 +227,8 @@ def _head_on_features(
     else:
         feats, hit = _probe_features(start, base, data, opts)
         out.feature_cache = "hit" if hit else "miss"
-    w, b, c = fit_logistic(feats, y, len(data.classes), opts.seed)
-    hp["C"] = c
+    w, b, hp_head = _linear_head(clf.problem.kind, feats, y, len(data.classes), opts)
+    hp.update(hp_head)
     if start.zero_shot is not None and plan.strategy == "probe" and eval_data is not None:
         # train on from the source head only if it helps: compare on the validation data
         src_w = clf.head_linear().weight.detach().numpy().copy()
@@ -201,16 +249,36 @@ def _head_on_features(
     return out
 
 
+def _linear_head(
+    kind: str, feats: np.ndarray, y: np.ndarray, n_classes: int, opts: AdaptOptions
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(weight, bias, hyper-parameters) of the probe head for the problem's kind."""
+    from transferkit.core.linear_heads import fit_multilabel_logistic, fit_ridge
+    from transferkit.core.strategies import fit_logistic
+
+    if kind == "regression":
+        w, b, alpha = fit_ridge(feats, y)
+        return w, b, {"alpha": alpha, "head": "ridge on the standardised target"}
+    if kind == "multi-label":
+        w, b, c = fit_multilabel_logistic(feats, y, opts.seed, opts.class_weight)
+        return w, b, {"C": c, "head": "one logistic regression per label"}
+    w, b, c = fit_logistic(feats, y, n_classes, opts.seed, opts.class_weight)
+    return w, b, {"C": c}
+
+
 def _gradient(
     start: HeadStart,
     base: Base,
     data: Any,
     y: np.ndarray,
+    ey: np.ndarray | None,
     eval_data: Any | None,
     plan: Plan,
     opts: AdaptOptions,
 ) -> Adapted:
-    """partial / full / lora through the one trainer."""
+    """partial / full / lora through the one trainer, with the problem's loss."""
+    from transferkit.core.devices import current_device
+    from transferkit.core.objectives import objective_for
     from transferkit.core.strategies import param_groups
     from transferkit.core.trainer import TrainConfig, train_classifier
 
@@ -230,8 +298,19 @@ def _gradient(
         hp["freeze_groups"] = k if k is not None else len(backbone.layer_groups()) // 2
     if plan.strategy == "lora":
         hp.update(lora_rank=opts.lora_rank, lora_targets=opts.lora_targets)
+    kind = clf.problem.kind
+    objective = objective_for(
+        kind,
+        y,
+        n_classes=len(data.classes),
+        class_weight=opts.class_weight,
+        regression_loss=opts.regression_loss,
+        device=current_device(),
+    )
+    if kind == "regression":
+        hp["loss"] = f"{opts.regression_loss} on the standardised target"
     key_parts = [opts.fingerprint, base.ref, plan.strategy, plan.epochs, plan.lr]
-    key_parts += [plan.batch_size, opts.seed]
+    key_parts += [plan.batch_size, opts.seed, kind, opts.class_weight, opts.regression_loss]
     cfg = TrainConfig(
         epochs=plan.epochs,
         batch_size=plan.batch_size,
@@ -242,7 +321,7 @@ def _gradient(
         checkpoint_key=hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:24],
         progress=opts.progress,
     )
-    trained = train_classifier(clf, data, y, eval_data, groups, cfg)
+    trained = train_classifier(clf, data, y, eval_data, groups, cfg, eval_y=ey, objective=objective)
     out = Adapted(
         hp,
         history=trained.history,

@@ -53,13 +53,10 @@ def _quiet_third_party() -> None:
     # transformers' own deprecation notices (e.g. peft calling is_gradient_checkpointing)
     # are for library authors, not for a command-line user.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
+    # Through the environment, read when transformers is first imported: importing it
+    # here would cost seconds on calls that never need it (`--help`, the fast start).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def main() -> None:

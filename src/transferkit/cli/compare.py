@@ -52,6 +52,37 @@ def _table(result: dict[str, Any]) -> Any:
     return t
 
 
+def _table_targets(result: dict[str, Any]) -> Any:
+    """The table of a multi-label / regression comparison: its figures, the headline's
+    interval over seeds."""
+    from rich.table import Table
+
+    from transferkit.evaluation.multitask import FIGURES
+    from transferkit.evaluation.report import METHOD_NAMES
+
+    kind = result["task"]["kind"]
+    t = Table(title=f"transferkit compare ({kind}): {result['task'].get('name')}")
+    figures = FIGURES[kind]
+    for col in ("method", *figures, f"{result['task']['metric']} 95% interval", "train s"):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for key in ("transfer", "scratch", "classical"):
+        m = result.get(key)
+        if not m:
+            why = next((s["why"] for s in result["skipped"] if s["what"] == key), "not run")
+            t.add_row(METHOD_NAMES[key], *["—"] * len(figures), why, "")
+            continue
+        ci = m.get("seeds") or {}
+        interval = (
+            f"[{ci['low']:.3f}, {ci['high']:.3f}] n={ci['n']}"
+            if ci.get("interval_defined")
+            else "1 seed"
+        )
+        cells = ["—" if m.get(f) is None else f"{m[f]:.3f}" for f in figures]
+        name = METHOD_NAMES[key] + (f" ({m['strategy']})" if m.get("strategy") else "")
+        t.add_row(name, *cells, interval, f"{m['train_seconds']:.1f}")
+    return t
+
+
 def compare_command(
     train: Annotated[
         str, typer.Argument(help="training data: CSV/TSV/JSONL/Parquet file or image folder")
@@ -92,6 +123,16 @@ def compare_command(
     scratch_time_limit: Annotated[
         float | None, typer.Option(help="cap seconds of each scratch run")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="single-label | multi-label | regression (default: inferred, as fit does); "
+            "multi-label and regression compare with one-vs-rest TF-IDF + LR / TF-IDF + ridge"
+        ),
+    ] = None,
+    label_sep: Annotated[
+        str, typer.Option(help="multi-label: the separator between labels in one cell")
+    ] = "|",
     device: DeviceOption = "auto",
 ) -> None:
     """Prove that transfer helped: pretrained vs the same model from scratch vs a classical
@@ -121,6 +162,8 @@ def compare_command(
         scratch_time_limit=scratch_time_limit,
         say=lambda m: err.print(f"[dim]{m}[/dim]"),
         device=device,
+        task=task,
+        label_sep=label_sep,
     )
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), indent=2, allow_nan=False) + "\n")
@@ -135,6 +178,18 @@ def print_summary(result: dict[str, Any]) -> None:
     from rich.console import Console
 
     out = Console()
+    if result["task"].get("kind", "single-label") != "single-label":
+        out.print(_table_targets(result))
+        for p in result.get("learning_curve") or []:
+            cells = ", ".join(
+                f"{m} {p[m]['mean']:.3f}" for m in ("transfer", "scratch", "classical") if p.get(m)
+            )
+            out.print(f"learning curve, {p['size']} examples: {cells}")
+        for w in result["warnings"]:
+            out.print(f"[yellow]warning ({w['kind']})[/yellow]: {w['message']}")
+        for s in result["skipped"]:
+            out.print(f"[dim]not measured: {s['what']}: {s['why']}[/dim]")
+        return
     out.print(_table(result))
     ttr = result.get("time_to_reach")
     if ttr:

@@ -88,13 +88,24 @@ def export_command(
     for key in (
         "max_logit_diff",
         "agreement",
+        "label_agreement",
+        "max_prob_diff",
+        "max_abs_diff",
+        "correlation",
+        "micro_f1_torch",
+        "micro_f1_onnx",
+        "micro_f1_change_points",
+        "spearman_torch",
+        "spearman_onnx",
+        "mae_torch",
+        "mae_onnx",
         "accuracy_torch",
         "accuracy_onnx",
         "accuracy_change_points",
         "max_feature_diff",
         "min_feature_cosine",
     ):
-        if key in parity:
+        if parity.get(key) is not None:
             typer.echo(f"  {key:24s} {parity[key]:.6g}")
 
 

@@ -51,6 +51,28 @@ def fit_command(
     eval: Annotated[str | None, typer.Option("--eval", help="evaluation file or folder")] = None,  # noqa: A002
     text_column: Annotated[str | None, typer.Option(help="text column (auto-detected)")] = None,
     label_column: Annotated[str | None, typer.Option(help="label column (auto-detected)")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="single-label | multi-label | regression (default: inferred from the label "
+            "column — lists or strings joined with --label-sep: multi-label; non-integer "
+            "numbers: regression; anything else, integers included: single-label; the "
+            "output says how)"
+        ),
+    ] = None,
+    label_sep: Annotated[
+        str, typer.Option(help="multi-label: the separator between labels in one cell")
+    ] = "|",
+    class_weight: Annotated[
+        str | None,
+        typer.Option(
+            help="balanced: rare classes (single-label) or each label's positives "
+            "(multi-label: n_negative / n_positive) weigh more, in every strategy"
+        ),
+    ] = None,
+    regression_loss: Annotated[
+        str, typer.Option(help="regression: mse | huber, on the standardised target")
+    ] = "mse",
     budget: Annotated[float | None, typer.Option(help="wall-time budget in seconds")] = None,
     epochs: Annotated[int | None, typer.Option(help="epochs (gradient strategies)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
@@ -150,6 +172,10 @@ def fit_command(
             progress=progress,
             device=device,
             label_map=parse_label_map(label_map),
+            task=task,
+            label_sep=label_sep,
+            class_weight=class_weight,
+            regression_loss=regression_loss,
         )
     except TransferkitError as e:
         _fail(str(e))
@@ -232,8 +258,24 @@ def evaluate_command(
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     device: DeviceOption = "auto",
+    label_sep: Annotated[
+        str, typer.Option("--label-sep", help="multi-label: separator of labels in one cell")
+    ] = "|",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="multi-label: one probability threshold for every label (default: the "
+            "model's own per-label thresholds)",
+        ),
+    ] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-class table and confusion matrix of MODEL on DATA."""
+    """MODEL's figures on DATA, by the model's task: accuracy, macro-F1, per-class table and
+    confusion matrix (single-label); micro/macro/sample F1, subset accuracy, Hamming loss,
+    per-label figures and thresholds (multi-label); Spearman, Pearson, MAE, RMSE, R²
+    (regression)."""
     from transferkit.errors import TransferkitError
     from transferkit.evaluation.assess import evaluate
 
@@ -245,6 +287,8 @@ def evaluate_command(
             label_column=label_column,
             batch_size=batch_size,
             device=device,
+            label_sep=label_sep,
+            threshold=threshold,
         )
     except TransferkitError as e:
         _fail(str(e))

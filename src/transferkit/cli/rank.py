@@ -54,6 +54,19 @@ def rank_command(
             "for labels named differently (e.g. neg=NEGATIVE); others match ignoring case.",
         ),
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            help="single-label | multi-label | regression (default: inferred from the label "
+            "column, as fit does). Multi-label: each score is the mean over labels of its "
+            "binary per-label score (kNN drives); regression: LogME on the target itself "
+            "(it drives) and kNN R².",
+        ),
+    ] = None,
+    label_sep: Annotated[
+        str, typer.Option("--label-sep", help="multi-label: the separator between labels")
+    ] = "|",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     device: DeviceOption = "auto",
 ) -> None:
@@ -82,6 +95,8 @@ def rank_command(
         progress=True,  # on stderr: a bar on a terminal, plain lines in a log
         device=device,
         label_map=labels,
+        task=task,
+        label_sep=label_sep,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -98,10 +113,11 @@ def rank_command(
             console.print(f"{rank} {c['model']}{cut}: {c['why']}")
     for note in result.notes:
         console.print(f"note: {note}")
+    where = "rank.md" if result.task == "single-label" else "multitask.json"
     console.print(
-        f"ranked by {result.ranked_by} (the score whose order best matched the accuracy "
-        "candidates reach in benchmarks/results/rank.md); the other scores are shown for "
-        "comparison and flag disagreement (⚠)"
+        f"ranked by {result.ranked_by} (the score whose order best matched what candidates "
+        f"reach in benchmarks/results/{where}); the other scores are shown for comparison "
+        "and flag disagreement (⚠)"
     )
     if result.agreement:
         pairs = ", ".join(f"{k} {v:+.2f}" for k, v in result.agreement.items())

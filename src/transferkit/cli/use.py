@@ -83,12 +83,18 @@ def _read_inputs(
     return items
 
 
-def _row(result: Any, top_k: int | None) -> dict[str, Any]:
-    """One model's answer for one input, flattened to label/score (+ top_k)."""
+def _row(result: Any, top_k: int | None, kind: str = "single-label") -> dict[str, Any]:
+    """One model's answer for one input, flattened: label/score (+ top_k) for single-label,
+    ``labels`` (every label returned, with its score) for multi-label, ``score`` for
+    regression, ``embedding`` for features."""
     if isinstance(result, dict) and "error" in result:
         return {"error": result["error"]}
     if hasattr(result, "tolist"):  # feature-extraction
         return {"embedding": [round(float(x), 6) for x in result.tolist()]}
+    if kind == "multi-label":
+        return {"labels": [{"label": r["label"], "score": round(r["score"], 6)} for r in result]}
+    if kind == "regression":
+        return {"score": round(result["score"], 6)}
     ranked = result if isinstance(result, list) else [result]
     out: dict[str, Any] = {"label": ranked[0]["label"], "score": round(ranked[0]["score"], 6)}
     if top_k is not None:
@@ -116,6 +122,16 @@ def predict(
     ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", min=1, help="Return the K best labels.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Multi-label models: return every label whose probability reaches this "
+            "value (instead of the model's own per-label thresholds).",
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help='Print a JSON list of {"input", "label", "score"}.')
@@ -154,15 +170,23 @@ def predict(
 ) -> None:
     """Predict with a pretrained or adapted model (bad inputs are reported, not fatal).
 
+    Single-label models give a label and its score; multi-label models the labels whose
+    probability passes its threshold (`labels`, with scores; --threshold, --top-k override);
+    regression models a `score` in the target's units.
     Bad inputs in a batch are reported by position; the others still get predictions.
     --engine ray labels --file on Ray Data (--workers actors, each loading the model once)
     and writes --out (.parquet, .jsonl, .csv, or a folder of Parquet files).
     """
+    from transferkit.cli.ready import FAST_TASKS, fast_start_allowed, prepare_ready, ready_pipe
     from transferkit.cli.scale import check_engine
-    from transferkit.pipelines import check_task, pipeline
+    from transferkit.models.problems import problem_of
 
-    check_task(task)
+    if task not in FAST_TASKS:  # the text tasks need no torch import to be checked
+        from transferkit.pipelines import check_task
+
+        check_task(task)
     check_engine(engine, workers, address)
+    fast = fast_start_allowed(task, device, engine)
     if engine == "ray":
         _predict_on_ray(
             task,
@@ -177,6 +201,7 @@ def predict(
             workers,
             address,
             as_json,
+            threshold,
         )
         return
     if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
@@ -196,14 +221,28 @@ def predict(
         raise InputError(f"--model given twice with the same value: {refs}")
     show_progress = len(items) > 64  # a bar on a terminal, plain lines in a log
     columns: dict[str, list[dict[str, Any]]] = {}
+    on_torch: list[str | None] = []
     for ref in refs:
-        with _status(f"loading model {ref or 'for ' + task}"):
-            pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
+        pipe = ready_pipe(task, ref, items, batch_size) if fast else None
+        if pipe is None:
+            with _status(f"loading model {ref or 'for ' + task}"):
+                from transferkit.pipelines import pipeline
+
+                pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
+            on_torch.append(ref)
         kw: dict[str, Any] = {} if task == "feature-extraction" else {"top_k": top_k}
         if task == "image-classification" and top_k is None:
             kw["top_k"] = 5
+        kind = "features" if task == "feature-extraction" else problem_of(pipe.model).kind
+        if threshold is not None:
+            if kind != "multi-label":
+                raise InputError(
+                    f"--threshold applies to multi-label models; {ref or task!r} is {kind} — "
+                    "leave --threshold out."
+                )
+            kw["threshold"] = threshold
         results = pipe(items, errors="report", progress=show_progress, **kw)
-        columns[ref or "default"] = [_row(r, top_k) for r in results]
+        columns[ref or "default"] = [_row(r, top_k, kind) for r in results]
     names = list(columns)
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(items):
@@ -224,6 +263,8 @@ def predict(
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         _print_table(rows, names)
+    for ref in on_torch if fast else []:
+        prepare_ready(task, ref)
     if all(_all_failed(r, names) for r in rows):
         raise typer.Exit(2)
 
@@ -241,6 +282,7 @@ def _predict_on_ray(
     workers: int,
     address: str | None,
     as_json: bool,
+    threshold: float | None = None,
 ) -> None:
     """`predict --engine ray`: one model over --file into --out, on Ray Data."""
     if inputs or file is None or out is None:
@@ -261,6 +303,7 @@ def _predict_on_ray(
         text_column=text_column,
         top_k=top_k,
         device="cpu" if device == "auto" else device,
+        threshold=threshold,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
@@ -300,16 +343,32 @@ def _report_errors(rows: list[dict[str, Any]], names: list[str]) -> None:
                 )
 
 
+def _table_cells(part: dict[str, Any], every_list: bool = False) -> dict[str, Any]:
+    """One model's answer as table cells: top_k (or, with `every_list`, every list) becomes
+    JSON; multi-label labels become ``labels`` = "a|b" (the training data's own format)
+    and ``scores`` (JSON {label: probability})."""
+    if "labels" not in part:
+        return {
+            k: json.dumps(v) if isinstance(v, list) and (every_list or k == "top_k") else v
+            for k, v in part.items()
+        }
+    ranked = part["labels"]
+    return {
+        "labels": "|".join(r["label"] for r in ranked),
+        "scores": json.dumps({r["label"]: r["score"] for r in ranked}),
+    }
+
+
 def _flat(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
     if len(names) == 1:
-        flat = {k: v for k, v in row.items() if k != "top_k"}
-        if "top_k" in row:
-            flat["top_k"] = json.dumps(row["top_k"])
-        return flat
+        return {
+            "input": row["input"],
+            **_table_cells({k: v for k, v in row.items() if k != "input"}),
+        }
     flat = {"input": row["input"]}
     for n, p in row["models"].items():
-        for k, v in p.items():
-            flat[f"{k}[{n}]"] = json.dumps(v) if isinstance(v, list) else v
+        for k, v in _table_cells(p, every_list=True).items():
+            flat[f"{k}[{n}]"] = v
     return flat
 
 
@@ -397,6 +456,13 @@ def _print_table(rows: list[dict[str, Any]], names: list[str]) -> None:
                     f"embedding ({len(emb)})",
                     ", ".join(f"{x:.3f}" for x in emb[:3]) + ", ...",
                 ]
+            elif "labels" in p:
+                cells += [
+                    " | ".join(r["label"] for r in p["labels"]) or "(none)",
+                    " | ".join(f"{r['score']:.3f}" for r in p["labels"]),
+                ]
+            elif "label" not in p:  # regression
+                cells += ["", f"{p['score']:.4f}"]
             elif "top_k" in p:
                 cells += [
                     " | ".join(r["label"] for r in p["top_k"]),

@@ -270,10 +270,12 @@ def run_loop(
     validate: Callable[[], float] | None = None,
     callbacks: list[Callback] | None = None,
     on_train_mode: Callable[[], None] | None = None,
+    metric: str = "val_accuracy",
 ) -> LoopState:
     """Train the parameters in `param_groups` (each {"params", "lr"}); return the state.
 
-    When `validate` is given, the weights of the best epoch are restored at the end.
+    When `validate` is given, the weights of the best epoch are restored at the end; its
+    score goes into each epoch's history record under `metric`.
     On CUDA (`core.devices.current_device`) the loss is computed under mixed precision,
     with a gradient scaler for fp16 (unscaled before clipping).
     """
@@ -325,7 +327,7 @@ def run_loop(
             record = {"epoch": state.epoch + 1, "loss": state.loss}
             if validate is not None:
                 score = float(validate())
-                record["val_accuracy"] = score
+                record[metric] = score
                 if score > state.best_metric:
                     state.best_metric, state.best_epoch = score, state.epoch
                     state.best_state = trainable_state(module)

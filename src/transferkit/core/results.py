@@ -15,6 +15,14 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+# The evaluation figures `fit --json` and a model folder's metrics keep, per task.
+EVAL_HEADLINE = {
+    "single-label": ("accuracy", "macro_f1", "n"),
+    "multi-label": ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "n"),
+    "regression": ("spearman", "pearson", "mae", "rmse", "r2", "n"),
+}
+
+
 @dataclass
 class FitResult:
     """What `fit` made: the model (a Classifier), where it was saved, and how."""
@@ -39,6 +47,10 @@ class FitResult:
     device: str = "cpu"  # what trained it ("cuda:0 (…, bf16 mixed precision)")
     engine: str = "local"  # "local" | "ray" (Ray Train, `workers` data-parallel ranks)
     workers: int = 1
+    task: str = "single-label"  # "single-label" | "multi-label" | "regression"
+    task_how: str = "inferred"  # "inferred" (from the label column) | "given"
+    task_reason: str = ""  # how the task was decided, one sentence
+    problem: dict[str, Any] = field(default_factory=dict)  # Problem.to_config() of the model
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` output of `transferkit fit`."""
@@ -47,10 +59,12 @@ class FitResult:
     def to_json(self) -> dict[str, Any]:
         ev = None
         if self.eval is not None:
-            ev = {k: self.eval[k] for k in ("accuracy", "macro_f1", "n")}
+            keys = EVAL_HEADLINE.get(self.task, EVAL_HEADLINE["single-label"])
+            ev = {k: self.eval[k] for k in keys if k in self.eval}
         return {
             "model_dir": self.model_dir,
             "base": self.base,
+            "task": {"kind": self.task, "how": self.task_how, "reason": self.task_reason},
             "strategy": self.strategy,
             "reason": self.reason,
             "base_reason": self.base_reason,
@@ -76,6 +90,7 @@ class RankResult:
     agreement: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     ranked_by: str = "knn"
+    task: str = "single-label"  # "multi-label" | "regression": scores are per task
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +100,7 @@ class RankResult:
             else self.recommendation.to_dict(),
             "data": {
                 "modality": self.modality,
+                "task": self.task,
                 "examples": self.n_examples,
                 "scored_on": self.n_scored,
                 "classes": self.counts,
@@ -176,6 +192,39 @@ class EvaluationReport(_MappingResult):
     n: int
     per_class: dict[str, dict[str, float]]
     confusion: dict[str, Any]
+
+
+@dataclass(eq=False)
+class MultiLabelReport(_MappingResult):
+    """`evaluate`'s result for a multi-label model (`core.metrics.multilabel_report`):
+    micro/macro/sample F1, subset accuracy, Hamming loss, per-label precision/recall/F1/
+    support/threshold, and the thresholds used (one per label, in `labels` order)."""
+
+    micro_f1: float
+    macro_f1: float
+    samples_f1: float
+    subset_accuracy: float
+    hamming_loss: float
+    n: int
+    labels: list[str]
+    per_label: dict[str, dict[str, Any]]
+    thresholds: list[float] | None
+    task: str = "multi-label"
+
+
+@dataclass(eq=False)
+class RegressionReport(_MappingResult):
+    """`evaluate`'s result for a regression model (`core.metrics.regression_report`), in
+    the target's units: MAE, RMSE, R², Spearman, Pearson (None where undefined), n."""
+
+    mae: float
+    rmse: float
+    r2: float | None
+    spearman: float | None
+    pearson: float | None
+    n: int
+    target: str = "score"
+    task: str = "regression"
 
 
 @dataclass(eq=False)

@@ -34,6 +34,9 @@ _TEXT_RATE = {"encode": 300.0, "full": 19.2, "partial": 30.0, "lora": 30.0, "con
 _IMAGE_RATE = {"encode": 35.0, "full": 12.0, "partial": 18.0, "lora": 12.0, "contrastive": 12.0}
 _REF_PARAMS = {"text": 22.7e6, "image": 3.5e6}
 _GRADIENT_SETUP_S = 5.0
+# A regression with fewer rows than this gets a probe from `auto` (tuning a 22M body on
+# a few dozen numbers overfits; there is no contrastive option without classes).
+REGRESSION_PROBE_BELOW = 100
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,31 @@ def _auto_image(
 
 
 def _auto_text(
-    counts: dict[str, int], budget: float | None, est: Any
+    counts: dict[str, int],
+    budget: float | None,
+    est: Any,
+    kind: str = "single-label",
+    n: int | None = None,
 ) -> tuple[str, tuple[str, str], int | None]:
-    """(strategy, (reason, rationale), epochs override or None) for text data."""
-    n, per_class = sum(counts.values()), min(counts.values())
+    """(strategy, (reason, rationale), epochs override or None) for text data.
+
+    Multi-label data is judged by its rarest label (rows carrying it); a regression never
+    gets contrastive tuning (its pairs need classes): few rows get a probe."""
+    n = sum(counts.values()) if n is None else n
+    if kind == "regression":
+        if n < REGRESSION_PROBE_BELOW:
+            return (
+                "probe",
+                _say(
+                    f"only {n} targets: too few to tune the body without overfitting, so a "
+                    "ridge head on frozen features (contrastive pairs need classes, so not "
+                    "for a regression)"
+                ),
+                None,
+            )
+        return _auto_text_large(n, budget, est, "targets")
+    seen = [c for c in counts.values() if c > 0]
+    per_class = min(seen) if seen else 0
     if per_class < 4:
         return (
             "probe",
@@ -153,15 +177,24 @@ def _auto_text(
                 ),
                 None,
             )
+        pairs = " (pairs share a label)" if kind == "multi-label" else ""
         return (
             "contrastive",
             _say(
-                f"few labels ({per_class}-{max(counts.values())} per class): SetFit-style "
-                "contrastive pairs tune the body, then a head",
+                f"few labels ({per_class}-{max(counts.values())} per "
+                f"{'label' if kind == 'multi-label' else 'class'}): SetFit-style contrastive "
+                f"pairs{pairs} tune the body, then a head",
                 Est(f" (~{c_est:.0f} s)"),
             ),
             None,
         )
+    return _auto_text_large(n, budget, est, "labelled examples")
+
+
+def _auto_text_large(
+    n: int, budget: float | None, est: Any, what: str
+) -> tuple[str, tuple[str, str], int | None]:
+    """full fine-tuning when it fits the budget, else one LoRA epoch, else a probe."""
     e, _, _ = default_hparams("full", "text", n)
     full_s = est("full", e)
     if budget is None or full_s <= budget:
@@ -169,7 +202,7 @@ def _auto_text(
         return (
             "full",
             _say(
-                f"{n} labelled examples are enough to fine-tune the whole body",
+                f"{n} {what} are enough to fine-tune the whole body",
                 Est(f" (about {full_s:.0f} s for {e} epochs{within}"),
             ),
             None,
@@ -222,15 +255,26 @@ def choose_strategy(
     epochs: int | None = None,
     lr: float | None = None,
     batch_size: int | None = None,
+    kind: str = "single-label",
+    n: int | None = None,
 ) -> Plan:
     """Resolve `strategy` ("auto" or a name) into a Plan with a one-sentence reason.
 
+    kind: the problem ("single-label", "multi-label", "regression"); n: the number of
+    training rows (default: the sum of `counts`, which multi-label counts per label).
     Raises InputError when the budget is too small for the chosen strategy (named with
-    its estimate) and when LoRA is asked for an image model.
+    its estimate), when LoRA is asked for an image model, and for contrastive tuning of
+    a regression.
     """
     if strategy not in STRATEGIES:
         raise InputError(f"strategy={strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    n = sum(counts.values())
+    n = sum(counts.values()) if n is None else int(n)
+    if strategy == "contrastive" and kind == "regression":
+        raise InputError(
+            "strategy='contrastive' tunes the body on pairs of the same / different classes; "
+            "a regression target has no classes to pair. Use --strategy probe, partial, full "
+            "or lora (or auto)."
+        )
     if strategy == "lora" and modality == "image":
         raise InputError(
             "strategy='lora' applies to transformer text models (attention projections); "
@@ -252,7 +296,7 @@ def choose_strategy(
         if modality == "image":
             strategy, (reason, rationale) = _auto_image(n, min(counts.values()), budget, est)
         else:
-            strategy, (reason, rationale), e_auto = _auto_text(counts, budget, est)
+            strategy, (reason, rationale), e_auto = _auto_text(counts, budget, est, kind, n)
             epochs = epochs or e_auto
     else:
         reason = rationale = f"strategy {strategy!r} chosen by the user"
@@ -270,9 +314,14 @@ def choose_strategy(
 
 
 def fit_logistic(
-    features: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0
+    features: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    seed: int = 0,
+    class_weight: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """L2-regularised logistic regression with C chosen by stratified k-fold CV on train.
+    """L2-regularised logistic regression with C chosen by stratified k-fold CV on train
+    (`class_weight="balanced"`: scikit-learn's n / (k · n_c) example weights).
 
     Returns (weight (n_classes, d), bias (n_classes,), C) for a Linear head whose softmax
     equals the model's probabilities: binary sigmoid(z) = softmax(-z/2, z/2).
@@ -288,10 +337,11 @@ def fit_logistic(
         cv = StratifiedKFold(k, shuffle=True, random_state=seed)
         scores = []
         for c in grid:
-            lr = LogisticRegression(C=c, max_iter=2000)
+            lr = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight)
             scores.append(cross_val_score(lr, features, y, cv=cv).mean())
         best_c = grid[int(np.argmax(scores))]
-    lr = LogisticRegression(C=best_c, max_iter=3000).fit(features, y)
+    lr = LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight)
+    lr = lr.fit(features, y)
     coef, icpt = lr.coef_.astype(np.float32), lr.intercept_.astype(np.float32)
     if n_classes == 2:
         coef = np.stack([-coef[0] / 2, coef[0] / 2])

@@ -9,9 +9,11 @@ augmentation (random horizontal flips). A comparison of transfer with scratch is
 for like by construction.
 
 - `train(module, step_loss, plan, groups, cfg)`: any loss over batches of indices.
-- `train_classifier(clf, data, y, eval_data, groups, cfg)`: cross-entropy on a
-  Classifier, validation accuracy per epoch (best epoch kept), optional per-epoch train
-  accuracy and training seconds (`cfg.curves`) for compare's curves.
+- `train_classifier(clf, data, y, eval_data, groups, cfg)`: the loss of the problem's
+  kind (`core.objectives`: cross-entropy, BCE with optional pos_weight, MSE/Huber on the
+  standardised target) on a Classifier, the kind's validation score per epoch (best
+  epoch kept), optional per-epoch train score and training seconds (`cfg.curves`) for
+  compare's curves.
 
 >>> # out = train_classifier(clf, data, y, val, groups, TrainConfig(epochs=3, batch_size=32))
 >>> # out.history[-1] -> {"epoch": 3, "loss": ..., "val_accuracy": ...}
@@ -112,6 +114,7 @@ def train(
     *,
     validate: Callable[[], float] | None = None,
     callbacks: Sequence[Any] = (),
+    metric: str = "val_accuracy",
 ) -> TrainOutcome:
     """Train the parameters in `groups` (each {"params", "lr"}) of `module`.
 
@@ -156,6 +159,7 @@ def train(
             validate=validate,
             callbacks=cbs,
             on_train_mode=lambda: _frozen_groups_eval(module),
+            metric=metric,
         )
     return TrainOutcome(
         history=state.history,
@@ -244,21 +248,29 @@ def train_classifier(
     eval_data: Any | None,
     groups: list[dict[str, Any]],
     cfg: TrainConfig,
+    *,
+    eval_y: np.ndarray | None = None,
+    objective: Any = None,
 ) -> TrainOutcome:
-    """Cross-entropy training of the Classifier `clf` on `data` (a LabelledData with
-    integer targets `y`), validated on `eval_data` after every epoch (best epoch kept)."""
+    """Train the Classifier `clf` on `data` (a LabelledData) with targets `y`, validated
+    on `eval_data` (targets `eval_y`) after every epoch (best epoch kept).
+
+    objective: a `core.objectives.Objective` (loss + validation score); None is
+    single-label cross-entropy with `y` and `eval_y` class indices (`eval_y` defaults to
+    the indices of `eval_data.labels`)."""
     from transferkit.core.devices import current_device, to_device
     from transferkit.core.distributed import ddp
-    from transferkit.core.loop import Callback
+    from transferkit.core.objectives import objective_for
 
     device = current_device()
+    if objective is None:
+        objective = objective_for("single-label", y, n_classes=len(data.classes), device=device)
     net = ddp(clf.to(device), device)  # clf itself outside a process group
     inputs = ModelInputs(clf.backbone, data.items, data.modality)
-    yt = torch.as_tensor(y).to(device)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    yt = objective.targets(y).to(device)
 
     def step_loss(idx: list[int]) -> torch.Tensor:
-        return loss_fn(net(to_device(inputs.batch(idx, augment=True), device)), yt[idx])
+        return objective.loss(net(to_device(inputs.batch(idx, augment=True), device)), yt[idx])
 
     clock = {"eval": 0.0, "start": time.time()}
 
@@ -271,28 +283,16 @@ def train_classifier(
     validate = None
     if eval_data is not None:
         val = ModelInputs(clf.backbone, eval_data.items, eval_data.modality)
-        ey = np.array([data.classes.index(x) for x in eval_data.labels])
-        all_val = list(range(len(val)))
+        if eval_y is None:
+            eval_y = np.array([data.classes.index(x) for x in eval_data.labels])
+        ey, all_val = eval_y, list(range(len(val)))
 
         def validate() -> float:
-            return timed(lambda: float((val.logits(clf, all_val).argmax(1) == ey).mean()))
+            return timed(lambda: objective.score(val.logits(clf, all_val), ey))
 
     callbacks: list[Any] = []
     if cfg.curves:
-        rng = np.random.default_rng(cfg.seed)
-        sample = np.sort(rng.permutation(len(inputs))[: cfg.curves]).tolist()
-
-        class _Curves(Callback):
-            """Adds train accuracy and training seconds to the epoch's history record."""
-
-            def on_epoch_end(self, state: Any) -> None:
-                record = state.history[-1]
-                record["train_accuracy"] = timed(
-                    lambda: float((inputs.logits(clf, sample).argmax(1) == y[sample]).mean())
-                )
-                record["seconds"] = time.time() - clock["start"] - clock["eval"]
-
-        callbacks.append(_Curves())
+        callbacks.append(_curves(clf, inputs, y, objective, cfg, timed, clock))
     clock["start"] = time.time()
     return train(
         clf,
@@ -302,4 +302,31 @@ def train_classifier(
         cfg,
         validate=validate,
         callbacks=callbacks,
+        metric=objective.metric,
     )
+
+
+def _curves(
+    clf: Any,
+    inputs: ModelInputs,
+    y: np.ndarray,
+    objective: Any,
+    cfg: TrainConfig,
+    timed: Callable[[Callable[[], float]], float],
+    clock: dict[str, float],
+) -> Any:
+    """A callback adding the train score (on `cfg.curves` fixed training examples; key
+    "train_accuracy" for single-label) and training seconds to each epoch's record."""
+    from transferkit.core.loop import Callback
+
+    rng = np.random.default_rng(cfg.seed)
+    sample = np.sort(rng.permutation(len(inputs))[: cfg.curves]).tolist()
+    key = "train_" + objective.metric.removeprefix("val_")
+
+    class _Curves(Callback):
+        def on_epoch_end(self, state: Any) -> None:
+            record = state.history[-1]
+            record[key] = timed(lambda: objective.score(inputs.logits(clf, sample), y[sample]))
+            record["seconds"] = time.time() - clock["start"] - clock["eval"]
+
+    return _Curves()

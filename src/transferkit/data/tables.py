@@ -17,7 +17,18 @@ from transferkit.errors import DataError, FileMissingError, InputError
 logger = logging.getLogger(__name__)
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "question", "input")
-LABEL_COLUMNS = ("label", "labels", "target", "class", "category", "y", "sentiment")
+LABEL_COLUMNS = (
+    "label",
+    "labels",
+    "target",
+    "class",
+    "category",
+    "y",
+    "sentiment",
+    "tags",
+    "score",
+    "rating",
+)
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}
 
 

@@ -1,5 +1,6 @@
 """Classical baselines a transferred model has to beat: TF-IDF + logistic regression for
-text, downscaled pixels + logistic regression for images.
+text (one-vs-rest for multi-label data), TF-IDF + ridge regression for a numeric target,
+downscaled pixels + logistic regression for images.
 
 Both follow the scikit-learn estimator contract: hyper-parameters are keyword
 arguments stored unchanged, learned state ends in ``_``, `fit` returns ``self``, and
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from transferkit.errors import DataError, FileMissingError, InputError, NotFittedError
 
@@ -208,33 +209,315 @@ class TfidfLogReg(_LogRegBaseline):
 
     def fit(self, texts: Sequence[str], labels: Sequence[Any]) -> TfidfLogReg:
         """Fit on `texts` with one label (string or int) per text; returns self."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import FeatureUnion, Pipeline
+        from sklearn.pipeline import Pipeline
 
         start = time.perf_counter()
         X = _check_texts(texts)
         y = _check_labels(labels, len(X))
-        parts: list[tuple[str, Any]] = [
-            ("word", TfidfVectorizer(ngram_range=self.word_ngrams, sublinear_tf=self.sublinear_tf))
-        ]
-        if self.char_ngrams is not None:
-            parts.append(
-                (
-                    "char",
-                    TfidfVectorizer(
-                        analyzer="char_wb",
-                        ngram_range=self.char_ngrams,
-                        sublinear_tf=self.sublinear_tf,
-                        max_features=self.max_char_features,
-                    ),
-                )
-            )
         pipeline = Pipeline(
-            [("features", FeatureUnion(parts)), ("clf", LogisticRegression(max_iter=self.max_iter))]
+            [("features", _tfidf_union(self)), ("clf", LogisticRegression(max_iter=self.max_iter))]
         )
         self._fit_pipeline(pipeline, X, y, start)
         return self
+
+
+def _tfidf_union(est: Any) -> Any:
+    """The word (+ character) TF-IDF feature union of a text baseline's parameters."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    parts: list[tuple[str, Any]] = [
+        ("word", TfidfVectorizer(ngram_range=est.word_ngrams, sublinear_tf=est.sublinear_tf))
+    ]
+    if est.char_ngrams is not None:
+        parts.append(
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=est.char_ngrams,
+                    sublinear_tf=est.sublinear_tf,
+                    max_features=est.max_char_features,
+                ),
+            )
+        )
+    return FeatureUnion(parts)
+
+
+def _label_matrix(
+    labels: Any, n: int, classes: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-label targets as ``(0/1 int matrix (n, L), label names (L,))``.
+
+    `labels` is either a 0/1 array (numpy or pandas; columns named by `classes`, default
+    0..L-1) or a list with one collection of label names per example
+    (``[["game", "audio"], [], ...]``).
+    """
+    if hasattr(labels, "shape"):
+        arr = np.asarray(labels)
+        if arr.ndim != 2 or not np.isin(arr, (0, 1)).all():
+            raise InputError(
+                f"multi-label targets must be a 0/1 matrix (examples, labels); got shape "
+                f"{arr.shape}. Pass indicators (1 = the label applies) or lists of label names."
+            )
+        names = np.asarray(classes if classes is not None else range(arr.shape[1]), dtype=object)
+        if len(names) != arr.shape[1]:
+            raise InputError(
+                f"{len(names)} classes for a target matrix with {arr.shape[1]} columns; "
+                "pass one name per column."
+            )
+        y = arr.astype(int)
+    else:
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        for i, row in enumerate(labels):
+            if isinstance(row, str) or not hasattr(row, "__iter__"):
+                raise InputError(
+                    f"labels[{i}] is {row!r}; each example needs a list of label names "
+                    "(e.g. ['game', 'audio'], or [] for none). Split 'a|b' strings first."
+                )
+        mlb = MultiLabelBinarizer(classes=list(classes) if classes is not None else None)
+        y = mlb.fit_transform([[str(v) for v in row] for row in labels])
+        names = np.asarray(mlb.classes_, dtype=object)
+    if y.shape[0] != n:
+        raise InputError(f"got {n} examples but {y.shape[0]} label rows; pass one per example.")
+    absent = [str(names[j]) for j in np.flatnonzero(y.sum(axis=0) == 0)]
+    if absent:
+        raise DataError(
+            f"label(s) {', '.join(absent[:10])} appear in no training example; a one-vs-rest "
+            "classifier cannot learn them. Drop those labels or add examples."
+        )
+    if y.shape[1] < 1:
+        raise DataError("the targets hold no label at all; check the label column.")
+    return y, names
+
+
+def _quiet_absent_labels() -> Any:
+    """In a cross-validation fold a rare label can be absent; one-vs-rest then predicts
+    it never there and warns. That is expected here, not a problem to report."""
+    import warnings
+
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+    return ctx
+
+
+class TfidfOneVsRest(BaseEstimator):
+    """Multi-label: the TF-IDF features of `TfidfLogReg`, one L2 logistic regression per
+    label (one-vs-rest), and per-label decision thresholds.
+
+    Args:
+        C: inverse regularisation strength shared by the labels, or ``"cv"`` (default)
+            to pick it from `cv_Cs` by 3-fold cross-validated micro-F1 (at 0.5).
+        thresholds: ``"cv"`` (default): per label, the threshold in 0.05..0.95 that
+            maximises its F1 on 3-fold out-of-fold probabilities (`fit`'s own rule,
+            `core.linear_heads.tune_thresholds`, so the baseline tunes what a fitted
+            model tunes on its validation data); or one number for every label (0.5).
+        word_ngrams, char_ngrams, max_char_features, sublinear_tf, max_iter, cv_Cs,
+            random_state: as in `TfidfLogReg`.
+
+    Attributes (after fit): ``pipeline_``, ``classes_`` (label names, column order),
+    ``C_``, ``thresholds_`` (L,), ``fit_seconds_``.
+
+    Example:
+        >>> texts = ["a game", "audio tool", "audio game", "text editor"] * 3
+        >>> clf = TfidfOneVsRest(C=10.0, thresholds=0.5, char_ngrams=None)
+        >>> clf = clf.fit(texts, [["game"], ["audio"], ["audio", "game"], []] * 3)
+        >>> clf.predict(["an audio game"]).tolist()
+        [[1, 1]]
+    """
+
+    def __init__(
+        self,
+        *,
+        C: float | str = "cv",
+        thresholds: float | str = "cv",
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] | None = (3, 5),
+        max_char_features: int | None = 100_000,
+        sublinear_tf: bool = True,
+        max_iter: int = 2000,
+        cv_Cs: Sequence[float] = (1.0, 3.0, 10.0, 30.0),
+        random_state: int = 0,
+    ) -> None:
+        self.C = C
+        self.thresholds = thresholds
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_char_features = max_char_features
+        self.sublinear_tf = sublinear_tf
+        self.max_iter = max_iter
+        self.cv_Cs = cv_Cs
+        self.random_state = random_state
+
+    def fit(
+        self, texts: Sequence[str], labels: Any, *, classes: Sequence[str] | None = None
+    ) -> TfidfOneVsRest:
+        """Fit on `texts` with a 0/1 matrix (columns named by `classes`) or a list of
+        label names per text; returns self."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV, KFold, cross_val_predict
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.pipeline import Pipeline
+
+        from transferkit.core.linear_heads import tune_thresholds
+
+        start = time.perf_counter()
+        _check_c(self.C, self.cv_Cs)
+        th = self.thresholds
+        if not (th == "cv" or (isinstance(th, int | float) and 0.0 < float(th) < 1.0)):
+            raise InputError(f"thresholds={th!r}; pass 'cv' or a number in (0, 1), e.g. 0.5.")
+        X = _check_texts(texts)
+        y, names = _label_matrix(labels, len(X), classes)
+        pipeline = Pipeline(
+            [
+                ("features", _tfidf_union(self)),
+                ("clf", OneVsRestClassifier(LogisticRegression(max_iter=self.max_iter))),
+            ]
+        )
+        folds = KFold(n_splits=min(3, len(X)), shuffle=True, random_state=self.random_state)
+        ctx = _quiet_absent_labels()
+        try:
+            with one_thread():
+                c = float(self.C) if self.C != "cv" else None
+                if c is None:
+                    grid = {"clf__estimator__C": list(self.cv_Cs)}
+                    search = GridSearchCV(pipeline, grid, cv=folds, scoring="f1_micro")
+                    c = float(search.fit(X, y).best_params_["clf__estimator__C"])
+                pipeline.set_params(clf__estimator__C=c)
+                if th == "cv":
+                    oof = cross_val_predict(pipeline, X, y, cv=folds, method="predict_proba")
+                    self.thresholds_ = np.asarray(tune_thresholds(oof, y))
+                else:
+                    self.thresholds_ = np.full(y.shape[1], float(th))
+                pipeline.fit(X, y)
+        except ValueError as err:  # e.g. "empty vocabulary" when every text is blank
+            raise DataError(
+                f"TfidfOneVsRest could not be fitted on {len(X)} examples: {err}. "
+                "Check that the inputs are not empty."
+            ) from err
+        finally:
+            ctx.__exit__(None, None, None)
+        self.pipeline_, self.classes_, self.C_ = pipeline, names, c
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Per-label probabilities, shape (n_examples, n_labels), columns in ``classes_``."""
+        if not hasattr(self, "pipeline_"):
+            raise NotFittedError(
+                "this TfidfOneVsRest is not fitted yet; call .fit(texts, labels) first."
+            )
+        with one_thread():
+            return self.pipeline_.predict_proba(_check_texts(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """0/1 matrix (n_examples, n_labels): 1 where the probability reaches the label's
+        threshold (``thresholds_``)."""
+        return (self.predict_proba(texts) >= self.thresholds_).astype(int)
+
+
+class TfidfRidge(RegressorMixin, BaseEstimator):
+    """Regression: the TF-IDF features of `TfidfLogReg`, then ridge regression on the
+    target (centred by the intercept; ridge is scale-equivariant, so no standardising).
+
+    Args:
+        alpha: L2 strength, or ``"cv"`` (default) to pick it from `cv_alphas` by 3-fold
+            cross-validated mean squared error.
+        word_ngrams, char_ngrams, max_char_features, sublinear_tf, random_state: as in
+            `TfidfLogReg`.
+        cv_alphas: the values of alpha tried when ``alpha="cv"``.
+
+    Attributes (after fit): ``pipeline_``, ``alpha_``, ``fit_seconds_``.
+
+    Example:
+        >>> texts = ["awful", "bad", "fine", "good", "great"] * 4
+        >>> reg = TfidfRidge(alpha=0.1, char_ngrams=None).fit(texts, [0, 1, 2, 3, 4] * 4)
+        >>> [round(float(v)) for v in reg.predict(["great", "awful"])]
+        [4, 0]
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float | str = "cv",
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] | None = (3, 5),
+        max_char_features: int | None = 100_000,
+        sublinear_tf: bool = True,
+        cv_alphas: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
+        random_state: int = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_char_features = max_char_features
+        self.sublinear_tf = sublinear_tf
+        self.cv_alphas = cv_alphas
+        self.random_state = random_state
+
+    def fit(self, texts: Sequence[str], targets: Sequence[float]) -> TfidfRidge:
+        """Fit on `texts` with one finite number per text; returns self."""
+        from sklearn.linear_model import Ridge
+        from sklearn.model_selection import GridSearchCV, KFold
+        from sklearn.pipeline import Pipeline
+
+        start = time.perf_counter()
+        _check_c(self.alpha, self.cv_alphas)
+        X = _check_texts(texts)
+        y = _check_targets(targets, len(X))
+        pipeline = Pipeline([("features", _tfidf_union(self)), ("clf", Ridge())])
+        try:
+            with one_thread():
+                a = float(self.alpha) if self.alpha != "cv" else None
+                if a is None:
+                    folds = KFold(min(3, len(X)), shuffle=True, random_state=self.random_state)
+                    grid = {"clf__alpha": list(self.cv_alphas)}
+                    search = GridSearchCV(
+                        pipeline, grid, cv=folds, scoring="neg_mean_squared_error"
+                    )
+                    a = float(search.fit(X, y).best_params_["clf__alpha"])
+                pipeline.set_params(clf__alpha=a)
+                pipeline.fit(X, y)
+        except ValueError as err:
+            raise DataError(
+                f"TfidfRidge could not be fitted on {len(X)} examples: {err}. "
+                "Check that the inputs are not empty."
+            ) from err
+        self.pipeline_, self.alpha_ = pipeline, a
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The predicted target of each text, (n_examples,) float, in the target's units."""
+        if not hasattr(self, "pipeline_"):
+            raise NotFittedError("this TfidfRidge is not fitted yet; call .fit(texts, targets).")
+        with one_thread():
+            return np.asarray(self.pipeline_.predict(_check_texts(texts)), dtype=np.float64)
+
+
+def _check_targets(targets: Sequence[float], n: int) -> np.ndarray:
+    """Numeric targets as a finite float (n,) array with some spread, or a clear error."""
+    try:
+        y = np.asarray(targets, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            "regression targets must be numbers, one per text; convert them first "
+            "(e.g. pandas.to_numeric(df['score']))."
+        ) from None
+    if y.ndim != 1 or len(y) != n:
+        raise InputError(f"got {n} texts but targets of shape {y.shape}; pass one per text.")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise DataError(
+            f"{bad.size} target(s) are NaN or infinite (first at row {int(bad[0])}); drop or "
+            "fix those rows."
+        )
+    if np.ptp(y) == 0:
+        raise DataError(f"every target is {y[0]:g}; a regression needs targets that vary.")
+    return y
 
 
 ImageInput = Any  # a PIL.Image.Image, or a str / Path to an image file

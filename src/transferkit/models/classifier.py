@@ -16,14 +16,15 @@ from torch import nn
 
 from transferkit.errors import InputError
 from transferkit.models.backbone import Backbone, TextBackbone
+from transferkit.models.problems import Problem
 
 logger = logging.getLogger(__name__)
 
 
-def _check_labels(labels: Sequence[Any]) -> list[str]:
+def _check_labels(labels: Sequence[Any], least: int = 2) -> list[str]:
     names = [str(x) for x in labels]
-    if len(names) < 2:
-        raise InputError(f"labels={names!r}: a classifier needs at least 2 distinct labels")
+    if len(names) < least:
+        raise InputError(f"labels={names!r}: a classifier needs at least {least} distinct label(s)")
     if len(set(names)) != len(names):
         raise InputError(f"labels={names!r} has duplicates; give each class once")
     return names
@@ -73,7 +74,12 @@ def parse_label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
 class Classifier(nn.Module):
     """A backbone followed by a linear head (optionally after dropout).
 
+    problem: what the head predicts (`models.problems.Problem`; single-label by default).
+    Its width is `problem.n_outputs(len(labels))`: one output per label, or one for a
+    regression (whose `labels` is ``[target_name]``).
+
     >>> # clf = Classifier(backbone, ["neg", "pos"]); logits = clf(clf.preprocess(["great"]))
+    >>> # reg = Classifier(backbone, ["score"], problem=Problem("regression"))
     """
 
     def __init__(
@@ -83,12 +89,20 @@ class Classifier(nn.Module):
         *,
         head: nn.Module | None = None,
         dropout: float = 0.0,
+        problem: Problem | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.labels = _check_labels(labels)
+        self.problem = problem if problem is not None else Problem()
+        self.labels = _check_labels(labels, 2 if self.problem.kind == "single-label" else 1)
+        if self.problem.kind == "regression" and len(self.labels) != 1:
+            raise InputError(
+                f"labels={self.labels!r}: a regression model has one output; give the "
+                "target's name as its only label, e.g. ['score']"
+            )
         self.dropout = float(dropout)
-        self.head: nn.Module = head if head is not None else self._new_head(len(self.labels))
+        width = self.problem.n_outputs(len(self.labels))
+        self.head: nn.Module = head if head is not None else self._new_head(width)
         self.config: dict[str, Any] = {}  # how the model was made (set when loaded)
 
     def _new_head(self, n: int) -> nn.Module:
@@ -133,6 +147,8 @@ class HFTextClassifier(nn.Module):
         id2label = getattr(model.config, "id2label", None) or {}
         n = int(model.config.num_labels)
         self.labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n)]
+        # problem_type / num_labels=1 decide the decoding, as in transformers.
+        self.problem = Problem.from_hf_config(model.config)
 
     preprocess = TextBackbone.preprocess
 

@@ -21,33 +21,15 @@ import numpy as np
 import torch
 
 from transferkit.errors import InputError, ModelNotFoundError, require_extra
-
-ONNX_FORMAT = "transferkit-onnx"
-ONNX_FILE = "model.onnx"
-CONFIG_NAME = "transferkit.json"
-
-
-def is_onnx_folder(path: str | os.PathLike[str]) -> bool:
-    """True when `path` is a folder written by `export_onnx`."""
-    p = Path(path)
-    if not (p / ONNX_FILE).is_file() or not (p / CONFIG_NAME).is_file():
-        return False
-    try:
-        return json.loads((p / CONFIG_NAME).read_text()).get("format") == ONNX_FORMAT
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
-def session_options(threads: int | None = None) -> Any:
-    """ORT options: all graph optimisations; intra-op threads = physical cores available
-    (hyper-threads slow GEMMs down), one inter-op thread (the graph is sequential)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = int(threads or torch.get_num_threads() or 1)
-    so.inter_op_num_threads = 1
-    return so
+from transferkit.models.onnx_folder import (  # noqa: F401  (re-exported names)
+    CONFIG_NAME,
+    ONNX_FILE,
+    ONNX_FORMAT,
+    is_onnx_folder,
+    open_session,
+    session_options,
+)
+from transferkit.models.problems import Problem
 
 
 class OnnxModel:
@@ -66,7 +48,7 @@ class OnnxModel:
                 f"{CONFIG_NAME} with format {ONNX_FORMAT!r}); make one with `transferkit export`"
             )
         self.config: dict[str, Any] = json.loads((self.path / CONFIG_NAME).read_text())
-        self.session = _open_session(self.path, self.config, threads)
+        self.session = open_session(self.path, self.config, threads)
         outputs = list(self.config["outputs"])
         self.output = output or outputs[0]
         if self.output not in outputs:
@@ -75,6 +57,8 @@ class OnnxModel:
             )
         self.modality: str = self.config["modality"]
         self.labels: list[str] | None = self.config.get("labels")
+        # how the logits decode; exports made before multi-label/regression are single-label
+        self.problem = Problem.from_config(self.config)
         self.embedding_dim = int(self.config.get("embedding_dim") or 0)
         self.input_names: list[str] = list(self.config["inputs"])
         self._tokenizer: Any = None
@@ -158,6 +142,7 @@ class OnnxModel:
         keep = (
             "modality",
             "labels",
+            "problem",
             "outputs",
             "inputs",
             "precision",
@@ -175,26 +160,6 @@ class OnnxModel:
             "task": self.task,
             **{k: self.config[k] for k in keep if k in self.config},
         }
-
-
-def _open_session(path: Path, config: dict[str, Any], threads: int | None) -> Any:
-    """An onnxruntime session on `path`/model.onnx, after its SHA-256 is checked; a
-    damaged or foreign graph is one error naming the file and the fix."""
-    import onnxruntime as ort
-
-    from transferkit.models.safety import DamagedModelError, verify_checksums
-
-    fix = "export the model again (transferkit export MODEL --onnx --out DIR --overwrite)"
-    verify_checksums(path, config, fix)
-    try:
-        return ort.InferenceSession(
-            str(path / ONNX_FILE), session_options(threads), providers=["CPUExecutionProvider"]
-        )
-    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        raise DamagedModelError(
-            f"{path / ONNX_FILE} cannot be loaded by onnxruntime ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:120]}); {fix}"
-        ) from None
 
 
 def load_onnx_model(path: str | os.PathLike[str], *, output: str | None = None) -> OnnxModel:

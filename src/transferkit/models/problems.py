@@ -178,3 +178,113 @@ class Problem:
             else self.label_thresholds(len(labels))
         )
         return [[labels[j] for j in np.flatnonzero(row >= th)] for row in s]
+
+    def indicators(
+        self, logits: np.ndarray, thresholds: float | Sequence[float] | None = None
+    ) -> np.ndarray:
+        """Multi-label raw outputs (n, n_labels) → the 0/1 int matrix of decisions: 1 where
+        the probability reaches the label's threshold (`thresholds` overrides the tuned ones:
+        one value, or one per label)."""
+        if self.kind != MULTI:
+            raise InputError(f"indicators() is for multi-label models; this one is {self.kind}")
+        s = self.scores(logits)
+        n = s.shape[1]
+        th = (
+            self.label_thresholds(n)
+            if thresholds is None
+            else check_thresholds(thresholds, [str(j) for j in range(n)])
+        )
+        return (s >= th).astype(int)
+
+    def predictions(
+        self,
+        logits: np.ndarray,
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | Sequence[float] | None = None,
+    ) -> list[Any]:
+        """Raw outputs → one JSON-ready pipeline result per row.
+
+        single-label: ``{"label", "score"}`` (softmax), or with `top_k` the k best as a list.
+        multi-label: the list of ``{"label", "score"}`` (sigmoid) whose probability reaches
+            its threshold, best first. `threshold` (one value, or one per label) replaces the
+            tuned thresholds; `top_k` alone gives the k most probable labels whatever their
+            probability; both: the labels passing `threshold`, at most k of them.
+        regression: ``{"score": value}`` in the target's units (`top_k`/`threshold` are
+            errors: there are no labels to rank).
+        """
+        s = self.scores(logits)
+        if self.kind == REGRESSION:
+            if top_k is not None or threshold is not None:
+                raise InputError(
+                    "top_k and threshold apply to labels; a regression model returns one "
+                    "score per input — leave them out."
+                )
+            return [{"score": float(v)} for v in s]
+        if self.kind == SINGLE:
+            if threshold is not None:
+                raise InputError(
+                    "threshold applies to multi-label models (sigmoid per label); this model "
+                    "is single-label (softmax, one label) — use top_k to see more labels."
+                )
+            k = 1 if top_k is None else max(1, min(int(top_k), s.shape[1]))
+            rows = [_ranked(row, labels, np.argsort(-row, kind="stable")[:k]) for row in s]
+            return [r[0] for r in rows] if top_k is None else rows
+        order = np.argsort(-s, axis=1, kind="stable")
+        every = [_ranked(row, labels, idx) for row, idx in zip(s, order, strict=True)]
+        return [self.select(r, labels, top_k=top_k, threshold=threshold) for r in every]
+
+    def select(
+        self,
+        ranked: list[dict[str, Any]],
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | Sequence[float] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Multi-label: from one input's every ``{"label", "score"}`` (best first), the ones
+        `predictions` returns for these `top_k` / `threshold` (the server scores a batch
+        once and applies each request's options with this)."""
+        if threshold is None and top_k is not None:
+            return ranked[:top_k]
+        th = (
+            self.label_thresholds(len(labels))
+            if threshold is None
+            else check_thresholds(threshold, labels)
+        )
+        column = {lab: j for j, lab in enumerate(labels)}
+        return [r for r in ranked if r["score"] >= th[column[r["label"]]]][:top_k]
+
+
+def _ranked(row: np.ndarray, labels: Sequence[str], idx: Any) -> list[dict[str, Any]]:
+    return [{"label": labels[j], "score": float(row[j])} for j in idx]
+
+
+def check_thresholds(threshold: float | Sequence[float], labels: Sequence[str]) -> np.ndarray:
+    """A threshold override (one probability, or one per label) as an array, or one clear
+    InputError naming the bad value."""
+    values = np.asarray(threshold, dtype=float)
+    if values.ndim == 0:  # one probability for every label
+        values = np.full(len(labels), float(values))
+    if values.ndim != 1 or values.size != len(labels):
+        raise InputError(
+            f"threshold has {values.size} values for {len(labels)} labels; pass one "
+            "probability (e.g. threshold=0.5) or one per label, in the model's label order."
+        )
+    if not np.all((values >= 0) & (values <= 1)):
+        raise InputError(
+            f"threshold {threshold!r} is outside 0..1; thresholds are probabilities "
+            "(e.g. threshold=0.3 to return more labels)."
+        )
+    return values
+
+
+def problem_of(model: Any) -> Problem:
+    """The Problem of a loaded model: its ``.problem`` when it has one, else what its
+    folder config records (transferkit and exported ONNX folders), else single-label."""
+    problem = getattr(model, "problem", None)
+    if isinstance(problem, Problem):
+        return problem
+    config = getattr(model, "config", None)
+    return Problem.from_config(config if isinstance(config, dict) else None)

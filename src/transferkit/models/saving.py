@@ -27,6 +27,7 @@ from transferkit.models.io import (
     resolve_in,
     save_folder,
 )
+from transferkit.models.problems import Problem
 
 
 def _peft_model(clf: Classifier) -> Any | None:
@@ -52,6 +53,7 @@ def save_classifier(
         "modality": clf.modality,
         "base": clf.backbone.spec,
         "labels": clf.labels,
+        "problem": clf.problem.to_config(),
         "head": head_config(clf.head),
         "embedding_dim": clf.backbone.embedding_dim,
     }
@@ -113,7 +115,12 @@ def load_classifier(path: str | os.PathLike[str]) -> Classifier:
     if groups["backbone"]:
         load_state_strict(backbone, groups["backbone"], f"{path} (body)")
     head_cfg = config.get("head", {})
-    clf = Classifier(backbone, config["labels"], dropout=float(head_cfg.get("dropout", 0.0)))
+    clf = Classifier(
+        backbone,
+        config["labels"],
+        dropout=float(head_cfg.get("dropout", 0.0)),
+        problem=Problem.from_config(config),  # absent (older folders): single-label
+    )
     if not groups["head"]:
         raise ModelNotFoundError(f"{path}: the weights file has no head; the folder is damaged")
     missing = set(clf.head.state_dict()) - set(groups["head"])

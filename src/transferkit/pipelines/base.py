@@ -41,6 +41,10 @@ class Pipeline:
         """Length used to bucket similar inputs into one batch (0: keep order)."""
         return 0
 
+    def sort_keys(self, items: Sequence[Any]) -> list[int]:
+        """`sort_key` of every input, computed together (text pipelines count tokens)."""
+        return [self.sort_key(x) for x in items]
+
     def preprocess(self, items: Sequence[Any]) -> dict[str, torch.Tensor]:
         return self.model.preprocess(items)
 
@@ -93,7 +97,8 @@ class Pipeline:
         # Bucket by length: sort, pad per batch, restore order (less padding, faster).
         bs = batch_size or self.batch_size
         kw = {"top_k": self.top_k, **kwargs}
-        buckets = index_batches(good, bs, key=lambda pair: self.sort_key(pair[1]))
+        keys = self.sort_keys([x for _, x in good])
+        buckets = index_batches(keys, bs, key=int)  # indices into `good`, longest first
         with progress_bar(len(good), self.task, enabled=progress) as bar:
             for idx in buckets:
                 chunk = [good[j] for j in idx]

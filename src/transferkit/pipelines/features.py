@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from transferkit.pipelines.base import Pipeline
-from transferkit.pipelines.classification import ImageClassificationPipeline, check_text
+from transferkit.pipelines.classification import (
+    ImageClassificationPipeline,
+    check_text,
+    token_lengths,
+)
 
 
 class FeatureExtractionPipeline(Pipeline):
@@ -31,6 +36,10 @@ class FeatureExtractionPipeline(Pipeline):
 
     def sort_key(self, item: Any) -> int:
         return len(item) if isinstance(item, str) else 0
+
+    def sort_keys(self, items: Sequence[Any]) -> list[int]:
+        lengths = token_lengths(self.model, items) if self.model.modality == "text" else None
+        return super().sort_keys(items) if lengths is None else lengths
 
     def postprocess(self, outputs: torch.Tensor, **kwargs: Any) -> list[np.ndarray]:
         feats = outputs.float()

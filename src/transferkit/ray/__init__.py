@@ -3,9 +3,11 @@
 - :class:`Predictor` — a callable class for your own ``ds.map_batches(...)``: each actor
   loads the model once and labels pandas batches exactly as ``transferkit predict`` does;
 - :func:`predict_file` — ``transferkit predict ... --engine ray``: ``read_*`` →
-  ``map_batches`` on an actor pool → ``write_*``, input order kept, rows/s reported;
-- :func:`fit` — ``transferkit fit ... --engine ray``: ``fit`` on Ray Train's
-  ``TorchTrainer`` (DDP; gloo on CPU, NCCL on GPUs), rank 0 saves.
+  ``map_batches`` on an actor pool → ``write_*``, input order kept (a folder output
+  also has a ``row`` column, the input row number), rows/s reported;
+- :func:`fit` — ``transferkit fit ... --engine ray`` and ``transferkit.fit(...,
+  engine="ray")``: ``fit`` on Ray Train's ``TorchTrainer`` (DDP; gloo on CPU, NCCL on
+  GPUs), rank 0 checkpoints and saves, a rerun resumes.
 
 Importing this package does not import Ray; each entry point checks for it and names the
 extra when it is missing. Ray's usage reporting is turned off (RAY_USAGE_STATS_ENABLED=0)

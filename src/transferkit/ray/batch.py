@@ -2,7 +2,8 @@
 
     read_csv / read_json / read_parquet / read_text (or image paths)
       → map_batches(Predictor, ActorPoolStrategy(size=workers))   # model loaded once per actor
-      → one output file, streamed in input order (or a folder of Parquet files)
+      → one output file, streamed in input order (or a folder of Parquet files whose
+        ``row`` column is each prediction's 0-based input row number)
 
 The output appears only when the job has finished: it is written under a temporary
 name beside OUT and renamed into place, so an interrupted or failed job leaves no
@@ -14,18 +15,21 @@ half-written OUT (and an existing OUT is never overwritten).
 
 from __future__ import annotations
 
+import gc
 import glob
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from transferkit.errors import DataError, FileMissingError, InputError
+from transferkit.errors import DataError, FileMissingError, InputError, TransferkitError
 from transferkit.ray.predictor import Predictor, output_schema
+from transferkit.ray.runtime import one_line
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -45,6 +49,13 @@ ACTOR_CPUS = 1.0 - IO_CPUS
 # Rows handed to an actor per call; the pipeline batches them by length inside (the model
 # batch is --batch-size). Large enough to bucket well, small enough to spread 2k rows.
 ROWS_PER_CALL = 256
+# Rows per Parquet file of a folder output.
+PART_ROWS = 100_000
+
+
+class BatchJobError(TransferkitError, RuntimeError):
+    """A Ray Data prediction job failed (an actor raised, a worker was lost); the full
+    traceback is in Ray's log. OUT was not written."""
 
 
 @dataclass
@@ -174,6 +185,7 @@ def predict_file(
     top_k: int | None = None,
     device: str = "cpu",
     predictor: type = Predictor,
+    threshold: float | None = None,
 ) -> BatchReport:
     """Label every row of `data` with `model` on Ray Data and write them to `out`.
 
@@ -182,6 +194,7 @@ def predict_file(
     an existing Ray cluster (default: a local Ray with `workers` CPUs; on a cluster, DATA
     and image paths must be readable from every node). Predictions equal the
     single-process `transferkit predict` on the same rows: same pipeline, same rounding.
+    threshold: multi-label models only, as `predict --threshold`.
     """
     if workers < 1:
         raise InputError(f"workers={workers} must be >= 1")
@@ -204,6 +217,8 @@ def predict_file(
         ds, column = _read(ray, kind, files, text_column)
         kwargs = {"task": task, "column": column, "top_k": top_k, "batch_size": batch_size}
         kwargs["device"] = device
+        if threshold is not None:
+            kwargs["threshold"] = threshold
         preds = ds.map_batches(
             predictor,
             fn_constructor_kwargs={"model": model, **kwargs},
@@ -213,7 +228,18 @@ def predict_file(
             num_cpus=IO_CPUS if device.startswith("cuda") else ACTOR_CPUS,
             num_gpus=1 if device.startswith("cuda") else 0,
         )
-        rows, errors = _write(preds, out_path)
+        failure = None
+        try:
+            rows, errors = _write(preds, out_path)
+        except Exception as e:  # noqa: BLE001 - re-raised below as one BatchJobError
+            failure = one_line(e)
+        if failure is not None:
+            # raised outside the except block, holding no Ray object: the failed job's
+            # dataset and executor are garbage-collected now, which ends its actor pool
+            # (each actor holds a CPU, of a Ray that may outlive this call)
+            del ds, preds
+            gc.collect()
+            raise BatchJobError(f"the Ray Data job failed ({failure}); nothing was written")
         done = time.perf_counter()
     return BatchReport(rows, errors, done - started, started - t0, workers, str(out_path))
 
@@ -223,8 +249,7 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if not out.suffix:
-            preds.write_parquet(str(tmp), ray_remote_args={"num_cpus": IO_CPUS})
-            counted = _count_folder(tmp)
+            counted = _write_folder(preds, tmp)
         else:
             counted = _write_file(preds, tmp, out.suffix.lower())
         if counted[0] == 0:
@@ -238,34 +263,61 @@ def _write(preds: Any, out: Path) -> tuple[int, int]:
     return counted
 
 
-def _count_folder(folder: Path) -> tuple[int, int]:
+def _tables(preds: Any) -> Iterator[Any]:
+    """The prediction batches as pyarrow tables, in input order."""
+    import pyarrow as pa
+
+    for batch in preds.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+
+
+def _write_folder(preds: Any, tmp: Path) -> tuple[int, int]:
+    """Stream the prediction batches, in input order, into ``part-00000.parquet``, ...
+    (PART_ROWS rows each); every row carries its 0-based input row number in a ``row``
+    column, so the folder can be read in any order and joined back to the input."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = errors = 0
-    for f in sorted(folder.glob("*.parquet")):
-        col = pq.read_table(f, columns=["error"]).column("error")
-        rows, errors = rows + len(col), errors + (len(col) - col.null_count)
+    tmp.mkdir()
+    rows = errors = parts = room = 0
+    writer: Any = None
+    try:
+        for table in _tables(preds):
+            n = table.num_rows
+            table = table.add_column(0, "row", pa.array(range(rows, rows + n), pa.int64()))
+            rows, errors = rows + n, errors + n - table.column("error").null_count
+            while table.num_rows:
+                if room == 0:  # the part is full (or there is none yet): start the next
+                    if writer is not None:
+                        writer.close()
+                    writer = pq.ParquetWriter(tmp / f"part-{parts:05d}.parquet", table.schema)
+                    parts, room = parts + 1, PART_ROWS
+                take = min(room, table.num_rows)
+                writer.write_table(table.slice(0, take))
+                table, room = table.slice(take), room - take
+    finally:
+        if writer is not None:
+            writer.close()
     return rows, errors
 
 
 def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
     """Stream the prediction batches, in order, into one file."""
-    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     rows = errors = 0
     writer: Any = None
     with open(tmp, "wb") as fh:
-        for batch in preds.iter_batches(batch_format="pyarrow", batch_size=None):
-            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        for table in _tables(preds):
             rows += table.num_rows
             errors += table.num_rows - table.column("error").null_count
             if suffix == ".jsonl":
                 for row in table.to_pylist():
                     clean = {k: v for k, v in row.items() if v is not None}
-                    if "top_k" in clean:
-                        clean["top_k"] = json.loads(clean["top_k"])
+                    for key in ("top_k", "scores"):  # JSON text in a table; JSON here
+                        if key in clean:
+                            clean[key] = json.loads(clean[key])
                     fh.write((json.dumps(clean, ensure_ascii=False) + "\n").encode())
                 continue
             if writer is None:
@@ -277,4 +329,4 @@ def _write_file(preds: Any, tmp: Path, suffix: str) -> tuple[int, int]:
     return rows, errors
 
 
-__all__ = ["BatchReport", "predict_file", "input_files", "output_schema"]
+__all__ = ["BatchJobError", "BatchReport", "predict_file", "input_files", "output_schema"]

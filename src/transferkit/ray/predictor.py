@@ -13,17 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
-PREDICTION_COLUMNS = ("label", "score", "top_k", "embedding", "error")
+PREDICTION_COLUMNS = ("label", "score", "top_k", "labels", "scores", "embedding", "error")
 
 
-def output_schema(task: str, top_k: int | None) -> Any:
+def output_schema(task: str, top_k: int | None, kind: str = "single-label") -> Any:
     """The pyarrow schema of every output batch (one schema, so that any number of
-    batches and files concatenate)."""
+    batches and files concatenate). kind: the model's problem — multi-label rows carry
+    `labels` ("a|b") and `scores` (JSON {label: probability}), regression rows `score`."""
     import pyarrow as pa
 
     fields = [pa.field("input", pa.string())]
     if task == "feature-extraction":
         fields.append(pa.field("embedding", pa.list_(pa.float32())))
+    elif kind == "multi-label":
+        fields += [pa.field("labels", pa.string()), pa.field("scores", pa.string())]
+    elif kind == "regression":
+        fields.append(pa.field("score", pa.float64()))
     else:
         fields += [pa.field("label", pa.string()), pa.field("score", pa.float64())]
         if top_k is not None:
@@ -40,6 +45,7 @@ class Predictor:
     image-classification when `column` holds image paths). column: the input column
     (default "text", or "path" for images). top_k: the k best labels as JSON (image
     tasks default to 5, as `transferkit predict`). device: where each actor runs the model.
+    threshold: multi-label models only, one probability for every label.
     """
 
     def __init__(
@@ -51,7 +57,10 @@ class Predictor:
         top_k: int | None = None,
         batch_size: int = 32,
         device: str = "cpu",
+        threshold: float | None = None,
     ) -> None:
+        from transferkit.errors import InputError
+        from transferkit.models.problems import problem_of
         from transferkit.pipelines import TASKS, pipeline
 
         if task is None:
@@ -60,7 +69,16 @@ class Predictor:
         self.task, self.column = task, column
         self.top_k = 5 if task == "image-classification" and top_k is None else top_k
         self.pipe = pipeline(task, model=ref, batch_size=batch_size, device=device)
-        self.schema = output_schema(task, self.top_k)
+        self.kind = "features" if task == "feature-extraction" else problem_of(self.pipe.model).kind
+        if self.kind == "regression":
+            self.top_k = None  # one score per input: no labels to rank
+        if threshold is not None and self.kind != "multi-label":
+            raise InputError(
+                f"threshold applies to multi-label models; {model!r} is {self.kind} — leave "
+                "--threshold out."
+            )
+        self.threshold = threshold
+        self.schema = output_schema(task, self.top_k, self.kind)
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -68,9 +86,15 @@ class Predictor:
         if self.column not in batch:
             raise KeyError(f"input column {self.column!r} is not in the batch: {list(batch)}")
         items = [None if _missing(v) else v for v in batch[self.column].tolist()]
-        kw: dict[str, Any] = {} if self.task == "feature-extraction" else {"top_k": self.top_k}
+        kw: dict[str, Any] = (
+            {} if self.kind in ("features", "regression") else {"top_k": self.top_k}
+        )
+        if self.threshold is not None:
+            kw["threshold"] = self.threshold
         results = self.pipe(items, errors="report", **kw)
-        rows = [_flatten(item, r, self.top_k) for item, r in zip(items, results, strict=True)]
+        rows = [
+            _flatten(item, r, self.top_k, self.kind) for item, r in zip(items, results, strict=True)
+        ]
         return pa.Table.from_pylist(rows, schema=self.schema)
 
 
@@ -78,9 +102,12 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _flatten(item: Any, result: Any, top_k: int | None) -> dict[str, Any]:
-    """One input's row: the same label / score (6 decimals) / top_k JSON as
-    `transferkit predict --out preds.csv`, or its error."""
+def _flatten(
+    item: Any, result: Any, top_k: int | None, kind: str = "single-label"
+) -> dict[str, Any]:
+    """One input's row: the same label / score (6 decimals) / top_k JSON — or labels +
+    scores (multi-label), or score (regression) — as `transferkit predict --out preds.csv`,
+    or its error."""
     import json
 
     row: dict[str, Any] = {"input": None if item is None else str(item)}
@@ -89,6 +116,13 @@ def _flatten(item: Any, result: Any, top_k: int | None) -> dict[str, Any]:
         return row
     if hasattr(result, "tolist"):  # feature-extraction
         row["embedding"] = [round(float(x), 6) for x in result.tolist()]
+        return row
+    if kind == "multi-label":
+        row["labels"] = "|".join(r["label"] for r in result)
+        row["scores"] = json.dumps({r["label"]: round(r["score"], 6) for r in result})
+        return row
+    if kind == "regression":
+        row["score"] = round(result["score"], 6)
         return row
     ranked = result if isinstance(result, list) else [result]
     row["label"], row["score"] = ranked[0]["label"], round(ranked[0]["score"], 6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,3 +45,18 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def one_line(error: Exception) -> str:
+    """The user-level exception a (Ray task) error reports, as "Name: message": the last
+    such line of its text that is not one of Ray's wrappers; else its first line."""
+    found = re.findall(r"^\s*([\w.]*(?:Error|Exception)): (.+)$", str(error), re.MULTILINE)
+    ours = [f"{n.rsplit('.', 1)[-1]}: {m.strip()}" for n, m in found if not _ray_wrapper(n)]
+    if ours:
+        return ours[-1]
+    lines = [x.strip() for x in str(error).splitlines() if x.strip()]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def _ray_wrapper(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in ("RayTaskError", "UserCodeException", "RayError")

@@ -8,14 +8,20 @@ data. Inside the one trainer (`core.distributed`) that means:
   sampler over the trainer's own length-bucketed batching);
 - the model is wrapped in ``DistributedDataParallel``: gradients are averaged over the
   ranks, so one optimizer step sees N × batch_size examples (the effective batch) and an
-  epoch has 1/N of the steps. The learning rate is not scaled with N — fine-tuning rates
-  are small and warm-up + decay follow the (shorter) step count; pass ``lr=`` to scale it;
-- rank 0 alone writes the checkpoints (``<out>.checkpoint``, read by every rank on
-  resume — on a cluster, put OUT on storage every node sees) and the model folder, through
-  the same atomic save as a local fit.
+  epoch has 1/N of the steps. The learning-rate rule chosen: not scaled with N — AdamW
+  fine-tuning rates are small and warm-up + decay follow the (shorter) step count
+  (measured: BENCHMARKS.md, "Scale"); pass ``lr=`` to scale it. The summary states the
+  effective batch and the rate;
+- with N = 1 there is no DDP wrapper and no sharding: the same model as a local fit with
+  the same seed (to floating-point tolerance);
+- rank 0 alone writes the checkpoint after every epoch (``<out>.checkpoint``, read by
+  every rank on resume — on a cluster, put OUT on storage every node sees) and the model
+  folder, through the same atomic save as a local fit. An interrupted fit leaves no OUT;
+  the same call again resumes from the checkpoint.
 
 The result is the same `FitResult` (and `--json`) as a local fit, with ``engine="ray"``
-and ``workers=N``; its model is loaded back from the saved folder.
+and ``workers=N``; its model is loaded back from the saved folder. `transferkit.fit(...,
+engine="ray", workers=N)` calls this.
 
 >>> # r = fit("train.csv", workers=2, strategy="full", epochs=1, out="my-model")
 """
@@ -29,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.core.results import FitResult
-from transferkit.errors import InputError
+from transferkit.errors import InputError, TrainingError
+from transferkit.ray.runtime import one_line
 
 _RESULT_FILE = "transferkit_fit.json"
 
@@ -93,7 +100,10 @@ def fit(
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise InputError(f"--engine ray trains on cpu or cuda workers, not {device!r}")
     use_gpu = device.startswith("cuda")
-    kwargs = dict(fit_kwargs) | {"out": _absolute(out), "eval": _absolute(eval)}
+    # OUT may not exist yet: made absolute here, or a relative OUT would land in the Ray
+    # worker's working directory (a temporary folder of Ray Train's)
+    where = None if out is None else os.path.abspath(out)
+    kwargs = dict(fit_kwargs) | {"out": where, "eval": _absolute(eval)}
     kwargs["device"] = "cuda" if use_gpu else "cpu"
     config = {"train": _absolute(train), "kwargs": kwargs}
     with ray_session(workers, address) as ray, tempfile.TemporaryDirectory() as storage:
@@ -107,10 +117,20 @@ def fit(
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
             run_config=RunConfig(storage_path=storage, name="transferkit-fit"),
         )
-        outcome = trainer.fit()
+        try:
+            outcome = trainer.fit()
+        except Exception as e:  # noqa: BLE001 - a worker's error, as one line
+            raise TrainingError(f"the Ray Train job failed ({one_line(e)})") from None
         del ray
+        if outcome.checkpoint is None:  # stopped before rank 0 reported (e.g. interrupted)
+            raise TrainingError(
+                "the Ray Train job ended without a result; with an OUT folder, the same "
+                "call again resumes from its last checkpoint"
+            )
         with outcome.checkpoint.as_directory() as folder:
             payload = json.loads((Path(folder) / _RESULT_FILE).read_text())
+    if out is not None:  # as the user gave it, as a local fit reports it
+        payload["model_dir"] = os.fspath(out)
     return _fit_result(payload, workers)
 
 
@@ -118,10 +138,17 @@ def _fit_result(payload: dict[str, Any], workers: int) -> FitResult:
     from transferkit.models.factory import load_model
 
     model_dir = payload["model_dir"]
-    note = (
-        f"engine ray: {workers} data-parallel workers (DDP); each step averages gradients "
-        f"over {workers} x batch_size examples, the learning rate is not scaled"
-    )
+    hp = payload["hyperparameters"] or {}
+    batch, lr = hp.get("batch_size"), hp.get("lr")
+    if batch is not None and lr is not None:
+        note = (
+            f"engine ray: {workers} data-parallel workers (DDP); each step averages gradients "
+            f"over {workers} x {batch} = {workers * batch} examples (the effective batch), "
+            f"an epoch has 1/{workers} of the steps; learning rate {lr:g}, as for one worker "
+            "(not scaled with the workers; --lr / lr= sets it)"
+        )
+    else:  # no gradient training (strategy none / probe): nothing was data-parallel
+        note = f"engine ray: {workers} workers; this strategy has no data-parallel steps"
     return FitResult(
         model=load_model(model_dir) if model_dir else None,
         model_dir=model_dir,

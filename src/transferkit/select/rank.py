@@ -39,10 +39,13 @@ import numpy as np
 from transferkit.core.devices import runs_on_device
 from transferkit.core.results import CandidateRow, RankResult
 from transferkit.errors import DataError, InputError
+from transferkit.models.problems import MULTI, REGRESSION, SINGLE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankResult", "default_candidates", "rank", "score_model"]
+__all__ = ["SUPPORTED_TASKS", "RankResult", "default_candidates", "rank", "score_model"]
+
+SUPPORTED_TASKS = (SINGLE, MULTI, REGRESSION)  # what `rank` scores (fit's base auto asks)
 
 
 def default_candidates(modality: str) -> list[str]:
@@ -131,21 +134,47 @@ def zero_shot(
     }
 
 
-def _score(feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None) -> dict[str, float]:
-    from transferkit.select.scores import hscore, knn_accuracy, leep, logme, nce
+def _score(
+    feats: np.ndarray, y: np.ndarray, probs: np.ndarray | None, kind: str = SINGLE
+) -> dict[str, float]:
+    """The scores of one candidate's features: for single-label classes (`y` class ids)
+    LogME, H-score, kNN accuracy (+ LEEP, NCE from a source head's `probs`); for
+    multi-label data (`y` a 0/1 matrix) the mean over labels of each binary score; for a
+    numeric target (`y` floats) LogME on the target itself and leave-one-out kNN R²."""
+    from transferkit.select.scores import (
+        hscore,
+        knn_accuracy,
+        knn_regression,
+        leep,
+        logme,
+        logme_regression,
+        multilabel_mean,
+        nce,
+    )
 
+    k = min(5, len(y) - 1)
     # One BLAS thread: the matrices are small (D <= ~1.3k) and a multi-threaded eigh on a
     # busy machine was measured 150x slower (4.5 s vs 0.03 s for a 384x384 Gram matrix).
     with _one_blas_thread():
+        if kind == REGRESSION:
+            out = {"logme": logme_regression(feats, y), "knn": knn_regression(feats, y, k=k)}
+            return {name: round(float(v), 6) for name, v in out.items()}
+        if kind == MULTI:
+            out = {
+                "logme": multilabel_mean(logme, feats, y)[0],
+                "hscore": multilabel_mean(hscore, feats, y)[0],
+                "knn": multilabel_mean(knn_accuracy, feats, y, k=k)[0],
+            }
+            return {name: round(float(v), 6) for name, v in out.items()}
         out = {
             "logme": logme(feats, y),
             "hscore": hscore(feats, y),
-            "knn": knn_accuracy(feats, y, k=min(5, len(y) - 1)),
+            "knn": knn_accuracy(feats, y, k=k),
         }
         if probs is not None:
             out["leep"] = leep(probs, y)
             out["nce"] = nce(probs.argmax(axis=1), y)
-    return {k: round(float(v), 6) for k, v in out.items()}
+    return {name: round(float(v), 6) for name, v in out.items()}
 
 
 def _one_blas_thread() -> Any:
@@ -226,12 +255,15 @@ def score_model(
     progress: bool = False,
     batch_size: int = 32,
     head_rows: list[int] | None = None,
+    kind: str = SINGLE,
 ) -> tuple[list[dict[str, Any]], dict[int | None, np.ndarray]]:
     """Encode `sample` once with `model` (every cut in one pass), score each cut and read
     its cost off the same pass. Returns ``(one row per cut, features per cut)``; a cut
     that fails to score is a row with its ``error``. Raises if encoding fails.
     With `head_rows` (the source head's rows for the data's classes: its labels match),
-    the whole model's row also carries the head's `zero_shot` figures."""
+    the whole model's row also carries the head's `zero_shot` figures. `kind` is the
+    task ("single-label": `y` class ids; "multi-label": a 0/1 matrix; "regression":
+    floats; see `_score`)."""
     from transferkit.select.candidates import describe_cut
     from transferkit.select.cost import cost_from_stats
 
@@ -241,7 +273,7 @@ def score_model(
     rows: list[dict[str, Any]] = []
     for c in cuts:
         try:
-            scores = _score(feats[c], y, probs if c is None else None)
+            scores = _score(feats[c], y, probs if c is None else None, kind)
             cost = cost_from_stats(model, c, stats, n_train=n_train, batch_size=batch_size)
         except Exception as e:  # noqa: BLE001 - reported in the table, others still ranked
             rows.append(_failed(model.ref, c, e))
@@ -279,6 +311,8 @@ def rank(
     seed: int = 0,
     device: str = "auto",
     label_map: dict[str, str] | None = None,
+    task: str | None = None,
+    label_sep: str = "|",
 ) -> RankResult:
     """Rank candidate starting models for the labelled data `train`.
 
@@ -304,6 +338,14 @@ def rank(
         label_map: {data label: source-head label} for labels named differently
             (``{"neg": "NEGATIVE", "pos": "POSITIVE"}``); others are matched as they are,
             ignoring case.
+        task: "single-label", "multi-label" or "regression" (None: inferred from the
+            data, as `fit` does); label_sep: the separator of label sets in a string
+            column ("|"). Multi-label data is scored per label (each score the mean of
+            its binary per-label score over the labels), a numeric target with LogME on
+            the target itself and leave-one-out kNN R²; the score that drives the
+            ranking is `recommend.RANKED_BY_TASK`'s (kNN for multi-label, LogME for a
+            numeric target; ``ranked_by`` and a note say it). Source heads are not
+            reused for them.
 
     Returns:
         A :class:`RankResult`. A candidate that cannot be loaded or scored stays in it
@@ -322,21 +364,36 @@ def rank(
     t0 = time.perf_counter()
     check_number(budget, "budget", low=0, low_open=True, what="budget in seconds", example=600)
     check_number(max_examples, "max_examples", low=1, integer=True, example=300)
-    data = load_labelled(train, text_column=text_column, label_column=label_column)
-    sample, notes = _sample(data, max_examples, seed)
+    data = load_labelled(
+        train, text_column=text_column, label_column=label_column, task=task, label_sep=label_sep
+    )
+    kind = data.task
+    if kind == SINGLE:
+        sample, notes = _sample(data, max_examples, seed)
+        y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
+        classes, y = [str(c) for c in y_labels], y.astype(np.int64)
+    else:
+        sample, notes = _sample_targets(data, kind, max_examples, seed)
+        y, classes = np.asarray(sample.targets()), [str(c) for c in data.classes]
     counts = data.counts()
-    y_labels, y = np.unique(np.asarray(sample.labels), return_inverse=True)
-    classes = [str(c) for c in y_labels]
     scoring = _Scoring(
-        sample, y.astype(np.int64), classes, len(data), label_map, use_cache, progress, batch_size
+        sample, y, classes, len(data), label_map, use_cache, progress, batch_size, kind
     )
     rows: list[dict[str, Any]] = []
     for ref, explicit in _expand(candidates, data.modality, cuts):
         rows.extend(scoring.candidate(ref, explicit, cuts, data.modality, candidates is None))
     notes += scoring.notes
     ranked, reco, summary = recommend(
-        rows, modality=data.modality, counts=counts, budget=budget, n_scored=len(sample)
+        rows,
+        modality=data.modality,
+        counts=counts,
+        budget=budget,
+        n_scored=len(sample),
+        kind=kind,
+        n_rows=len(data),
     )
+    if kind != SINGLE:
+        notes.append(_scores_note(kind, len(classes), summary["ranked_by"]))
     return RankResult(
         candidates=[CandidateRow.from_dict(r) for r in ranked],
         recommendation=reco,
@@ -348,7 +405,68 @@ def rank(
         agreement=summary["agreement"],
         seconds=time.perf_counter() - t0,
         ranked_by=summary["ranked_by"],
+        task=kind,
     )
+
+
+def _scores_note(kind: str, n_labels: int, ranked_by: str) -> str:
+    """One sentence: what each score means for this task, and which drives the order."""
+    from transferkit.select.recommend import SCORE_NAMES
+
+    driver = SCORE_NAMES.get(ranked_by, ranked_by)
+    if kind == MULTI:
+        return (
+            f"multi-label: each score is the mean over the {n_labels} labels of its binary "
+            f"per-label score (label present / absent); {driver} drives the ranking"
+        )
+    return (
+        "regression: LogME is the evidence of a linear model of the standardised target "
+        f"itself, kNN the leave-one-out kNN R²; {driver} drives the ranking"
+    )
+
+
+REGRESSION_MAX_EXAMPLES = 1000  # the default sample scored for a numeric target
+
+
+def _sample_targets(
+    data: Any, kind: str, max_examples: int | None, seed: int
+) -> tuple[Any, list[str]]:
+    """Multi-label or regression data: the (sub)sample scored, and notes. A numeric
+    target is subsampled within its quintiles (its spread kept); multi-label data
+    uniformly at random (a per-label score skips a label absent from the sample)."""
+    from transferkit.select.subsample import default_max_examples, stratified_subsample
+
+    notes = list(data.notes)
+    if max_examples is None:
+        max_examples = (
+            REGRESSION_MAX_EXAMPLES
+            if kind == REGRESSION
+            else default_max_examples(len(data.classes), data.modality)
+        )
+    if max_examples < 10:
+        raise InputError(
+            f"max_examples={max_examples} is too small to score {kind} data; pass 10 or more "
+            "(--max-examples), or leave it unset."
+        )
+    if len(data) < 10:
+        raise DataError(
+            f"{data.source}: {len(data)} examples; ranking {kind} data needs at least 10."
+        )
+    if len(data) <= max_examples:
+        return data, notes
+    if kind == REGRESSION:
+        t = np.asarray(data.targets(), dtype=np.float64)
+        bins = np.searchsorted(np.quantile(t, [0.2, 0.4, 0.6, 0.8]), t, side="right")
+        idx = np.sort(stratified_subsample(bins, max_examples, seed=seed))
+    else:
+        idx = np.sort(np.random.default_rng(seed).choice(len(data), max_examples, replace=False))
+    sample = data.subset([int(i) for i in idx])
+    notes.append(
+        f"scored on a {'quintile-stratified' if kind == REGRESSION else 'random'} subsample "
+        f"of {len(sample)} of {len(data)} examples (max_examples={max_examples}); cost "
+        f"estimates use all {len(data)}"
+    )
+    return sample, notes
 
 
 def _sample(data: Any, max_examples: int | None, seed: int) -> tuple[Any, list[str]]:
@@ -403,8 +521,10 @@ class _Scoring:
         use_cache: bool,
         progress: bool,
         batch_size: int,
+        kind: str = SINGLE,
     ) -> None:
         self.sample, self.y, self.classes, self.n_train = sample, y, classes, n_train
+        self.kind = kind
         self.label_map = label_map
         self.opts = {"use_cache": use_cache, "progress": progress, "batch_size": batch_size}
         self.notes: list[str] = []
@@ -425,9 +545,15 @@ class _Scoring:
         try:
             model = load_candidate(ref, modality)
             head_rows = None
-            if model.labels is not None:
+            if model.labels is not None and self.kind == SINGLE:
                 head_rows = match_head(model.labels, self.classes, self.label_map)
             if head_rows is None and from_default and model.built_on is not None:
+                if self.kind != SINGLE:
+                    self.notes.append(
+                        f"{ref} is not a candidate: its head predicts one class per example "
+                        f"and these data are {self.kind}; its body is scored as its base's"
+                    )
+                    return []
                 self.notes.append(
                     f"{ref} is not a candidate: its head's labels ({', '.join(model.labels or [])})"
                     f" do not match the data's ({', '.join(self.classes)}); if they mean the same,"
@@ -450,6 +576,7 @@ class _Scoring:
                 model_cuts,
                 n_train=self.n_train,
                 head_rows=head_rows,
+                kind=self.kind,
                 **self.opts,
             )
         except Exception as e:  # noqa: BLE001 - e.g. a cut out of range, a bad input

@@ -60,6 +60,7 @@ from transferkit.errors import InputError
 __all__ = [
     "FEATURE_SCORES",
     "RANKED_BY",
+    "RANKED_BY_TASK",
     "TUNED_STRATEGIES",
     "best_prefix",
     "estimated_seconds",
@@ -81,6 +82,12 @@ class StrategyPick(NamedTuple):
 
 FEATURE_SCORES = ("logme", "hscore", "knn")
 RANKED_BY = "knn"  # the headline score; see step 1 of the module docstring for why
+# The headline score per task: the one whose order matched the candidates' probe results
+# best (weighted tau; benchmarks/results/multitask.json, "rank", and BENCHMARKS.md):
+# multi-label, the per-label mean of kNN accuracy; regression, LogME on the target itself.
+# kNN there is not an accuracy a model reaches, so these candidates carry no
+# `expected_accuracy` (step 6 is skipped).
+RANKED_BY_TASK = {"single-label": RANKED_BY, "multi-label": "knn", "regression": "logme"}
 SCORE_NAMES = {"logme": "LogME", "hscore": "H-score", "knn": "kNN", "leep": "LEEP", "nce": "NCE"}
 TUNED_STRATEGIES = ("partial", "full", "lora", "contrastive")  # they change the body's weights
 
@@ -137,13 +144,16 @@ def strategy_for(
     params: float | None,
     budget: float | None,
     finetune_s: float | None = None,
+    kind: str = "single-label",
+    n: int | None = None,
 ) -> StrategyPick:
     """(strategy, reason, rationale) for one candidate: `fit --strategy auto`'s own rule
     (`transferkit.core.strategies.choose_strategy`, from examples per class, data size,
     modality, the candidate's size and the budget), so what rank recommends is what fit
     does on that base. Strategies are fit's: probe, contrastive, partial, full, lora.
     `finetune_s`, rank's measured estimate for this candidate, overrides fit's rough one
-    when it says fine-tuning would not fit the budget."""
+    when it says fine-tuning would not fit the budget. `kind` and `n` (training rows; a
+    multi-label `counts` counts per label) are the task's, as fit passes them."""
     from transferkit.core.strategies import choose_strategy
 
     if features_only:
@@ -151,7 +161,13 @@ def strategy_for(
         return StrategyPick("probe", why, why)
     try:
         plan = choose_strategy(
-            "auto", modality=modality, counts=counts, budget=budget, params=int(params or 0)
+            "auto",
+            modality=modality,
+            counts=counts,
+            budget=budget,
+            params=int(params or 0),
+            kind=kind,
+            n=n,
         )
     except InputError:  # the budget is below even a probe's estimate
         why = f"the {budget:g} s budget is below any adaptation's estimate"
@@ -246,6 +262,8 @@ def _assign_strategies(
     counts: dict[str, int],
     budget: float | None,
     n_scored: int,
+    kind: str = "single-label",
+    n_rows: int | None = None,
 ) -> None:
     """Step 3 first: each candidate's strategy (fit's own rule; step 5 for a candidate
     with a matching source head) and its rationale."""
@@ -264,11 +282,17 @@ def _assign_strategies(
             params=r["cost"].get("params"),
             budget=budget,
             finetune_s=r["cost"].get("finetune_s"),
+            kind=kind,
+            n=n_rows,
         )
 
 
 def _transferability(
-    judged: list[_Judged], drivers: list[str], names: list[str], budget: float | None
+    judged: list[_Judged],
+    drivers: list[str],
+    names: list[str],
+    budget: float | None,
+    accuracy: bool = True,
 ) -> None:
     """Step 1: scaled score (a tuned candidate's best prefix), fits-the-budget flag."""
     ok = [j.row for j in judged]
@@ -279,7 +303,7 @@ def _transferability(
         s: [ok[source[s][i] if tuned[i] else i]["scores"][s] for i in range(len(ok))]
         for s in drivers
     }
-    if drivers == ["knn"]:  # an accuracy: a source head's own figure counts as one (step 6)
+    if drivers == ["knn"] and accuracy:  # an accuracy: a source head's figure is one (step 6)
         for i, r in enumerate(ok):
             zs = r.get("zero_shot")
             if zs:
@@ -339,8 +363,10 @@ def recommend(
     modality: str,
     counts: dict[str, int],
     budget: float | None = None,
-    ranked_by: str = RANKED_BY,
+    ranked_by: str | None = None,
     n_scored: int | None = None,
+    kind: str = "single-label",
+    n_rows: int | None = None,
 ) -> tuple[list[dict[str, Any]], Recommendation | None, dict[str, Any]]:
     """Rank candidate rows and pick one: the one decision of `rank` and `fit --base auto`.
 
@@ -353,7 +379,13 @@ def recommend(
         budget: seconds the user can spend adapting, or None.
         ranked_by: the score that drives the ranking (a key of ``scores``, e.g. "knn",
             "logme"), or "mean" for the mean of the scaled feature scores. If some
-            candidate lacks it, the mean is used and the summary says so.
+            candidate lacks it, the mean is used and the summary says so. None: the
+            task's headline score (`RANKED_BY_TASK`).
+        kind: the task, "single-label", "multi-label" or "regression". Only single-label
+            candidates have an ``expected_accuracy`` (kNN is an accuracy there), so only
+            they are compared within the noise of an accuracy (step 6).
+        n_rows: training rows (default: the sum of `counts`, which for multi-label data
+            counts label occurrences); the strategy rule sizes the data by it.
         n_scored: examples the scores were measured on (the noise of an accuracy);
             default: all of `counts`.
 
@@ -369,6 +401,7 @@ def recommend(
     for r in failed:
         r.update(rank=None, why=f"not ranked: {r['error']}")
     summary: dict[str, Any] = {"agreement": score_agreement(ok), "cost_weight": 0.0}
+    ranked_by = ranked_by or RANKED_BY_TASK.get(kind, RANKED_BY)
     summary["ranked_by"] = ranked_by
     if not ok:
         return failed, None, summary
@@ -378,8 +411,8 @@ def recommend(
         drivers, summary["ranked_by"] = names, "mean"
     n_scored = int(n_scored or sum(counts.values()))
     judged = [_Judged(r) for r in ok]
-    _assign_strategies(judged, modality, counts, budget, n_scored)
-    _transferability(judged, drivers, names, budget)
+    _assign_strategies(judged, modality, counts, budget, n_scored, kind, n_rows)
+    _transferability(judged, drivers, names, budget, accuracy=kind == "single-label")
     per_class, n = min(counts.values()), len(ok)
     summary["cost_weight"] = _order(judged, per_class, budget)
     preferred_to = _prefer_cheaper(judged, n_scored)

@@ -11,6 +11,10 @@ From frozen features ``(N, D)`` (any backbone):
 - :func:`hscore` — H-score (Bao et al., ICIP 2019), regularised (Ibrahim et al. 2022)
 - :func:`knn_accuracy` — leave-one-out k-nearest-neighbour accuracy
 
+For a numeric target (regression): :func:`logme_regression` (LogME natively, on the
+standardised target) and :func:`knn_regression` (leave-one-out kNN R²). For multi-label
+data, :func:`multilabel_mean` averages a per-label binary score over the labels.
+
 From a source classification head (models that have one):
 
 - :func:`leep` — LEEP (Nguyen et al., ICML 2020), from source-class probabilities ``(N, Z)``
@@ -43,8 +47,11 @@ __all__ = [
     "SCORES_FROM_HEAD",
     "hscore",
     "knn_accuracy",
+    "knn_regression",
     "leep",
     "logme",
+    "logme_regression",
+    "multilabel_mean",
     "nce",
     "weighted_kendall_tau",
 ]
@@ -99,6 +106,13 @@ def _check_labels(
 
 def _check_features(features: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, int]:
     """Return ``(features float64 (N, D), labels int64 (N,), C)`` or raise InputError."""
+    f = _check_matrix(features)
+    y, n_classes = _check_labels(labels, f.shape[0])
+    return f, y, n_classes
+
+
+def _check_matrix(features: Any) -> np.ndarray:
+    """Features as a finite float64 (N, D) matrix, N >= 2, or InputError."""
     f = np.asarray(features)
     if f.ndim != 2:
         raise InputError(
@@ -118,8 +132,7 @@ def _check_features(features: Any, labels: Any) -> tuple[np.ndarray, np.ndarray,
             f"value {f[bad_rows[0]][~finite[bad_rows[0]]][0]}). Drop or fix those examples; "
             "NaN features usually mean an overflow in the backbone (try float32 instead of fp16)."
         )
-    y, n_classes = _check_labels(labels, f.shape[0])
-    return f, y, n_classes
+    return f
 
 
 def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -161,8 +174,14 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
         InputError: bad shapes, non-finite features, or labels not 0..C-1.
     """
     f, y, n_classes = _check_features(features, labels)
+    return float(_logme_evidence(f, _one_hot(y, n_classes)).mean())
+
+
+def _logme_evidence(f: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Maximised log evidence / N of ``targets[:, c] = F w + noise`` for each column c:
+    `f` (N, D) float64 features, `targets` (N, C) float64. Returns (C,)."""
     n, d = f.shape
-    targets = _one_hot(y, n_classes)  # (N, C)
+    n_classes = targets.shape[1]
 
     # Spectrum of F = U S V^T restricted to its rank k: sigma = s^2 (k,), x = U^T Y (k, C).
     if n <= d:
@@ -182,7 +201,7 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     k = sigma.shape[0]
     x2 = x**2  # (k, C)
     # Energy of y outside the column space of F (the zero singular values).
-    y_norm2 = targets.sum(axis=0)  # ||y_c||^2 = n_c for 0/1 indicators, (C,)
+    y_norm2 = (targets**2).sum(axis=0)  # ||y_c||^2, (C,)
     outside = np.maximum(y_norm2 - x2.sum(axis=0), 0.0)  # (C,)
 
     sig = sigma[:, None]  # (k, 1) broadcasts over classes
@@ -217,7 +236,7 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
         - 0.5 * alpha * m2
         - 0.5 * n * np.log(2.0 * np.pi)
     )  # (C,)
-    return float(evidence.mean() / n)
+    return evidence / n
 
 
 # ------------------------------------------------------------------------------- H-score
@@ -348,6 +367,124 @@ def knn_accuracy(
         pred = np.argmin(dist_sum, axis=1)  # argmin returns the smallest class id on ties
         correct += int((pred == y[start:stop]).sum())
     return correct / n
+
+
+# ------------------------------------------------------------ regression and multi-label
+
+
+def _check_numeric_targets(features: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float64 (N, D), targets float64 (N, K))`` for numeric targets; each
+    column must be finite and vary (a constant target carries nothing to score)."""
+    f = _check_matrix(features)
+    n = f.shape[0]
+    t = np.asarray(targets)
+    if t.dtype == object or not (
+        np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)
+    ):
+        raise InputError(
+            f"targets must be numbers, got dtype {t.dtype}; convert them first "
+            "(e.g. pandas.to_numeric)."
+        )
+    t = t.astype(np.float64).reshape(len(t), -1) if t.ndim in (1, 2) else t
+    if t.ndim != 2 or t.shape[0] != n:
+        raise InputError(
+            f"targets must hold one value (or row) per example: got shape "
+            f"{np.asarray(targets).shape} for {n} examples."
+        )
+    if not np.isfinite(t).all():
+        row = int(np.flatnonzero(~np.isfinite(t).all(axis=1))[0])
+        raise InputError(f"targets contain NaN or inf (first at row {row}); drop those rows.")
+    if (np.ptp(t, axis=0) == 0).any():
+        raise InputError("a target is constant over the examples; it cannot rank features.")
+    return f, t
+
+
+def logme_regression(features: np.ndarray, targets: np.ndarray) -> float:
+    """LogME for a numeric target, natively: the evidence of the Bayesian linear model of
+    `logme` with the (standardised) target itself as ``y`` (LogME is a regression evidence
+    at heart; classification only feeds it one-hot columns). Targets are z-scored per
+    column, so the score does not depend on the target's units and, with features used
+    as given (no bias, as in the paper), does not reward modelling its mean.
+
+    Args:
+        features: ``(N, D)`` real features.
+        targets: ``(N,)`` or ``(N, K)`` real targets (K columns: the mean over them).
+
+    Returns:
+        The mean log evidence per example (higher is better).
+    """
+    f, t = _check_numeric_targets(features, targets)
+    z = (t - t.mean(axis=0)) / t.std(axis=0)
+    return float(_logme_evidence(f, z).mean())
+
+
+def knn_regression(
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    k: int = 5,
+    chunk_elements: int = 4_000_000,
+) -> float:
+    """R² of leave-one-out k-nearest-neighbour regression (cosine distance): each example
+    is predicted by the mean target of its k nearest *other* examples; the score is
+    ``1 - SSE / SST`` over all examples (1 is perfect, 0 is predicting the mean, it can
+    be negative). The regression counterpart of `knn_accuracy`.
+
+    Args:
+        features: ``(N, D)`` real features; targets: ``(N,)`` real targets.
+        k: neighbours per prediction, 1 <= k <= N - 1.
+    """
+    f, t = _check_numeric_targets(features, targets)
+    if t.shape[1] != 1:
+        raise InputError(f"knn_regression takes one target column, got {t.shape[1]}.")
+    y = t[:, 0]
+    n = f.shape[0]
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n - 1:
+        raise InputError(f"k must be an integer in [1, N - 1] = [1, {n - 1}], got {k!r}.")
+    norms = np.linalg.norm(f, axis=1, keepdims=True)
+    f = f / np.where(norms > 0, norms, 1.0)
+    pred = np.empty(n)
+    rows = max(1, int(chunk_elements) // n)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        dist = 1.0 - f[start:stop] @ f.T  # (B, N)
+        dist[np.arange(stop - start), np.arange(start, stop)] = np.inf  # leave itself out
+        nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (B, k)
+        pred[start:stop] = y[nearest].mean(axis=1)
+    return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+
+def multilabel_mean(
+    score: Callable[..., float], features: np.ndarray, targets: np.ndarray, **kwargs: Any
+) -> tuple[float, int]:
+    """Mean over labels of a per-label *binary* score: ``score(features, targets[:, j])``
+    for each label j (class ids 0 = absent, 1 = present), e.g. `logme`, `hscore`,
+    `knn_accuracy`. A label that is present in every example or in none cannot be scored
+    (a binary score needs both classes) and is left out.
+
+    Args:
+        score: a function ``(features, labels (N,) int) -> float``.
+        features: ``(N, D)`` real features.
+        targets: ``(N, L)`` 0/1 label indicators, columns = labels.
+
+    Returns:
+        ``(mean score, number of labels scored)``.
+    """
+    y = np.asarray(targets)
+    if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+        raise InputError(
+            f"multi-label targets must be a 0/1 matrix (examples, labels), got shape {y.shape}."
+        )
+    y = y.astype(np.int64)
+    counts = y.sum(axis=0)
+    usable = np.flatnonzero((counts > 0) & (counts < y.shape[0]))
+    if usable.size == 0:
+        raise InputError(
+            "no label is both present and absent in these examples; a per-label score needs "
+            "both. Score more examples or check the label column."
+        )
+    values = [score(features, y[:, j], **kwargs) for j in usable]
+    return float(np.mean(values)), int(usable.size)
 
 
 # ---------------------------------------------------------------------- source-head scores

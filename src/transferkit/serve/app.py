@@ -3,7 +3,9 @@
 Routes (Hugging Face inference convention for /predict):
 
 - `POST /predict` — JSON `{"inputs": "a text"}` or `{"inputs": ["text", ...]}`, optional
-  `"parameters": {"top_k": k}`; image models take base64 strings (or data URLs) in
+  `"parameters": {"top_k": k}` (and `"threshold": t` for multi-label models: one
+  probability or one per label); a multi-label model answers the list of labels passing
+  their thresholds, a regression model `{"score": value}`; image models take base64 strings (or data URLs) in
   `inputs`, or a multipart upload with one or more `files`. One input in → one result
   out (the pipeline's shape); a list in → a list out.
 - `GET|HEAD /health` (never guarded), `GET /models` (the model's card), `GET /metrics`
@@ -38,11 +40,12 @@ import logging
 import os
 import reprlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from transferkit.data.images import MAX_IMAGE_PIXELS
 from transferkit.errors import InputError, require_extra
+from transferkit.models.problems import MULTI, REGRESSION, Problem, problem_of
 
 require_extra("fastapi", "serve")  # this module is imported only to serve
 
@@ -108,6 +111,8 @@ def model_card(pipe: Any, model_ref: Any) -> dict[str, Any]:
         "labels": getattr(model, "labels", None),
         "embedding_dim": getattr(model, "embedding_dim", None),
     }
+    if pipe.task != "feature-extraction":  # single-label, multi-label or regression
+        card["problem"] = problem_of(model).to_config()
     if hasattr(model, "card"):  # an exported ONNX folder describes itself
         card["onnx"] = model.card()
     spec = getattr(getattr(model, "backbone", model), "spec", None) or {}
@@ -210,20 +215,47 @@ def parse_json_body(body: bytes) -> tuple[Any, dict[str, Any]]:
     return data["inputs"], params
 
 
-def check_top_k(params: dict[str, Any], n_labels: int | None) -> int | None:
-    unknown = sorted(set(params) - {"top_k"})
+def check_top_k(
+    params: dict[str, Any], n_labels: int | None, kind: str = "single-label"
+) -> int | None:
+    unknown = sorted(set(params) - {"top_k", "threshold"})
     if unknown:
-        raise RequestProblem(422, f"unknown parameter(s) {unknown}; /predict takes 'top_k'")
+        raise RequestProblem(
+            422, f"unknown parameter(s) {unknown}; /predict takes 'top_k' and 'threshold'"
+        )
     k = params.get("top_k")
     if k is None:
         return None
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise RequestProblem(422, f"parameters.top_k={k!r}; give a whole number >= 1")
     if n_labels is None:
-        raise RequestProblem(
-            422, "parameters.top_k applies to classification; this model extracts features"
-        )
+        what = "returns one score" if kind == "regression" else "extracts features"
+        raise RequestProblem(422, f"parameters.top_k applies to classification; this model {what}")
     return min(k, n_labels)
+
+
+def check_threshold(params: dict[str, Any], problem: Problem, labels: list[str] | None) -> Any:
+    """`parameters.threshold` for a multi-label model (one probability, or one per label);
+    422 naming the value otherwise."""
+    from transferkit.models.problems import MULTI, check_thresholds
+
+    t = params.get("threshold")
+    if t is None:
+        return None
+    if problem.kind != MULTI or not labels:
+        raise RequestProblem(
+            422, f"parameters.threshold applies to multi-label models; this one is {problem.kind}"
+        )
+    values = t if isinstance(t, list) else [t]
+    if not values or any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
+        raise RequestProblem(
+            422, f"parameters.threshold={t!r}; give a probability 0..1 or one per label"
+        )
+    try:
+        check_thresholds(t, labels)
+    except InputError as e:
+        raise RequestProblem(422, f"parameters.{e}") from None
+    return t
 
 
 def check_items(
@@ -289,6 +321,8 @@ class ServerState:
     max_request_bytes: int
     max_chars: int
     body_timeout_s: float
+    problem: Problem = field(default_factory=Problem)  # how the model's outputs decode
+    labels: list[str] | None = None
 
 
 def create_app(
@@ -327,11 +361,15 @@ def create_app(
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     pipe = load_pipeline(model_ref, task, runtime, device)
     labels = getattr(pipe.model, "labels", None) if pipe.task != "feature-extraction" else None
-    n_all = len(labels) if labels else None
+    problem = problem_of(pipe.model) if labels else Problem()
+    n_all = len(labels) if labels and problem.kind != REGRESSION else None
 
     def run_batch(items: list[Any]) -> list[Any]:
-        # Classification: every score once (top_k = all labels); each request keeps its top-k.
-        kw = {"top_k": n_all} if n_all else {}
+        # Classification: every score once (top_k = all labels, or threshold 0 for
+        # multi-label); each request then keeps its own top-k / thresholds.
+        kw: dict[str, Any] = {}
+        if n_all:
+            kw = {"threshold": 0.0} if problem.kind == MULTI else {"top_k": n_all}
         return pipe(items, errors="report", batch_size=max(pipe.batch_size, 1), **kw)
 
     st = ServerState(
@@ -346,6 +384,8 @@ def create_app(
         max_request_bytes=max_request_bytes,
         max_chars=max_chars,
         body_timeout_s=body_timeout_s,
+        problem=problem,
+        labels=list(labels) if labels else None,
     )
 
     @contextlib.asynccontextmanager
@@ -529,15 +569,19 @@ def add_predict_route(app: Any, st: ServerState, guard: list[Any]) -> None:
                 f"content type {ctype!r} is not accepted; send application/json "
                 "or multipart/form-data",
             )
-        top_k = check_top_k(params, st.n_all)
+        top_k = check_top_k(params, st.n_all, st.problem.kind)
+        threshold = check_threshold(params, st.problem, st.labels)
         results = await st.batcher.submit(items)
         bad = [
             (i, r["error"]) for i, r in enumerate(results) if isinstance(r, dict) and "error" in r
         ]
         if bad:
             raise RequestProblem(422, "; ".join(f"inputs[{i}]: {m}" for i, m in bad[:5]))
-        if st.n_all:  # the batch ran with every label's score; keep what this request asked for
-            k = top_k if top_k is not None else st.pipe.top_k
+        k = top_k if top_k is not None else st.pipe.top_k
+        if st.n_all and st.problem.kind == MULTI:  # every label scored; apply this request's
+            labels = st.labels or []
+            results = [st.problem.select(r, labels, top_k=k, threshold=threshold) for r in results]
+        elif st.n_all:  # the batch ran with every label's score; keep what this request asked
             results = [r[0] if k is None else r[:k] for r in results]
         out = [to_jsonable(r) for r in results]
         return JSONResponse(out[0] if single else out)

@@ -19,13 +19,15 @@ class HealthResponse(BaseModel):
 
 
 _PREDICTION = {
+    "description": "single-label: {label, score} (a list with top_k); multi-label: the list "
+    "of {label, score} passing their thresholds; regression: {score} in the target's units",
     "oneOf": [
         {
             "type": "object",
             "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
         },
         {"type": "array", "items": {}},
-    ]
+    ],
 }
 
 _ERROR = {
@@ -73,7 +75,23 @@ PREDICT_OPENAPI: dict[str, Any] = {
                                                 {"type": "integer", "minimum": 1},
                                                 {"type": "null"},
                                             ]
-                                        }
+                                        },
+                                        "threshold": {
+                                            "description": "multi-label models only: one "
+                                            "probability, or one per label",
+                                            "anyOf": [
+                                                {"type": "number", "minimum": 0, "maximum": 1},
+                                                {
+                                                    "type": "array",
+                                                    "items": {
+                                                        "type": "number",
+                                                        "minimum": 0,
+                                                        "maximum": 1,
+                                                    },
+                                                },
+                                                {"type": "null"},
+                                            ],
+                                        },
                                     },
                                 },
                                 {"type": "null"},

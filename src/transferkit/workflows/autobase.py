@@ -67,10 +67,20 @@ def choose_base(
 
     `data` is a LabelledData: the training data as the user gave it (before fit's
     validation split, so that `rank` on the same file gives the same answer).
-    Never raises for a ranking failure: it falls back to the default body and says so.
+    Never raises for a ranking failure: it falls back to the default body and says so,
+    as it does for a task rank does not score (`select.rank.SUPPORTED_TASKS`, single-label
+    when it declares none).
     """
-    from transferkit.select.rank import rank
+    from transferkit.select import rank as ranking
 
+    tasks = getattr(ranking, "SUPPORTED_TASKS", ("single-label",))
+    task = getattr(data, "task", "single-label")
+    if task not in tasks:  # not a crash: the default body, and the summary says why
+        return _fallback(
+            data.modality,
+            f"base auto: rank does not score {task} data yet (pass --base to choose one)",
+        )
+    rank = ranking.rank
     try:
         result = rank(data, budget=budget, progress=progress, seed=seed, label_map=label_map)
     except Exception as e:  # noqa: BLE001 - ranking is advice; fit goes on without it

@@ -569,6 +569,8 @@ def compare(
     scratch_time_limit: float | None = None,
     say: Callable[[str], None] | None = None,
     device: str = "auto",
+    task: str | None = None,
+    label_sep: str = "|",
 ) -> CompareResult:
     """Compare transfer from `base` with scratch and classical baselines; return the result.
 
@@ -586,6 +588,9 @@ def compare(
     from scratch are slow on CPU); the result says when a cap stopped a run.
     device: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu", "cuda",
     "cuda:N" or "mps" (`core.devices`; mixed precision on CUDA).
+    task / label_sep: as in `fit` (None infers the task). Multi-label data and numeric
+    targets are compared by `workflows.compare_targets` (the matching classical baseline,
+    figures of their kind, a calibration / predicted-vs-true report).
 
     Result (a `CompareResult`, read like a dict; `to_dict()`): task, transfer, scratch,
     classical, time_to_reach, learning_curve, domain_gap, warnings, skipped, notes (see
@@ -608,7 +613,16 @@ def compare(
         scratch_epochs=scratch_epochs,
         scratch_time_limit=scratch_time_limit,
     )
-    return run_compare(train, eval, opts, say or (lambda msg: logger.info(msg)))
+    say = say or (lambda msg: logger.info(msg))
+    from transferkit.data.datasets import load_labelled
+
+    cols = {"text_column": text_column, "label_column": label_column}
+    data = load_labelled(train, **cols, task=task, label_sep=label_sep, what="train")
+    if data.task != "single-label":
+        from transferkit.workflows.compare_targets import compare_targets
+
+        return compare_targets(data, eval, opts, say)
+    return run_compare(train, eval, opts, say)
 
 
 def _domain_gap(

@@ -23,7 +23,7 @@ from typing import Any
 from transferkit.core.devices import current_device, describe, runs_on_device
 from transferkit.core.distributed import is_rank_zero
 from transferkit.core.inference import predict_logits
-from transferkit.core.results import FitResult
+from transferkit.core.results import EVAL_HEADLINE, FitResult
 from transferkit.errors import InputError
 from transferkit.workflows.autobase import DEFAULT_BASES, BaseChoice, choose_base
 
@@ -55,6 +55,10 @@ class FitOptions:
     progress: bool = True
     overwrite: bool = False
     label_map: dict[str, str] | None = None  # {data label: source-head label}
+    task: str | None = None  # None: inferred from the label column
+    label_sep: str = "|"
+    class_weight: str | None = None  # None | "balanced"
+    regression_loss: str = "mse"  # "mse" | "huber"
 
 
 @dataclass
@@ -66,6 +70,7 @@ class FitData:
     fingerprint: str  # of the training data as given, before any validation split
     notes: list[str]
     given: Any = None  # the training data as given (what `rank` on the same file sees)
+    validation: str = "the validation data"  # what `eval` is, in words (for the notes)
 
 
 def auto_base(data: Any, *, budget: float | None = None) -> tuple[str, str]:
@@ -79,8 +84,9 @@ def auto_base(data: Any, *, budget: float | None = None) -> tuple[str, str]:
 
 
 def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
-    """Stage 1: load train (and eval); without eval, hold out a stratified
-    `val_fraction` of train when every class has >= 10 examples."""
+    """Stage 1: load train (and eval, read as the same task); without eval, hold out a
+    stratified `val_fraction` of train when every class has >= 10 examples (single-label)
+    or train has >= MIN_ROWS_TO_HOLD_OUT rows (multi-label, regression)."""
     from transferkit.data.datasets import (
         check_eval_labels,
         check_trainable,
@@ -88,26 +94,43 @@ def read_data(train: Any, eval: Any, opts: FitOptions) -> FitData:  # noqa: A002
         stratified_split,
     )
 
-    cols = {"text_column": opts.text_column, "label_column": opts.label_column}
-    data = given = load_labelled(train, **cols, what="train")
+    cols: dict[str, Any] = {"text_column": opts.text_column, "label_column": opts.label_column}
+    kw: dict[str, Any] = {"label_sep": opts.label_sep}
+    data = given = load_labelled(train, **cols, what="train", task=opts.task, **kw)
     check_trainable(data)
-    notes = list(data.notes)
+    notes = [f"task {data.task} ({data.task_how}): {data.task_reason}", *data.notes]
     fingerprint = data.fingerprint()
-    eval_data = None
+    eval_data, validation = None, "the validation data"
     if eval is not None:
-        eval_data = load_labelled(eval, **cols, what="eval")
+        eval_data = load_labelled(eval, **cols, what="eval", task=data.task, **kw)
         check_eval_labels(data, eval_data)
         notes += eval_data.notes
-    elif min(data.counts().values()) >= 10:
+        validation = f"the --eval data ({eval_data.source})"
+    elif _can_hold_out(data):
         data, eval_data = stratified_split(data, opts.val_fraction, opts.seed)
-        notes.append(
-            f"validation: {len(eval_data)} examples held out of train (stratified, seed {opts.seed})"
-        )
+        validation = f"{len(eval_data)} examples held out of train"
+        notes.append(f"validation: {validation} (stratified, seed {opts.seed})")
     else:
         notes.append(
-            "no evaluation data and fewer than 10 examples in a class: no validation split"
+            "no evaluation data and too few examples to hold some out "
+            f"({_hold_out_rule(data)}): no validation split"
         )
-    return FitData(data, eval_data, fingerprint, notes, given)
+    return FitData(data, eval_data, fingerprint, notes, given, validation)
+
+
+MIN_ROWS_TO_HOLD_OUT = 50  # multi-label / regression rows before a validation split
+
+
+def _can_hold_out(data: Any) -> bool:
+    if data.task == "single-label":
+        return min(data.counts().values()) >= 10
+    return len(data) >= MIN_ROWS_TO_HOLD_OUT
+
+
+def _hold_out_rule(data: Any) -> str:
+    if data.task == "single-label":
+        return "a class has fewer than 10"
+    return f"fewer than {MIN_ROWS_TO_HOLD_OUT} rows"
 
 
 def pick_base(data: Any, opts: FitOptions) -> BaseChoice | None:
@@ -134,7 +157,7 @@ def plan_strategy(base: Any, data: Any, opts: FitOptions, choice: BaseChoice | N
 
     ranked = choice is not None and choice.strategy is not None
     plan = choose_strategy(
-        choice.strategy if ranked else opts.strategy,  # type: ignore[union-attr]
+        choice.strategy if ranked else opts.strategy,  # type: ignore[union-attr,arg-type]
         modality=data.modality,
         counts=data.counts(),
         budget=opts.budget,
@@ -142,6 +165,8 @@ def plan_strategy(base: Any, data: Any, opts: FitOptions, choice: BaseChoice | N
         epochs=opts.epochs,
         lr=opts.lr,
         batch_size=opts.batch_size,
+        kind=data.task,
+        n=len(data),
     )
     if ranked:
         plan = dataclasses.replace(
@@ -158,12 +183,47 @@ def plan_strategy(base: Any, data: Any, opts: FitOptions, choice: BaseChoice | N
 
 
 def assess(clf: Any, eval_data: Any | None) -> dict[str, Any] | None:
-    """Stage 5: the classification report on the evaluation data (None without it)."""
+    """Stage 5: the report of the problem's kind on the evaluation data (None without it):
+    a classification report, a multi-label report at the model's thresholds, or a
+    regression report in the target's units (`core.metrics`)."""
     from transferkit.adapt.base import report
 
     if eval_data is None:
         return None
-    return report(clf.labels, eval_data.labels, predict_logits(clf, eval_data.items).argmax(1))
+    logits = predict_logits(clf, eval_data.items)
+    problem = clf.problem
+    if problem.kind == "single-label":
+        return report(clf.labels, eval_data.labels, logits.argmax(1))
+    import dataclasses
+
+    from transferkit.core.metrics import multilabel_report, regression_report
+
+    truth = dataclasses.replace(eval_data, classes=list(clf.labels)).targets()
+    if problem.kind == "regression":
+        return regression_report(truth, problem.scores(logits))
+    th = problem.label_thresholds(len(clf.labels))
+    pred = (problem.scores(logits) >= th).astype(int)
+    return multilabel_report(truth.astype(int), pred, clf.labels, th.tolist())
+
+
+def headline(ev: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    """The figures of an evaluation report that `--json` and the folder's metrics keep."""
+    if ev is None:
+        return None
+    return {k: ev[k] for k in EVAL_HEADLINE[kind] if k in ev}
+
+
+def _said(ev: dict[str, Any], kind: str) -> str:
+    """The evaluation in one line of the summary."""
+    if kind == "multi-label":
+        return (
+            f"eval micro-F1 {ev['micro_f1']:.4f}, macro-F1 {ev['macro_f1']:.4f}, subset "
+            f"accuracy {ev['subset_accuracy']:.4f} (n={ev['n']})"
+        )
+    if kind == "regression":
+        sp = "-" if ev["spearman"] is None else f"{ev['spearman']:.4f}"
+        return f"eval Spearman {sp}, MAE {ev['mae']:.4f}, RMSE {ev['rmse']:.4f} (n={ev['n']})"
+    return f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
 
 
 def save(result: FitResult, fd: FitData, adapted: Any, plan: Any, opts: FitOptions) -> str:
@@ -179,7 +239,7 @@ def save(result: FitResult, fd: FitData, adapted: Any, plan: Any, opts: FitOptio
         "base_reason": result.base_reason,
         "hyperparameters": adapted.hyperparameters,
         "metrics": {
-            "eval": {k: ev[k] for k in ("accuracy", "macro_f1", "n")} if ev else None,
+            "eval": headline(ev, result.task),
             "zero_shot_accuracy": zs["accuracy"] if zs else None,
         },
         "train_seconds": round(result.train_seconds, 2),
@@ -207,8 +267,9 @@ def _checkpoint_dir(out: str | os.PathLike[str]) -> Path:
 
 def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
     """Run the stages of `fit` with options `opts`."""
-    from transferkit.adapt.base import attach_head, load_base
+    from transferkit.adapt.base import attach_head, load_base, problem_for
     from transferkit.adapt.tuning import AdaptOptions, adapt
+    from transferkit.core.objectives import REGRESSION_LOSSES, check_class_weight
     from transferkit.core.strategies import n_params
     from transferkit.utils.checks import check_fit_options
     from transferkit.utils.paths import check_out_dir
@@ -224,6 +285,11 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
         )
     t_start = time.time()
     fd = read_data(train, eval, opts)
+    check_class_weight(opts.class_weight, fd.train.task)
+    if opts.regression_loss not in REGRESSION_LOSSES:
+        raise InputError(
+            f"regression_loss={opts.regression_loss!r}; use 'mse' or 'huber' (--regression-loss)"
+        )
     choice = pick_base(fd.given, opts)
     ref = choice.ref if choice is not None else opts.base
     import torch
@@ -236,7 +302,7 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
             f"{fd.train.modality}; pick a {fd.train.modality} base, e.g. "
             f"{DEFAULT_BASES[fd.train.modality]!r}"
         )
-    start = attach_head(base, fd.train.classes, fd.eval, opts.label_map)
+    start = attach_head(base, fd.train.classes, fd.eval, opts.label_map, problem_for(fd.train))
     fd.notes.append(start.note)
     if base.cut is not None:
         fd.notes.append(
@@ -261,6 +327,9 @@ def run_fit(train: Any, eval: Any, opts: FitOptions) -> FitResult:  # noqa: A002
         rank_features=choice is not None and choice.ranked,
         rank_data=fd.given,
         progress=opts.progress,
+        class_weight=opts.class_weight,
+        regression_loss=opts.regression_loss,
+        validation=fd.validation,
     )
     t_train = time.time()
     adapted = adapt(start, base, fd.train, fd.eval, plan, adapt_opts)
@@ -290,10 +359,9 @@ def _result(
     if choice is not None:  # which base, and why, comes first
         summary.insert(0, choice.reason)
         reason = f"{choice.reason}; strategy {plan.strategy}: {plan.reason}"
+    kind = start.clf.problem.kind
     if ev is not None:
-        summary.append(
-            f"eval accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f} (n={ev['n']})"
-        )
+        summary.append(_said(ev, kind))
     return FitResult(
         model=start.clf,
         model_dir=None,
@@ -312,6 +380,10 @@ def _result(
         strategy_chosen_by=plan.chosen_by,
         base_chosen_by="user" if choice is None else choice.chosen_by,
         estimated_seconds=plan.estimated_seconds,
+        task=kind,
+        task_how=fd.train.task_how,
+        task_reason=fd.train.task_reason,
+        problem=start.clf.problem.to_config(),
     )
 
 
@@ -340,6 +412,10 @@ def fit(
     overwrite: bool = False,
     device: str = "auto",
     label_map: dict[str, str] | None = None,
+    task: str | None = None,
+    label_sep: str = "|",
+    class_weight: str | None = None,
+    regression_loss: str = "mse",
 ) -> FitResult:
     """Adapt `base` to the labelled data `train`; return a FitResult (saved to `out` if given).
 
@@ -350,7 +426,17 @@ def fit(
     and (with ``strategy="auto"``) strategy; `FitResult.base_reason` says why.
     train / eval: a table file (CSV/TSV/JSONL/Parquet), an image folder (root/<class>/*),
     a DataFrame, or (texts, labels). Without `eval`, a stratified `val_fraction` of train
-    (fixed seed) is held out when every class has >= 10 examples.
+    (fixed seed) is held out when every class has >= 10 examples (multi-label and
+    regression: when train has >= 50 rows).
+    task: "single-label", "multi-label" or "regression"; None infers it from the label
+    column (lists, or strings joined with `label_sep` → multi-label; non-integer numbers
+    → regression; anything else, integers included → single-label) and the summary and
+    `FitResult.task_reason` say how. Multi-label: sigmoid outputs, BCE, per-label
+    thresholds tuned for F1 on the validation data (`eval`, else the held-out part).
+    Regression: one output trained on the standardised target with `regression_loss`
+    ("mse" or "huber"); predictions come back in the target's units.
+    class_weight: None or "balanced" (single-label: class weights n / (k · n_c); multi-
+    label: each label's positives weighted n_negative / n_positive), in every strategy.
     strategy: auto | none | probe | partial | full | lora | contrastive ("none": the kept
     source head as it is, no training). budget: wall seconds.
     patience: early stopping on validation accuracy after that many epochs without gain
@@ -386,6 +472,10 @@ def fit(
         progress=progress,
         overwrite=overwrite,
         label_map=label_map,
+        task=task,
+        label_sep=label_sep,
+        class_weight=class_weight,
+        regression_loss=regression_loss,
     )
     result = run_fit(train, eval, opts)
     result.device = describe(current_device())
