@@ -85,6 +85,7 @@ def fill_setfit(rows: list[dict[str, Any]], reuse: dict) -> list[dict[str, Any]]
         if not raw["setfit"] and old and all(o and "setfit" in o for o in old):
             raw["setfit"] = [o["setfit"] for o in old]
             raw["setfit_s"] = [o["setfit_s"] for o in old]
+            raw["setfit_reused"] = [True] * len(old)
     return rows
 
 
@@ -138,16 +139,25 @@ def report(rows: list[dict[str, Any]], held_out: set[str], before: str | None) -
             cells[7] = f"{statistics.mean(raw['ours_s']):.1f}"
         if old:
             seeds = raw.get("seed_list") or range(len(ours))
-            prev = [old.get((r["dataset"], r["k"], s)) for s in seeds]
-            if all(prev):
-                b = [p["ours"] for p in prev]
-                cells += [f"{statistics.mean(b):.3f}", paired(ours, b), wins(ours, b)]
+            both = [
+                (a, old[(r["dataset"], r["k"], s)]["ours"])
+                for a, s in zip(ours, seeds, strict=True)
+                if (r["dataset"], r["k"], s) in old
+            ]  # samples run both ways
+            if both:
+                a, b = [x for x, _ in both], [y for _, y in both]
+                n = f" (n={len(b)})" if len(b) < len(ours) else ""
+                cells += [f"{statistics.mean(b):.3f}{n}", paired(a, b), wins(a, b)]
             else:
                 cells += ["-", "-", "-"]
         print("| " + " | ".join(cells) + " |")
 
 
-def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[str, Any]]:
+def run_dataset(
+    name: str, args: argparse.Namespace, reuse: dict, save: Any = None
+) -> list[dict[str, Any]]:
+    """Rows (one per k) for dataset `name`; `save(partial_rows)` is called after each
+    sample, so a stopped run keeps the samples it finished on both sides."""
     full = pd.read_csv(DATA / name / "train.csv")
     test = pd.read_csv(DATA / name / "test.csv")
     if args.n_test and len(test) > args.n_test:
@@ -170,6 +180,7 @@ def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[s
             res["seed_list"].append(seed)
             res["ours"].append(acc)
             res["ours_s"].append(sec)
+            print(name, k, seed, f"ours {acc:.3f} in {sec:.1f} s ({strat})", flush=True)
             old = reuse.get((name, k, seed))
             if old is not None and "setfit" in old:
                 res["setfit"].append(old["setfit"])
@@ -181,6 +192,12 @@ def run_dataset(name: str, args: argparse.Namespace, reuse: dict) -> list[dict[s
                 res["setfit_s"].append(sec)
                 res["setfit_reused"].append(False)
             print(name, k, seed, {a: b[-1] for a, b in res.items() if b}, flush=True)
+            if save is not None:
+                part = {a: list(b) for a, b in res.items()}
+                if len(part["setfit"]) != len(part["ours"]):
+                    part["setfit"], part["setfit_s"], part["setfit_reused"] = [], [], []
+                row = {"dataset": name, "k": k, "seeds": len(part["ours"]), "raw": part}
+                save([*rows, row])
         if len(res["setfit"]) != len(res["ours"]):
             res["setfit"], res["setfit_s"], res["setfit_reused"] = [], [], []
         rows.append(
@@ -223,9 +240,13 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     meta = {"n_test": args.n_test, "held_out": args.held_out, "setfit_from": args.setfit_from}
     rows: list[dict[str, Any]] = []
-    for name in args.datasets:  # written after each dataset: a stopped run keeps what it did
-        rows += run_dataset(name, args, reuse)
-        Path(args.out).write_text(json.dumps({**meta, "rows": rows}, indent=1))
+
+    def save(more: list[dict[str, Any]]) -> None:  # after each sample: a stopped run keeps it
+        Path(args.out).write_text(json.dumps({**meta, "rows": rows + more}, indent=1))
+
+    for name in args.datasets:
+        rows += run_dataset(name, args, reuse, save)
+        save([])
     report(rows, set(args.held_out), args.before)
 
 

