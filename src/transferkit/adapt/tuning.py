@@ -9,7 +9,8 @@
   then a logistic head on the tuned features.
 - partial, full, lora: parameter groups (`core.strategies.param_groups`) trained by the
   one trainer (`core.trainer.train_classifier`) with the problem's loss
-  (`core.objectives`), checkpointed every epoch.
+  (`core.objectives`), checkpointed every epoch. A new multi-label head first becomes
+  the probe's head on the frozen features (LP-FT, `PROBE_START_KINDS`).
 
 Multi-label models then get per-label thresholds tuned for F1 on the validation data
 (`core.linear_heads.tune_thresholds`), stored in the model's Problem.
