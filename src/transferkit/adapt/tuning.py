@@ -36,7 +36,7 @@ from transferkit.core.strategies import Plan
 # Problem kinds whose new head starts as the frozen probe's head in partial / full / lora
 # (`_probe_start`). Multi-label: a head from scratch under BCE spends the short fine-tune
 # learning that most of its 20-odd labels are rare, and the fine-tune ended below its own
-# probe (issue 16: debtags; benchmarks/results/multitask.md).
+# probe (issue 16: debtags; benchmarks/results/multitask_lpft.md).
 PROBE_START_KINDS = ("multi-label",)
 # The probe-started head's learning rate as a multiple of the body's: the same rate (the
 # 10x of a head from scratch would pull a head that already works off its optimum).
@@ -329,6 +329,7 @@ def _gradient(
         hp["loss"] = f"{opts.regression_loss} on the standardised target"
     key_parts = [opts.fingerprint, base.ref, plan.strategy, plan.epochs, plan.lr]
     key_parts += [plan.batch_size, opts.seed, kind, opts.class_weight, opts.regression_loss]
+    key_parts += ["probe-start"] if probe_start else []  # not resumed from a scratch-head run
     cfg = TrainConfig(
         epochs=plan.epochs,
         batch_size=plan.batch_size,
@@ -357,7 +358,7 @@ def _gradient(
 
 
 def _probe_start(
-    start: HeadStart, base: Base, data: Any, y: np.ndarray, opts: AdaptOptions, hp: dict
+    start: HeadStart, base: Base, data: Any, y: np.ndarray, opts: AdaptOptions, hp: dict[str, Any]
 ) -> None:
     """LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"): the new
     head starts as the probe's head on the frozen body's features (cached), not at random,
