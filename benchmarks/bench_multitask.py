@@ -256,10 +256,14 @@ def part_baselines() -> list[dict[str, Any]]:
 
 
 def part_fit(
-    strategy: str, epochs: int | None, tasks: tuple[str, ...] = ("debtags", "sst5-regression")
+    strategy: str,
+    epochs: int | None,
+    tasks: tuple[str, ...] = ("debtags", "sst5-regression"),
+    train_rows: int | None = None,
 ) -> list[dict[str, Any]]:
     """`transferkit.fit` (task given) on each train split, `transferkit.evaluate` on its
-    test split (the saved folder, decoded through its Problem)."""
+    test split (the saved folder, decoded through its Problem). `train_rows`: fit on a
+    seeded sample of that many train rows (the whole test split still scores it)."""
     import pandas as pd
 
     import transferkit
@@ -272,13 +276,19 @@ def part_fit(
         for split in ("train", "test"):
             x, y = sst5_scores(split)
             pd.DataFrame({"text": x, "score": y}).to_csv(f"{tmp}/sst5_{split}.csv", index=False)
+        tags_train: Any = DATA / "debtags" / "train.csv"
+        if train_rows is not None:
+            df = pd.read_csv(tags_train, keep_default_na=False)
+            df.sample(n=min(train_rows, len(df)), random_state=0).to_csv(
+                f"{tmp}/debtags_train.csv", index=False
+            )
+            tags_train = f"{tmp}/debtags_train.csv"
+            sst = pd.read_csv(f"{tmp}/sst5_train.csv")
+            sst.sample(n=min(train_rows, len(sst)), random_state=0).to_csv(
+                f"{tmp}/sst5_train.csv", index=False
+            )
         jobs = [
-            (
-                "debtags",
-                DATA / "debtags" / "train.csv",
-                DATA / "debtags" / "test.csv",
-                "multi-label",
-            ),
+            ("debtags", tags_train, DATA / "debtags" / "test.csv", "multi-label"),
             ("sst5-regression", f"{tmp}/sst5_train.csv", f"{tmp}/sst5_test.csv", "regression"),
         ]
         for task, train, test, kind in [j for j in jobs if j[0] in tasks]:
@@ -287,6 +297,8 @@ def part_fit(
             secs = round(time.perf_counter() - t0, 1)
             rep = transferkit.evaluate(f"{tmp}/{task}", str(test)).to_dict()
             row = {"task": task, "method": f"transferkit fit ({res.strategy})", "seconds": secs}
+            if train_rows is not None:
+                row["train_rows"] = train_rows
             row["params"] = {k: v for k, v in res.hyperparameters.items() if k != "thresholds"}
             keys = (
                 ("micro_f1", "macro_f1", "samples_f1")
@@ -486,6 +498,12 @@ def main() -> None:
     ap.add_argument(
         "--fit-tasks", nargs="*", default=["debtags", "sst5-regression"], help="fit part: tasks"
     )
+    ap.add_argument(
+        "--fit-train-rows",
+        type=int,
+        default=None,
+        help="fit part: a seeded sample of this many train rows (default: all)",
+    )
     ap.add_argument("--shots", type=int, nargs="*", default=[8, 64], help="SetFit per label")
     ap.add_argument("--n-train", type=int, default=1000, help="rank part: train subsample")
     ap.add_argument("--n-eval", type=int, default=500, help="rank part: test subsample")
@@ -508,7 +526,7 @@ def main() -> None:
     if "baselines" in args.parts:
         rows += part_baselines()
     if "fit" in args.parts:
-        rows += part_fit(args.strategy, args.epochs, tuple(args.fit_tasks))
+        rows += part_fit(args.strategy, args.epochs, tuple(args.fit_tasks), args.fit_train_rows)
     if "setfit" in args.parts:
         rows += part_setfit(args.shots)
     result["rows"] = rows

@@ -9,7 +9,8 @@
   then a logistic head on the tuned features.
 - partial, full, lora: parameter groups (`core.strategies.param_groups`) trained by the
   one trainer (`core.trainer.train_classifier`) with the problem's loss
-  (`core.objectives`), checkpointed every epoch.
+  (`core.objectives`), checkpointed every epoch. A new multi-label head first becomes
+  the probe's head on the frozen features (LP-FT, `PROBE_START_KINDS`).
 
 Multi-label models then get per-label thresholds tuned for F1 on the validation data
 (`core.linear_heads.tune_thresholds`), stored in the model's Problem.
@@ -31,6 +32,19 @@ import numpy as np
 
 from transferkit.adapt.base import Base, HeadStart, set_head, unfrozen_keys
 from transferkit.core.strategies import Plan
+
+# Problem kinds whose new head starts as the frozen probe's head in partial / full / lora
+# (`_probe_start`). Multi-label: a head from scratch under BCE spends the short fine-tune
+# learning that most of its 20-odd labels are rare, and the fine-tune ended below its own
+# probe (issue 16: debtags; benchmarks/results/multitask_lpft.md).
+PROBE_START_KINDS = ("multi-label",)
+# The probe-started head's learning rate as a multiple of the body's: the same rate (the
+# 10x of a head from scratch would pull a head that already works off its optimum).
+PROBE_START_HEAD_LR_SCALE = 1.0
+_PROBE_START_NOTE = (
+    "the new head started as the probe's head on frozen features (per-label logistic "
+    "regression, C={c:g}), then the body and head were tuned together (LP-FT)"
+)
 
 
 @dataclass(frozen=True)
@@ -283,6 +297,11 @@ def _gradient(
     from transferkit.core.trainer import TrainConfig, train_classifier
 
     clf, backbone = start.clf, start.clf.backbone
+    hp: dict[str, Any] = {"seed": opts.seed}
+    kind = clf.problem.kind
+    probe_start = not start.kept and kind in PROBE_START_KINDS
+    if probe_start:  # before LoRA wraps the body: the probe sees the frozen features
+        _probe_start(start, base, data, y, opts, hp)
     groups, note = param_groups(
         clf,
         plan.strategy,
@@ -290,15 +309,14 @@ def _gradient(
         freeze_groups=opts.freeze_groups,
         lora_targets=opts.lora_targets,
         lora_rank=opts.lora_rank,
+        head_lr_scale=PROBE_START_HEAD_LR_SCALE if probe_start else None,
     )
-    hp: dict[str, Any] = {"seed": opts.seed}
     hp.update(epochs=plan.epochs, lr=plan.lr, batch_size=plan.batch_size)
     if plan.strategy == "partial":
         k = opts.freeze_groups
         hp["freeze_groups"] = k if k is not None else len(backbone.layer_groups()) // 2
     if plan.strategy == "lora":
         hp.update(lora_rank=opts.lora_rank, lora_targets=opts.lora_targets)
-    kind = clf.problem.kind
     objective = objective_for(
         kind,
         y,
@@ -311,6 +329,7 @@ def _gradient(
         hp["loss"] = f"{opts.regression_loss} on the standardised target"
     key_parts = [opts.fingerprint, base.ref, plan.strategy, plan.epochs, plan.lr]
     key_parts += [plan.batch_size, opts.seed, kind, opts.class_weight, opts.regression_loss]
+    key_parts += ["probe-start"] if probe_start else []  # not resumed from a scratch-head run
     cfg = TrainConfig(
         epochs=plan.epochs,
         batch_size=plan.batch_size,
@@ -329,8 +348,23 @@ def _gradient(
         stop_reason=trained.stop_reason,
         notes=[note] + ([trained.stop_reason] if trained.stop_reason else []),
     )
+    if probe_start:
+        out.notes.insert(0, _PROBE_START_NOTE.format(c=hp["head_init_C"]))
     if plan.strategy == "full" or (base.config.get("body") and plan.strategy != "lora"):
         out.body = "full"
     elif plan.strategy == "partial":
         out.body = unfrozen_keys(backbone)
     return out
+
+
+def _probe_start(
+    start: HeadStart, base: Base, data: Any, y: np.ndarray, opts: AdaptOptions, hp: dict[str, Any]
+) -> None:
+    """LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"): the new
+    head starts as the probe's head on the frozen body's features (cached), not at random,
+    so the first steps tune the body towards a head that already works instead of pulling
+    the features after a head that is still learning its biases."""
+    feats, _ = _probe_features(start, base, data, opts)
+    w, b, hp_head = _linear_head(start.clf.problem.kind, feats, y, len(data.classes), opts)
+    set_head(start.clf, w, b)
+    hp.update(head_init="probe", head_init_C=hp_head["C"])

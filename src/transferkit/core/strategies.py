@@ -361,16 +361,20 @@ def param_groups(
     decay: float = 0.8,
     lora_targets: str | list[str] = "qv",
     lora_rank: int = 8,
+    head_lr_scale: float | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Parameter groups (each {"params", "lr"}) for partial/full/lora, and a note.
 
     partial: the lower `freeze_groups` (default half) layer groups frozen; the group i
     layers below the top gets lr * decay**i. The new head gets 10x the body's lr (it starts
-    from scratch); with LoRA the adapters and head share `lr`. LoRA wraps the HF text model
+    from scratch); with LoRA the adapters and head share `lr`. `head_lr_scale` replaces
+    that multiple (a head that starts from a fitted probe). LoRA wraps the HF text model
     with peft adapters.
     """
     backbone = clf.backbone
-    head_lr = lr * (10.0 if strategy != "lora" else 1.0)
+    if head_lr_scale is None:
+        head_lr_scale = 10.0 if strategy != "lora" else 1.0
+    head_lr = lr * head_lr_scale
     if strategy == "lora":
         _add_lora(backbone, lora_targets, lora_rank)
         lora = [p for n, p in backbone.named_parameters() if p.requires_grad]
