@@ -170,18 +170,7 @@ def format_report(report: dict[str, Any], title: str | None = None) -> Any:
         style="bold",
     )
     # Class names go in as Text so that a name like "[b]" is shown, not read as markup.
-    per = Table(title="Per class", title_justify="left")
-    per.add_column("class")
-    for col in ("precision", "recall", "f1", "support"):
-        per.add_column(col, justify="right")
-    for lab, m in report["per_class"].items():
-        per.add_row(
-            Text(lab),
-            f"{m['precision']:.3f}",
-            f"{m['recall']:.3f}",
-            f"{m['f1']:.3f}",
-            str(m["support"]),
-        )
+    per = _per_table("Per class", "class", report["per_class"])
 
     labs = report["confusion"]["labels"]
     conf = Table(title="Confusion matrix (rows = true, columns = predicted)", title_justify="left")
@@ -196,13 +185,30 @@ def format_report(report: dict[str, Any], title: str | None = None) -> Any:
     return Group(head, per, conf)
 
 
+def _per_table(title: str, first: str, rows: dict[str, Any], *, threshold: bool = False) -> Any:
+    """A rich table of precision/recall/F1/support per class or label (and its threshold)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    per = Table(title=title, title_justify="left")
+    per.add_column(first)
+    cols = ("precision", "recall", "f1", "support") + (("threshold",) if threshold else ())
+    for col in cols:
+        per.add_column(col, justify="right")
+    for lab, m in rows.items():
+        cells = [f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])]
+        if threshold:
+            cells.append(_num(m.get("threshold")))
+        per.add_row(Text(lab), *cells)  # Text: a name like "[b]" is shown, not read as markup
+    return per
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
 def _format_multilabel(report: dict[str, Any], title: str | None) -> Any:
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     head = Text(
@@ -212,19 +218,7 @@ def _format_multilabel(report: dict[str, Any], title: str | None) -> Any:
         f"n = {report['n']}",
         style="bold",
     )
-    per = Table(title="Per label", title_justify="left")
-    per.add_column("label")
-    for col in ("precision", "recall", "f1", "support", "threshold"):
-        per.add_column(col, justify="right")
-    for lab, m in report["per_label"].items():
-        per.add_row(
-            Text(lab),
-            f"{m['precision']:.3f}",
-            f"{m['recall']:.3f}",
-            f"{m['f1']:.3f}",
-            str(m["support"]),
-            _num(m.get("threshold")),
-        )
+    per = _per_table("Per label", "label", report["per_label"], threshold=True)
     return Group(head, per)
 
 
