@@ -145,3 +145,23 @@ def test_sst5_regression_partial_huber(sst5: tuple[Path, Path]) -> None:
             epochs=2, batch_size=16, regression_loss="huber", progress=False)  # fmt: skip
     assert "val_neg_mae" in r.history[0]
     assert r.eval is not None and r.eval["spearman"] > 0.3, r.eval
+
+
+def test_sst5_regression_rank_and_auto_base_use_the_sentiment_tuned_body(
+    sst5: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The packaged sentiment model's head (2 classes) cannot serve a score, but its body
+    was tuned on sst2 (a LoRA adapter): rank scores that body for a new head, LogME puts it
+    first on sentiment intensity, and fit's base auto starts from it."""
+    from transferkit import rank
+
+    train, test = sst5
+    result = rank(train, task="regression", progress=False)
+    assert any("minilm-l6-sst2: its head predicts one class" in n for n in result.notes)
+    bodies = {(c["model"], c["cut"]): c["scores"]["logme"] for c in result.candidates}
+    assert bodies[("minilm-l6-sst2", None)] > bodies[("minilm-l6", None)], bodies
+    r = fit(train, eval=test, task="regression", strategy="probe", out=tmp_path / "r",
+            progress=False)  # fmt: skip
+    assert r.base.startswith("minilm-l6-sst2") and r.base_chosen_by == "rank", r.base_reason
+    assert r.model.problem.kind == "regression" and len(r.model.labels or [0]) == 1
+    assert r.eval is not None and r.eval["spearman"] > 0.6, r.eval

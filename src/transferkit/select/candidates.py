@@ -79,6 +79,13 @@ class LoadedModel:
     source: Any = None  # the loaded classifier (its config says how its body was tuned)
 
     @property
+    def body_tuned(self) -> bool:
+        """True when a zoo classifier's body differs from its base's (a LoRA adapter or
+        tuned body weights ship with it): its body is then a candidate of its own."""
+        config = getattr(self.source, "config", None) or {}
+        return bool(config.get("lora") or config.get("body"))
+
+    @property
     def n_groups(self) -> int:
         return 0 if self.features_only else len(self.encoder.layer_groups())
 

@@ -538,7 +538,9 @@ class _Scoring:
         from_default: bool,
     ) -> list[dict[str, Any]]:
         """Rows of candidate `ref` (one per cut), or [] for a default candidate whose
-        source head does not fit these labels (its body is its base's; said in notes)."""
+        source head does not fit these labels (said in notes). For multi-label and
+        regression data, a zoo classifier with a tuned body (a LoRA adapter or body
+        weights) is scored as a body for a new head."""
         from transferkit.models.classifier import match_head
         from transferkit.select.candidates import load_candidate
 
@@ -548,18 +550,24 @@ class _Scoring:
             if model.labels is not None and self.kind == SINGLE:
                 head_rows = match_head(model.labels, self.classes, self.label_map)
             if head_rows is None and from_default and model.built_on is not None:
-                if self.kind != SINGLE:
+                if self.kind == SINGLE:
                     self.notes.append(
-                        f"{ref} is not a candidate: its head predicts one class per example "
-                        f"and these data are {self.kind}; its body is scored as its base's"
+                        f"{ref} is not a candidate: its head's labels "
+                        f"({', '.join(model.labels or [])}) do not match the data's "
+                        f"({', '.join(self.classes)}); if they mean the same, declare it with "
+                        "label_map / --label-map DATA=SOURCE"
+                    )
+                    return []
+                why = f"its head predicts one class per example and these data are {self.kind}"
+                if not model.body_tuned:
+                    self.notes.append(
+                        f"{ref} is not a candidate: {why}, and its body is {model.built_on}'s"
                     )
                     return []
                 self.notes.append(
-                    f"{ref} is not a candidate: its head's labels ({', '.join(model.labels or [])})"
-                    f" do not match the data's ({', '.join(self.classes)}); if they mean the same,"
-                    " declare it with label_map / --label-map DATA=SOURCE"
+                    f"{ref}: {why}; its tuned body (adapted to its source task) is scored as "
+                    "a candidate for a new head"
                 )
-                return []
             model_cuts = (
                 _cuts_for(model, explicit, cuts)
                 if head_rows is None or explicit is not None
