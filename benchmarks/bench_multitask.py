@@ -260,16 +260,18 @@ def part_fit(
     epochs: int | None,
     tasks: tuple[str, ...] = ("debtags", "sst5-regression"),
     train_rows: int | None = None,
+    base: str = "minilm-l6",
 ) -> list[dict[str, Any]]:
     """`transferkit.fit` (task given) on each train split, `transferkit.evaluate` on its
     test split (the saved folder, decoded through its Problem). `train_rows`: fit on a
-    seeded sample of that many train rows (the whole test split still scores it)."""
+    seeded sample of that many train rows (the whole test split still scores it). `base`:
+    fit's base ("auto": rank's recommendation, as `transferkit fit` does by default)."""
     import pandas as pd
 
     import transferkit
 
     rows = []
-    kw: dict[str, Any] = {"strategy": strategy, "base": "minilm-l6", "progress": False}
+    kw: dict[str, Any] = {"strategy": strategy, "base": base, "progress": False}
     if epochs is not None:
         kw["epochs"] = epochs
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,7 +298,8 @@ def part_fit(
             res = transferkit.fit(str(train), task=kind, out=f"{tmp}/{task}", **kw)
             secs = round(time.perf_counter() - t0, 1)
             rep = transferkit.evaluate(f"{tmp}/{task}", str(test)).to_dict()
-            row = {"task": task, "method": f"transferkit fit ({res.strategy})", "seconds": secs}
+            method = f"transferkit fit ({res.strategy}, base {res.base})"
+            row = {"task": task, "method": method, "seconds": secs}
             if train_rows is not None:
                 row["train_rows"] = train_rows
             row["params"] = {k: v for k, v in res.hyperparameters.items() if k != "thresholds"}
@@ -494,6 +497,9 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--strategy", default="full", help="fit's strategy for the fit rows")
+    ap.add_argument(
+        "--base", default="minilm-l6", help="fit's base for the fit rows ('auto': rank's choice)"
+    )
     ap.add_argument("--epochs", type=int, default=None, help="fit's epochs (default: fit's)")
     ap.add_argument(
         "--fit-tasks", nargs="*", default=["debtags", "sst5-regression"], help="fit part: tasks"
@@ -526,7 +532,9 @@ def main() -> None:
     if "baselines" in args.parts:
         rows += part_baselines()
     if "fit" in args.parts:
-        rows += part_fit(args.strategy, args.epochs, tuple(args.fit_tasks), args.fit_train_rows)
+        rows += part_fit(
+            args.strategy, args.epochs, tuple(args.fit_tasks), args.fit_train_rows, args.base
+        )
     if "setfit" in args.parts:
         rows += part_setfit(args.shots)
     result["rows"] = rows

@@ -117,6 +117,32 @@ def test_gradient_strategies_train_and_round_trip(tiny_bert: str, tmp_path: Path
     assert json.loads((tmp_path / "partial" / "transferkit.json").read_text())["body"] == "partial"
 
 
+def test_a_new_head_on_a_tuned_body_does_not_reuse_the_base_features(
+    tiny_bert: str, tmp_path: Path
+) -> None:
+    """A probe on a LoRA-tuned folder whose head does not fit the data (a new head) must
+    encode through the tuned body: the plain base's cached features of the same texts
+    are other features (they once were reused, and a regression probe on them was off
+    in scale)."""
+    from transferkit.adapt.base import attach_head, load_base
+    from transferkit.core.cache import model_identity
+
+    fit(toy(12), base=tiny_bert, strategy="lora", epochs=2, lr=3e-3, batch_size=8,
+        out=tmp_path / "tuned", progress=False, patience=None)  # fmt: skip
+    texts, labels = toy(10, seed=1)
+    other = (texts, ["a" if lab == "pos" else "b" for lab in labels])  # not the head's labels
+    plain = fit(other, base=tiny_bert, strategy="probe", progress=False)
+    assert plain.feature_cache == "miss"
+    tuned = fit(other, base=str(tmp_path / "tuned"), strategy="probe", progress=False)
+    assert tuned.feature_cache == "miss"  # the base's entry is not the tuned body's
+    again = fit(other, base=str(tmp_path / "tuned"), strategy="probe", progress=False)
+    assert again.feature_cache == "hit"  # but the tuned body's own entry is reused
+    base = load_base(str(tmp_path / "tuned"))
+    start = attach_head(base, ["a", "b"], None)
+    assert model_identity(start.clf) == model_identity(base.source)
+    assert model_identity(start.clf) != model_identity(load_base(tiny_bert).backbone)
+
+
 def test_contrastive_and_auto(tiny_bert: str, tmp_path: Path) -> None:
     from transferkit.models.factory import load_model
 

@@ -18,6 +18,10 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
+# Part of every key. 2: before it, a new head on a tuned body (LoRA or body weights) was
+# keyed as its plain base, so entries written then may hold another body's features.
+CACHE_FORMAT = 2
+
 
 def cache_root() -> Path:
     env = os.environ.get("TRANSFERKIT_CACHE")
@@ -32,6 +36,10 @@ def model_identity(model: Any) -> str:
     cfg = getattr(model, "config", None) or {}
     if cfg.get("lora") or cfg.get("body"):
         parts["saved"] = [cfg.get("created"), cfg.get("tensors")]
+    elif getattr(backbone, "tuned_identity", None) is not None:
+        # a tuned body under a new head (fit on a folder or zoo classifier whose head
+        # does not fit): the same identity as the classifier it came from
+        parts["saved"] = backbone.tuned_identity
     parts["max_length"] = getattr(backbone, "max_length", None)
     transform = getattr(backbone, "transform", None)
     if transform is not None:
@@ -40,7 +48,8 @@ def model_identity(model: Any) -> str:
 
 
 def cache_key(identity: str, fingerprint: str, extra: str = "") -> str:
-    return hashlib.sha256(f"{identity}\n{fingerprint}\n{extra}".encode()).hexdigest()[:40]
+    text = f"{identity}\n{fingerprint}\n{extra}\nformat {CACHE_FORMAT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 def load_features(key: str) -> np.ndarray | None:

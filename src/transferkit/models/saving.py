@@ -114,6 +114,10 @@ def load_classifier(path: str | os.PathLike[str]) -> Classifier:
         _apply_lora(backbone, config["lora"], groups["lora"])
     if groups["backbone"]:
         load_state_strict(backbone, groups["backbone"], f"{path} (body)")
+    if config.get("lora") or groups["backbone"]:
+        # the body is no longer its base's: a classifier later built on it (a new head)
+        # must not share the base's cached features (`core.cache.model_identity`)
+        backbone.tuned_identity = [config.get("created"), config.get("tensors")]
     head_cfg = config.get("head", {})
     clf = Classifier(
         backbone,
