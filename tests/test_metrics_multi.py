@@ -104,3 +104,33 @@ def test_regression_report_constant_prediction_has_no_correlation():
 def test_regression_report_bad_inputs(y_true, y_pred, match):
     with pytest.raises(InputError, match=match):
         regression_report(y_true, y_pred)
+
+
+def test_thresholds_shrink_towards_the_shared_one_by_the_positives():
+    """A label's own F1-optimal threshold weighs n / (n + prior): a rare label mostly takes
+    the threshold shared by all labels, a frequent one mostly keeps its own."""
+    import numpy as np
+
+    from transferkit.core.linear_heads import tune_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = np.zeros((n, 2), dtype=int)
+    y[:200, 0] = 1  # frequent label: positives score 0.3-0.5, negatives below 0.25
+    y[:3, 1] = 1  # rare label: 3 positives at 0.9, negatives up to 0.6
+    p = np.column_stack(
+        [
+            np.where(y[:, 0] == 1, rng.uniform(0.3, 0.5, n), rng.uniform(0.0, 0.25, n)),
+            np.where(y[:, 1] == 1, 0.9, rng.uniform(0.0, 0.6, n)),
+        ]  # fmt: skip
+    )
+    own = tune_thresholds(p, y, prior=0)
+    assert own[0] <= 0.3 and own[1] >= 0.6, own  # each label's own optimum
+    shrunk = tune_thresholds(p, y, prior=50)
+    shared = 0.3  # micro-F1 is dominated by the frequent label
+    assert abs(shrunk[0] - own[0]) < 0.05  # 200 positives: its own threshold holds
+    assert abs(shrunk[1] - shared) < abs(shrunk[1] - own[1]), shrunk  # 3 positives: shared
+    w = 3 / 53
+    assert shrunk[1] == pytest.approx(
+        w * own[1] + (1 - w) * tune_thresholds(p, y, prior=1e9)[1], abs=1e-3
+    )

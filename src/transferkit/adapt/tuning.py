@@ -123,7 +123,8 @@ def training_targets(problem: Any, data: Any, eval_data: Any | None) -> tuple[An
 
 
 def _tune_thresholds(clf: Any, eval_data: Any | None, ey: Any, opts: AdaptOptions) -> str:
-    """Per-label thresholds tuned for F1 on the validation data, into `clf.problem`."""
+    """Per-label thresholds tuned for F1 on the validation data (shrunk towards one shared
+    threshold, `core.linear_heads.tune_thresholds`), into `clf.problem`."""
     import dataclasses
 
     from transferkit.core.inference import predict_logits
@@ -135,9 +136,10 @@ def _tune_thresholds(clf: Any, eval_data: Any | None, ey: Any, opts: AdaptOption
     th = tune_thresholds(probs, ey)
     clf.problem = dataclasses.replace(clf.problem, thresholds=th)
     untuned = sum(not (ey[:, j] > 0.5).any() for j in range(ey.shape[1]))
-    rest = f"; {untuned} label(s) without a positive there keep 0.5" if untuned else ""
+    rest = f"; {untuned} label(s) without a positive there take the shared one" if untuned else ""
     return (
-        f"per-label thresholds tuned for F1 on {opts.validation} ({len(eval_data)} rows): "
+        f"per-label thresholds tuned for F1 on {opts.validation} ({len(eval_data)} rows), "
+        f"each shrunk towards one shared threshold by its number of positives: "
         f"{min(th):.2f}-{max(th):.2f}{rest}"
     )
 

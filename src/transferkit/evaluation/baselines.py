@@ -312,7 +312,8 @@ class TfidfOneVsRest(BaseEstimator):
         C: inverse regularisation strength shared by the labels, or ``"cv"`` (default)
             to pick it from `cv_Cs` by 3-fold cross-validated micro-F1 (at 0.5).
         thresholds: ``"cv"`` (default): per label, the threshold in 0.05..0.95 that
-            maximises its F1 on 3-fold out-of-fold probabilities (`fit`'s own rule,
+            maximises its F1 on 3-fold out-of-fold probabilities, shrunk towards one
+            shared threshold by the label's positives (`fit`'s own rule,
             `core.linear_heads.tune_thresholds`, so the baseline tunes what a fitted
             model tunes on its validation data); or one number for every label (0.5).
         word_ngrams, char_ngrams, max_char_features, sublinear_tf, max_iter, cv_Cs,

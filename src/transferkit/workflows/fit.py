@@ -432,7 +432,8 @@ def fit(
     column (lists, or strings joined with `label_sep` → multi-label; non-integer numbers
     → regression; anything else, integers included → single-label) and the summary and
     `FitResult.task_reason` say how. Multi-label: sigmoid outputs, BCE, per-label
-    thresholds tuned for F1 on the validation data (`eval`, else the held-out part).
+    thresholds tuned for F1 on the validation data (`eval`, else the held-out part),
+    shrunk towards one shared threshold (`core.linear_heads.tune_thresholds`).
     Regression: one output trained on the standardised target with `regression_loss`
     ("mse" or "huber"); predictions come back in the target's units.
     class_weight: None or "balanced" (single-label: class weights n / (k · n_c); multi-
