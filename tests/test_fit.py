@@ -491,3 +491,13 @@ def test_supcon_term_penalises_a_nearest_neighbour_from_the_other_class() -> Non
     lone = supcon_loss(torch.randn(3, 2, requires_grad=True), torch.tensor([0, 0, 1]), 0.1)
     lone.backward()
     assert torch.isfinite(lone)
+
+
+def test_contrastive_tunes_every_layer_only_for_many_classes_with_many_examples() -> None:
+    from transferkit.core.strategies import contrastive_top_layers
+
+    assert contrastive_top_layers(5, 64, 6) == 6  # sst5 at 64/class
+    assert contrastive_top_layers(6, 32, 6) == 6
+    assert contrastive_top_layers(6, 8, 6) == 3  # trec at 8/class
+    assert contrastive_top_layers(2, 64, 6) == 3  # sst2 / cr at 64/class
+    assert contrastive_top_layers(5, 64, 2) == 2 and contrastive_top_layers(2, 8, 2) == 2

@@ -173,8 +173,11 @@ def _contrastive_features(
     from transferkit.core.strategies import contrastive_steps
 
     backbone = start.clf.backbone
+    n_layers = len(backbone.layer_groups()) - 1  # the encoder layers above the embeddings
     # an embeddings-only cut has no encoder layer to tune on top: tune it whole
-    top: dict[str, Any] = {} if len(backbone.layer_groups()) > 1 else {"top_layers": None}
+    top: dict[str, Any] = {"top_layers": None}
+    if n_layers >= 1:
+        top["top_layers"] = _top_layers(data, y, n_layers)
     info = contrastive_tune(
         backbone,
         data.items,
@@ -196,6 +199,16 @@ def _contrastive_features(
     if feats is None:
         feats, _ = encode(start.clf, data.items, fingerprint=None, progress=opts.progress)
     return feats
+
+
+def _top_layers(data: Any, y: np.ndarray, n_layers: int) -> int:
+    """`core.strategies.contrastive_top_layers` for single-label data; 3 otherwise."""
+    from transferkit.core.strategies import contrastive_top_layers
+
+    if y.ndim != 1:  # multi-label: pairs share a label; the rule was measured on classes
+        return contrastive_top_layers(1, 0, n_layers)
+    counts = np.bincount(y, minlength=len(data.classes))
+    return contrastive_top_layers(len(data.classes), int(counts.min()), n_layers)
 
 
 def _probe_features(

@@ -101,6 +101,23 @@ def contrastive_steps(n: int) -> int:
     return int(min(60, max(8, round(n / 2))))
 
 
+# Few-shot contrastive tuning: how many top encoder layers are tuned. Three by default;
+# every layer for 5+ classes with 32+ examples each, where pairs are plentiful and the top
+# three layers alone under-fit (sst5 at 64/class, tuning set: +3.x points over 5 paired
+# samples; trec, held out, measured after the choice: benchmarks/results/fit.md). At
+# 8/class the same change did not help sst5 and cost trec a point, and 2-class sets keep 3.
+CONTRASTIVE_TOP_LAYERS = 3
+CONTRASTIVE_ALL_LAYERS_FROM = (5, 32)  # (classes, examples in the smallest class)
+
+
+def contrastive_top_layers(n_classes: int, per_class: int, n_layers: int) -> int:
+    """Top encoder layers that few-shot contrastive tuning trains (`contrastive_tune`)."""
+    classes, shots = CONTRASTIVE_ALL_LAYERS_FROM
+    if n_classes >= classes and per_class >= shots:
+        return n_layers
+    return min(CONTRASTIVE_TOP_LAYERS, n_layers)
+
+
 def default_hparams(strategy: str, modality: str, n: int) -> tuple[int, float, int]:
     """(epochs, lr, batch_size) defaults."""
     if modality == "image":
