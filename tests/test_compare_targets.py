@@ -63,8 +63,15 @@ def test_compare_multilabel_runs_every_method_and_reports(tiny_bert: Path, tmp_p
     assert r["classical"]["runs"][0]["micro_f1"] == pytest.approx(ref["micro_f1"])
     assert [p["size"] for p in r["learning_curve"]] == [20, r["task"]["n_fit"]]
     assert all("transfer" in p and "classical" in p for p in r["learning_curve"])
+    gap = r["domain_gap"]  # proxy A-distance from the generic English sample, as single-label
+    assert (
+        gap is not None
+        and 0.0 <= gap["a_distance"] <= 2.0
+        and "generic English" in gap["reference"]
+    )
     html = (tmp_path / "r.html").read_text()
     assert 'data-plot="calibration"' in html and 'data-plot="learning_curve"' in html
+    assert "<h2>Domain gap</h2>" in html and "a_distance" in html.split("<h2>Domain gap</h2>")[1]
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["transfer"]["plot"]["thresholds"] is not None
 
@@ -83,6 +90,7 @@ def test_compare_regression_reports_spearman_and_scatter(tiny_bert: Path, tmp_pa
         assert len(r[m]["plot"]["true"]) == r["task"]["n_eval"]
     # the TF-IDF ridge sees the one word that decides the target
     assert r["classical"]["spearman"] > 0.9
+    assert r["domain_gap"] is not None and "a_distance" in r["domain_gap"]
     html = (tmp_path / "r.html").read_text()
     assert 'data-plot="scatter"' in html and "from scratch" in html
 

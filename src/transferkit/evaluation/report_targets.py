@@ -5,8 +5,8 @@ URIs, every plot an ``<img data-plot=...>`` with alt text, the same load-count s
 Sections: the task; warnings; a results table (every figure of the kind, the headline's
 95% interval over seeds); the learning curve; for multi-label the calibration of the
 probabilities (pooled over labels) with the tuned per-label thresholds, and per-label
-F1; for regression predicted vs true values (seed 0); what was not measured; the raw
-JSON.
+F1; for regression predicted vs true values (seed 0); the domain gap; what was not
+measured; the raw JSON.
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ class _TargetBuilder(_Builder):
     def build(self) -> str:
         sections = [self.task, self.warnings, self.results, self.learning_curve]
         sections.append(self.calibration if self.kind() == "multi-label" else self.scatter)
+        sections.append(self.domain_gap)
         for section in [*sections, self.tail]:
             section()
         body = "\n".join(self.parts)

@@ -177,17 +177,7 @@ def transfer_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     gap = result.get("domain_gap") or {}
-    pad = gap.get("a_distance")
-    if isinstance(pad, int | float) and pad >= 1.5:
-        out.append(
-            {
-                "kind": "domain_gap",
-                "message": f"large domain gap: proxy A-distance {pad:.2f} between "
-                f"{gap.get('reference', 'the reference')} and the target",
-                "cause": "a linear classifier tells source-like and target inputs apart",
-                "advice": "adapt with target labels (fine-tune rather than reuse a head as is)",
-            }
-        )
+    out += a_distance_warnings(gap)
     zs = gap.get("zero_shot_accuracy")
     if isinstance(zs, int | float) and isinstance(transfer.get("accuracy"), int | float):
         if zs < transfer["accuracy"] - ZERO_SHOT_DROP:
@@ -201,6 +191,22 @@ def transfer_warnings(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def a_distance_warnings(gap: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A large-domain-gap warning when the proxy A-distance in `gap` is 1.5 or more."""
+    pad = gap.get("a_distance")
+    if not (isinstance(pad, int | float) and pad >= 1.5):
+        return []
+    return [
+        {
+            "kind": "domain_gap",
+            "message": f"large domain gap: proxy A-distance {pad:.2f} between "
+            f"{gap.get('reference', 'the reference')} and the target",
+            "cause": "a linear classifier tells source-like and target inputs apart",
+            "advice": "adapt with target labels (fine-tune rather than reuse a head as is)",
+        }
+    ]
 
 
 # ---------------------------------------------------------------- domain-gap measurements

@@ -9,7 +9,9 @@ trainer and loss, thresholds tuned on the same validation data) and **classical*
 thresholds, or TF-IDF ridge). Each method gets the test report of its kind (micro/macro/
 sample F1, subset accuracy, Hamming loss, per label; or Spearman, Pearson, MAE, RMSE,
 R²), the mean over seeds and the 95% interval of the headline figure (micro-F1;
-Spearman), and a learning curve over training sizes. The HTML report
+Spearman), a learning curve over training sizes and the domain gap (proxy A-distance
+between a reference corpus and the training inputs, as single-label `compare` measures
+it; a warning from 1.5 on). The HTML report
 (`evaluation.report_targets`) draws the calibration of the probabilities and the tuned
 thresholds (multi-label) or predicted vs true values (regression).
 
@@ -38,7 +40,15 @@ from transferkit.evaluation.multitask import (
     score_targets,
     summarise_targets,
 )
-from transferkit.workflows.compare import METHODS, CompareOptions, Split, _Clock, check_output_path
+from transferkit.evaluation.warnings import a_distance_warnings
+from transferkit.workflows.compare import (
+    METHODS,
+    CompareOptions,
+    Split,
+    _Clock,
+    _domain_gap,
+    check_output_path,
+)
 
 DEFAULT_SIZES = "8,32,128,all"  # compare's default (examples per class)
 
@@ -308,6 +318,14 @@ def compare_targets(
             why = "turned off" if m not in runner.on() else "budget: not even its first seed fitted"
             clock.skipped.append({"what": m, "why": why})
     points = learning_curve_targets(runner)
+    gap = None
+    if clock.fits("domain_gap", 5.0 + 0.02 * len(split.test)):
+        gap = _domain_gap(
+            None, runner.template, split.fit_data, split.test, base, [], opts.reference,
+            opts.text_column, clock,
+        )  # fmt: skip
+    if gap is None and not any(s["what"] == "domain_gap" for s in clock.skipped):
+        clock.skipped.append({"what": "domain_gap", "why": "nothing could be measured"})
     task = {
         "name": Path(str(data.source)).stem, "modality": data.modality, "kind": kind,
         "metric": HEADLINE[kind], "base": base, "classes": list(split.fit_data.classes),
@@ -317,8 +335,9 @@ def compare_targets(
         "elapsed_seconds": round(time.time() - clock.start, 1),
     }  # fmt: skip
     result = CompareResult(
-        task=task, **sections, time_to_reach=None, learning_curve=points, domain_gap=None,
-        warnings=target_warnings(sections, kind), skipped=clock.skipped, notes=split.notes,
+        task=task, **sections, time_to_reach=None, learning_curve=points, domain_gap=gap,
+        warnings=target_warnings(sections, kind) + a_distance_warnings(gap or {}),
+        skipped=clock.skipped, notes=split.notes,
     )  # fmt: skip
     if report_path is not None:
         from transferkit.evaluation.report_targets import render_targets_html
