@@ -103,7 +103,7 @@ def contrastive_steps(n: int) -> int:
 
 # Few-shot contrastive tuning: how many top encoder layers are tuned. Three by default;
 # every layer for 5+ classes with 32+ examples each, where pairs are plentiful and the top
-# three layers alone under-fit (sst5 at 64/class, tuning set: +3.x points over 5 paired
+# three layers alone under-fit (sst5 at 64/class, tuning set: +2.5 ± 1.2 points, 4 of 5 paired
 # samples; trec, held out, measured after the choice: benchmarks/results/fit.md). At
 # 8/class the same change did not help sst5 and cost trec a point, and 2-class sets keep 3.
 CONTRASTIVE_TOP_LAYERS = 3
