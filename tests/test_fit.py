@@ -493,6 +493,27 @@ def test_supcon_term_penalises_a_nearest_neighbour_from_the_other_class() -> Non
     assert torch.isfinite(lone)
 
 
+def test_partial_on_a_lora_folder_saves_the_merged_adapter_of_frozen_layers(
+    tiny_bert: str, tmp_path: Path
+) -> None:
+    """partial / contrastive merge a LoRA base's adapter into every layer, then tune only
+    the top: the frozen lower layers hold adapter deltas too, so the folder must carry
+    the whole body (it once saved only the tuned layers and reloaded a different model)."""
+    from transferkit.models.factory import load_model
+
+    fit(toy(12), base=tiny_bert, strategy="lora", epochs=2, lr=3e-2, batch_size=8,
+        out=tmp_path / "tuned", progress=False, patience=None)  # fmt: skip
+    texts, labels = toy(10, seed=1)
+    other = (texts, ["a" if lab == "pos" else "b" for lab in labels])  # a new head
+    r = fit(other, base=str(tmp_path / "tuned"), strategy="partial", freeze_groups=2,
+            epochs=1, batch_size=8, out=tmp_path / "p", progress=False, patience=None)  # fmt: skip
+    saved = load_model(tmp_path / "p")
+    batch = saved.preprocess(texts[:6])
+    with torch.no_grad():
+        np.testing.assert_allclose(saved(batch).numpy(), r.model(batch).numpy(), atol=1e-5)
+    assert json.loads((tmp_path / "p" / "transferkit.json").read_text())["body"] == "full"
+
+
 def test_contrastive_tunes_every_layer_only_for_many_classes_with_many_examples() -> None:
     from transferkit.core.strategies import contrastive_top_layers
 

@@ -134,3 +134,14 @@ def test_thresholds_shrink_towards_the_shared_one_by_the_positives():
     assert shrunk[1] == pytest.approx(
         w * own[1] + (1 - w) * tune_thresholds(p, y, prior=1e9)[1], abs=1e-3
     )
+
+
+def test_thresholds_without_any_positive_or_prediction_fall_back_to_one_half():
+    """Validation rows with empty label sets only (no positive anywhere) or a model that
+    predicts nothing: no F1 above 0 to tune on, so every label keeps 0.5 (no crash)."""
+    import numpy as np
+
+    from transferkit.core.linear_heads import tune_thresholds
+
+    assert tune_thresholds(np.array([[0.2, 0.3], [0.4, 0.1]]), np.zeros((2, 2))) == (0.5, 0.5)
+    assert tune_thresholds(np.zeros((3, 2)), np.array([[1, 0], [0, 0], [0, 1]])) == (0.5, 0.5)

@@ -159,6 +159,16 @@ def _as_is(start: HeadStart, base: Base) -> Adapted:
     return out
 
 
+def _tuned_before(base: Base, strategy: str) -> bool:
+    """True when the base's body was tuned before this fit — saved body weights, or a LoRA
+    adapter that `adapt` merged into every layer (partial / full / contrastive) — so the
+    whole body is saved: saving only the layers tuned now would drop the rest of it."""
+    if strategy == "lora":
+        return False
+    merged = bool(base.config.get("lora")) and strategy in ("partial", "full", "contrastive")
+    return bool(base.config.get("body")) or merged
+
+
 def _remaining(opts: AdaptOptions, margin: float = 0.0) -> float | None:
     if opts.deadline is None:
         return None
@@ -271,7 +281,9 @@ def _head_on_features(
                 f"the refitted head ({new_acc:.4f}) was worse than the source head; kept the source head"
             )
     set_head(clf, w, b)
-    if base.config.get("body") or (plan.strategy == "contrastive" and not hp["top_layers"]):
+    if _tuned_before(base, plan.strategy) or (
+        plan.strategy == "contrastive" and not hp["top_layers"]
+    ):
         out.body = "full"
     elif plan.strategy == "contrastive":
         out.body = unfrozen_keys(clf.backbone)  # only the tuned top layers are saved
@@ -365,7 +377,7 @@ def _gradient(
     )
     if probe_start:
         out.notes.insert(0, _PROBE_START_NOTE.format(c=hp["head_init_C"]))
-    if plan.strategy == "full" or (base.config.get("body") and plan.strategy != "lora"):
+    if plan.strategy == "full" or _tuned_before(base, plan.strategy):
         out.body = "full"
     elif plan.strategy == "partial":
         out.body = unfrozen_keys(backbone)

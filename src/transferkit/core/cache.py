@@ -122,17 +122,16 @@ def cached_cut_features(
 
     if not all(isinstance(x, str) for x in data.items):
         return None  # rank caches only data it can fingerprint as strings (texts, paths)
-    if source is not None and backbone.spec.get("cut") is None:
-        key = rank_cut_key(model_identity(source), data.fingerprint(), None, batch_size)
-        feats = load_features(key)
-        return feats if feats is not None and len(feats) == len(data) else None
-    if hasattr(getattr(backbone, "model", None), "peft_config"):
-        return None
-    whole = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
+    if source is None and hasattr(getattr(backbone, "model", None), "peft_config"):
+        return None  # an adapter of unknown provenance: no entry of rank's is its own
+    whole: Any = SimpleNamespace(  # the identity rank keyed its entries by: the whole body's
         spec={k: v for k, v in backbone.spec.items() if k != "cut"},
         max_length=getattr(backbone, "max_length", None),
         transform=getattr(backbone, "transform", None),
+        tuned_identity=getattr(backbone, "tuned_identity", None),
     )
+    if source is not None:  # rank keys a classifier's cuts by the classifier (its tuning)
+        whole = SimpleNamespace(backbone=whole, config=getattr(source, "config", None))
     key = rank_cut_key(
         model_identity(whole), data.fingerprint(), backbone.spec.get("cut"), batch_size
     )

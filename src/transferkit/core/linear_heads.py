@@ -108,22 +108,30 @@ def tune_thresholds(
     grid = np.asarray(THRESHOLD_GRID)
     prior = THRESHOLD_PRIOR if prior is None else float(prior)
     truth = y > 0.5
-    pred = probs[:, :, None] >= grid[None, None, :]  # (n, labels, thresholds)
-    tp = (pred & truth[:, :, None]).sum(0)  # (labels, thresholds)
-    shared = _nearest_half(grid, 2 * tp.sum(0) / (pred.sum((0, 1)) + truth.sum()))
+    n_pos = truth.sum(0)
+    tp = np.zeros((y.shape[1], len(grid)))
+    n_pred = np.zeros((y.shape[1], len(grid)))
+    for j in range(y.shape[1]):  # one label at a time: (n, thresholds), not (n, labels, ...)
+        pred = probs[:, j][:, None] >= grid[None, :]
+        tp[j], n_pred[j] = (pred & truth[:, j][:, None]).sum(0), pred.sum(0)
+    shared = _nearest_half(grid, 2 * tp.sum(0), n_pred.sum(0) + n_pos.sum())
     out: list[float] = []
     for j in range(y.shape[1]):
-        n = int(truth[:, j].sum())
+        n = int(n_pos[j])
         if n == 0:
             out.append(shared)
             continue
-        own = _nearest_half(grid, 2 * tp[j] / (pred[:, j].sum(0) + n))
+        own = _nearest_half(grid, 2 * tp[j], n_pred[j] + n)
         w = n / (n + prior)
         out.append(round(float(w * own + (1 - w) * shared), 3))
     return tuple(out)
 
 
-def _nearest_half(grid: np.ndarray, f1: np.ndarray) -> float:
-    """The grid value of the best F1, ties going to the one nearest 0.5."""
+def _nearest_half(grid: np.ndarray, num: np.ndarray, den: np.ndarray) -> float:
+    """The grid value of the best F1 = num / den (0 where den is 0: nothing predicted and
+    nothing to find), ties going to the one nearest 0.5; 0.5 when no F1 is above 0."""
+    f1 = np.divide(num, den, out=np.zeros(len(grid)), where=den > 0)
+    if f1.max() <= 0:
+        return 0.5
     best = np.flatnonzero(f1 >= f1.max() - 1e-12)
     return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
