@@ -71,7 +71,8 @@ def test_compare_multilabel_runs_every_method_and_reports(tiny_bert: Path, tmp_p
     )
     html = (tmp_path / "r.html").read_text()
     assert 'data-plot="calibration"' in html and 'data-plot="learning_curve"' in html
-    assert "<h2>Domain gap</h2>" in html and "a_distance" in html.split("<h2>Domain gap</h2>")[1]
+    section = html.split("<h2>Domain gap</h2>")[1].split("<h2>")[0]  # up to the next section
+    assert "a_distance" in section and f"{gap['a_distance']:.3f}" in section
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["transfer"]["plot"]["thresholds"] is not None
 

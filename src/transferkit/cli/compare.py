@@ -185,10 +185,7 @@ def print_summary(result: dict[str, Any]) -> None:
                 f"{m} {p[m]['mean']:.3f}" for m in ("transfer", "scratch", "classical") if p.get(m)
             )
             out.print(f"learning curve, {p['size']} examples: {cells}")
-        for w in result["warnings"]:
-            out.print(f"[yellow]warning ({w['kind']})[/yellow]: {w['message']}")
-        for s in result["skipped"]:
-            out.print(f"[dim]not measured: {s['what']}: {s['why']}[/dim]")
+        _print_gap_and_warnings(out, result)
         return
     out.print(_table(result))
     ttr = result.get("time_to_reach")
@@ -207,6 +204,11 @@ def print_summary(result: dict[str, Any]) -> None:
             f"{m} {p[m]['mean']:.3f}" for m in ("transfer", "scratch", "classical") if p.get(m)
         )
         out.print(f"learning curve, {p['label']} ({p['size']} examples): {cells}")
+    _print_gap_and_warnings(out, result)
+
+
+def _print_gap_and_warnings(out: Any, result: dict[str, Any]) -> None:
+    """The domain gap, the warnings (cause, advice) and what was not measured."""
     gap = result.get("domain_gap") or {}
     if "zero_shot_accuracy" in gap:
         out.print(

@@ -23,7 +23,8 @@ def rank_command(
             help="Candidate model (repeat): zoo name, folder, hub id, multilingual-e5-small; "
             "'name@k' for cut point k only. Default: the installed zoo models of the data's "
             "modality that fit can adapt (the set `fit --base auto` ranks), a model with a "
-            "source head only when its labels match the data's.",
+            "source head when its labels match the data's (on multi-label or regression "
+            "data: when its body was tuned, for a new head).",
         ),
     ] = None,
     budget: Annotated[

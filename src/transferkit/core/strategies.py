@@ -72,8 +72,11 @@ def n_params(backbone: Any) -> int:
     return sum(p.numel() for p in backbone.parameters())
 
 
-def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: int) -> float:
-    """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto."""
+def estimate_seconds(
+    strategy: str, modality: str, n: int, epochs: int, params: int, top_layers: int = 3
+) -> float:
+    """Rough wall time of `strategy` on n examples (2-core CPU), for budgets and auto.
+    top_layers: the encoder layers contrastive tuning trains (`contrastive_top_layers`)."""
     if strategy == "none":
         return 0.0
     rate = _TEXT_RATE if modality == "text" else _IMAGE_RATE
@@ -82,8 +85,10 @@ def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: 
     if strategy == "probe":
         return enc + 1.0
     if strategy == "contrastive":
-        # top 3 of 6 layers: a step costs about a third of a full fine-tuning step
-        return contrastive_steps(n) * 32 / (3 * rate["contrastive"]) * scale + enc + 1.0
+        # top 3 of 6 layers: a step costs about a third of a full fine-tuning step; more
+        # layers cost proportionally more (all 6: about two thirds)
+        share = 3.0 * min(3, top_layers) / max(top_layers, 1)
+        return contrastive_steps(n) * 32 / (share * rate["contrastive"]) * scale + enc + 1.0
     # + a fixed cost: building the optimiser, the first batches, a validation pass an epoch
     return n * epochs / rate[strategy] * scale + enc + _GRADIENT_SETUP_S
 
@@ -91,7 +96,8 @@ def estimate_seconds(strategy: str, modality: str, n: int, epochs: int, params: 
 def contrastive_steps(n: int) -> int:
     """Body-tuning steps for SetFit-style pair training on n examples (class-balanced
     batches of up to 32 texts, every in-batch pair used: 32*31/2 = 496 pairs a step),
-    through the top 3 layers only (`contrastive_tune`).
+    through the top layers only (`contrastive_top_layers`: 3, or all from 5 classes with
+    32+ examples each).
 
     n/2 steps, clamped to [8, 60]: 8 at 8/class x 2 classes (the whole set is one batch),
     20 at 8/class x 5, 60 at 64/class — far fewer, and cheaper, steps than SetFit's
@@ -298,8 +304,13 @@ def choose_strategy(
             "this base is a CNN. Use strategy='partial' or 'full' for images."
         )
 
+    seen = [c for c in counts.values() if c > 0]
+    top = contrastive_top_layers(len(seen), min(seen) if seen else 0, 6)  # MiniLM's depth
+    if kind != "single-label":
+        top = CONTRASTIVE_TOP_LAYERS
+
     def est(s: str, e: int) -> float:
-        return estimate_seconds(s, modality, n, e, params)
+        return estimate_seconds(s, modality, n, e, params, top_layers=top)
 
     chosen_by = "user"
     if strategy == "auto":

@@ -51,8 +51,10 @@ SUPPORTED_TASKS = (SINGLE, MULTI, REGRESSION)  # what `rank` scores (fit's base 
 def default_candidates(modality: str) -> list[str]:
     """The one candidate set of `rank` and `fit --base auto`: every installed zoo model of
     `modality` that `fit` can adapt. That is the bodies, and the classifiers built on one
-    (a source head, e.g. ``minilm-l6-sst2``), which stay candidates only when their head's
-    labels match the data's (checked once loaded, see `rank`). Features-only encoders
+    (a source head, e.g. ``minilm-l6-sst2``), which stay candidates when their head's
+    labels match the data's, or — on multi-label and regression data, which no
+    single-label head fits — when their body was tuned (a LoRA adapter or body weights),
+    for a new head (checked once loaded, see `rank`). Features-only encoders
     (``multilingual-e5-small``) are left out, since `fit` cannot put a head on them; name
     them in ``candidates=`` to score them."""
     from transferkit.zoo.registry import list_models
