@@ -313,7 +313,11 @@ if os.environ.get("TK_TEST_PAUSE"):  # hold still after the first checkpoint, to
     save = loop.Checkpoint.on_epoch_end
     def paused(self, state):
         save(self, state)
-        time.sleep(120)
+        # short sleeps: a SIGINT the kernel hands to one of torch's worker threads only
+        # sets Python's flag, which the main thread checks between sleeps (one long
+        # sleep would run to its end first, and the test would time out)
+        for _ in range(1200):
+            time.sleep(0.1)
     loop.Checkpoint.on_epoch_end = paused
 app = typer.Typer()
 register(app)
