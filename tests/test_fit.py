@@ -306,7 +306,10 @@ def test_bad_image_inputs(tmp_path: Path) -> None:
 
 
 RUNNER = """
-import os, sys, time, typer
+import os, signal, sys, time, typer
+# Ctrl-C as a terminal gives it: Python's handler, even if the parent (the test runner, after
+# some earlier test) had SIGINT ignored — an ignored SIGINT is inherited and Python keeps it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from transferkit.core import loop
 from transferkit.cli.fit import register
 if os.environ.get("TK_TEST_PAUSE"):  # hold still after the first checkpoint, to be interrupted
@@ -372,7 +375,12 @@ def test_interrupt_keeps_model_and_rerun_resumes(tiny_bert: str, tmp_path: Path)
         time.sleep(0.1)
     assert state.exists(), proc.communicate()[1][-2000:]
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:  # a hung child must not outlive the test (its open pipes would warn later)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err[-2000:]
     assert "resume" in err
     # the model folder that was there is untouched
