@@ -213,10 +213,10 @@ def _contrastive_features(
 
 def _top_layers(data: Any, y: np.ndarray, n_layers: int) -> int:
     """`core.strategies.contrastive_top_layers` for single-label data; 3 otherwise."""
-    from transferkit.core.strategies import contrastive_top_layers
+    from transferkit.core.strategies import CONTRASTIVE_TOP_LAYERS, contrastive_top_layers
 
     if y.ndim != 1:  # multi-label: pairs share a label; the rule was measured on classes
-        return contrastive_top_layers(1, 0, n_layers)
+        return min(CONTRASTIVE_TOP_LAYERS, n_layers)
     counts = np.bincount(y, minlength=len(data.classes))
     return contrastive_top_layers(len(data.classes), int(counts.min()), n_layers)
 
