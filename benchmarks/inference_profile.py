@@ -1,6 +1,7 @@
 """Where inference time goes, and this machine's limits (used by bench_inference.py).
 
-- `torch_profile(pipe, texts)`: torch.profiler over one pass of a torch pipeline; op self
+- `torch_profile(pipe, texts)`: torch.profiler over one pass of a torch pipeline (one
+  batch at a time on one thread, as each parallel worker runs; ORT the same); op self
   times grouped into matmul (weights) / attention / LayerNorm+GELU / other ops, the rest of
   the wall time being Python, tokenisation and framework overhead.
 - `ort_profile(folder, texts)`: onnxruntime's own profiler (`SessionOptions.enable_profiling`)
@@ -68,14 +69,24 @@ def _shares(groups: dict[str, float], wall: float) -> dict[str, float]:
 
 
 def torch_profile(pipe: Any, texts: list[str]) -> dict[str, float]:
-    """Shares of one pass's wall time (a torch pipeline over `texts`)."""
+    """Shares of one pass's wall time (a torch pipeline over `texts`), its batches run one
+    at a time on one thread (`Pipeline.workers = 1`), as each of the parallel workers runs
+    them, so that op times add up to the wall time."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    pipe(texts[:32])
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        t0 = time.perf_counter()
-        pipe(texts)
-        wall = time.perf_counter() - t0
+    workers, pipe.workers = pipe.workers, 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pipe(texts[:32])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            pipe(texts)
+            wall = time.perf_counter() - t0
+    finally:
+        pipe.workers = workers
+        torch.set_num_threads(threads)
     groups: dict[str, float] = {}
     for ev in prof.key_averages():
         if ev.key.startswith("aten::") or ev.key.startswith("_"):
@@ -96,10 +107,11 @@ def ort_profile(
     from transferkit.pipelines import pipeline
 
     pipe = pipeline(task, folder, batch_size=batch_size)
+    pipe.workers = 1  # one batch at a time on a one-thread session, as torch_profile
     model = pipe.model
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = model.session.get_session_options().intra_op_num_threads
+    so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.enable_profiling = True
     tmp = tempfile.mkdtemp(prefix="tk-ortprof-")

@@ -76,6 +76,13 @@ def test_ready_model_answers_like_the_pipeline(saved_clf: Path) -> None:
     ref_feats = np.stack(pipeline("feature-extraction", str(saved_clf))(TEXTS))
     assert np.abs(feats - ref_feats).max() < 1e-4
     assert np.linalg.norm(feats, axis=1) == pytest.approx(1.0, abs=1e-5)
+    # many batches: two at a time on a one-thread session, same vectors, same order
+    many = [f"{t} {i}" for i in range(12) for t in TEXTS]
+    two = ReadyTextModel(folder, threads=2)
+    parallel = np.stack(two.features(many, batch_size=4))
+    assert two._one_thread_session is not None
+    serial = np.stack(ReadyTextModel(folder, threads=1).features(many, batch_size=4))
+    np.testing.assert_allclose(parallel, serial, atol=1e-5)
 
 
 def test_cache_lookup_and_fast_predict_import_no_torch(

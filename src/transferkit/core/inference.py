@@ -17,7 +17,9 @@ anything that is not a string) keep their order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,8 +29,54 @@ from transferkit.utils.batching import (  # noqa: F401  (the helper's home is ut
     Output,
     index_batches,
     length_order,
+    map_batches,
     run_batched,
 )
+
+
+def cpu_workers(device: Any, n_batches: int) -> int:
+    """How many batches to run at once (`map_batches`): on the CPU, torch's thread count
+    (the cores, or what `torch.set_num_threads` / `--threads` chose), each batch on one
+    thread; on an accelerator, or for a single batch, 1."""
+    import torch
+
+    if n_batches < 2 or getattr(device, "type", str(device)) != "cpu":
+        return 1
+    return max(1, min(int(torch.get_num_threads()), n_batches))
+
+
+_one_thread = {"users": 0, "threads": 0}  # callers inside `one_thread_per_worker`, torch's count
+_one_thread_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def one_thread_per_worker(model: Any, workers: int) -> Iterator[None]:
+    """While `workers` > 1 batches run at once, each runs on one thread: torch's thread
+    count is 1 until the last such caller leaves, then restored; a model with its own
+    runtime (an onnxruntime session, whose threads are fixed when it opens) switches
+    through its `one_thread_per_worker()`."""
+    import torch
+
+    if workers <= 1:
+        yield
+        return
+    own = getattr(model, "one_thread_per_worker", None)
+    if own is not None:
+        with own():
+            yield
+        return
+    with _one_thread_lock:
+        if _one_thread["users"] == 0:
+            _one_thread["threads"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _one_thread["users"] += 1
+    try:
+        yield
+    finally:
+        with _one_thread_lock:
+            _one_thread["users"] -= 1
+            if _one_thread["users"] == 0:
+                torch.set_num_threads(_one_thread["threads"])
 
 
 def forward_on_device(model: Any, batch: Any, device: Any) -> np.ndarray:
@@ -53,7 +101,9 @@ def predict_logits(clf: Any, items: Sequence[Any], batch_size: int = 64) -> np.n
     def run(batch: list[Any]) -> np.ndarray:
         return forward_on_device(clf, clf.preprocess(batch), device)
 
-    return run_batched(run, items, batch_size=batch_size)  # type: ignore[return-value]
+    workers = cpu_workers(device, -(-len(items) // batch_size))
+    with one_thread_per_worker(clf, workers):
+        return run_batched(run, items, batch_size=batch_size, workers=workers)  # type: ignore[return-value]
 
 
 def encode_features(
@@ -81,8 +131,10 @@ def encode_features(
             batch["pixel_values"] = batch["pixel_values"].flip(-1)  # (b, 3, h, w) mirrored
         return forward_on_device(backbone, batch, device)
 
+    workers = cpu_workers(device, -(-len(items) // batch_size))
     try:
-        out = run_batched(run, items, batch_size=batch_size, progress=progress)
+        with one_thread_per_worker(backbone, workers):
+            out = run_batched(run, items, batch_size=batch_size, progress=progress, workers=workers)
     finally:
         backbone.train(was_training)
     if len(items) == 0:

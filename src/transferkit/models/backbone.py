@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from transferkit.errors import InputError
+from transferkit.utils.batching import TOKENIZER_LOCK
 from transferkit.zoo.cuts import check_cut
 
 
@@ -105,9 +106,14 @@ class TextBackbone(Backbone):
                     f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings. "
                     "Convert it with str() or drop it."
                 )
-        enc = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        with TOKENIZER_LOCK:  # one thread at a time (utils.batching)
+            enc = self.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
         return dict(enc)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

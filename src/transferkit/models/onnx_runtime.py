@@ -11,9 +11,11 @@ unchanged on an exported folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from transferkit.models.onnx_folder import (  # noqa: F401  (re-exported names)
     session_options,
 )
 from transferkit.models.problems import Problem
+from transferkit.utils.batching import TOKENIZER_LOCK
 
 
 class OnnxModel:
@@ -49,6 +52,9 @@ class OnnxModel:
             )
         self.config: dict[str, Any] = json.loads((self.path / CONFIG_NAME).read_text())
         self.session = open_session(self.path, self.config, threads)
+        self._one_thread_session: Any = None  # opened by `one_thread_per_worker`
+        self._one_thread_users = 0  # callers inside it: runs go to the one-thread session
+        self._one_thread_lock = threading.Lock()
         outputs = list(self.config["outputs"])
         self.output = output or outputs[0]
         if self.output not in outputs:
@@ -103,6 +109,7 @@ class OnnxModel:
         view = object.__new__(OnnxModel)
         view.__dict__.update(self.__dict__)
         view.output = "features"
+        view._one_thread_users, view._one_thread_lock = 0, threading.Lock()
         return view
 
     def preprocess(self, inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
@@ -116,23 +123,48 @@ class OnnxModel:
                 raise InputError(
                     f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings"
                 )
-        enc = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
+        with TOKENIZER_LOCK:  # one thread at a time (utils.batching)
+            enc = self.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
         return {n: torch.from_numpy(np.asarray(enc[n], dtype=np.int64)) for n in self.input_names}
 
     def run(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """All graph outputs for one batch, as numpy arrays keyed by name."""
         feed = {n: np.ascontiguousarray(np.asarray(batch[n])) for n in self.input_names}
         names = list(self.config["outputs"])
-        return dict(zip(names, self.session.run(names, feed), strict=True))
+        return dict(zip(names, self._session().run(names, feed), strict=True))
 
     def __call__(self, batch: dict[str, Any]) -> torch.Tensor:
         feed = {n: np.ascontiguousarray(np.asarray(batch[n])) for n in self.input_names}
-        (out,) = self.session.run([self.output], feed)
+        (out,) = self._session().run([self.output], feed)
         return torch.from_numpy(out)
 
     forward = __call__
+
+    def _session(self) -> Any:
+        """The one-thread session while a caller runs batches in parallel, else the own one."""
+        return self._one_thread_session if self._one_thread_users else self.session
+
+    @contextlib.contextmanager
+    def one_thread_per_worker(self) -> Iterator[None]:
+        """Run on a one-thread session of the same graph while the caller runs several
+        batches at once (`core.inference.map_batches`): onnxruntime fixes a session's
+        threads when it opens, and one session may run from several threads. The
+        one-thread session opens on first use and is kept."""
+        with self._one_thread_lock:
+            if self._one_thread_session is None:
+                self._one_thread_session = open_session(self.path, self.config, 1)
+            self._one_thread_users += 1
+        try:
+            yield
+        finally:
+            with self._one_thread_lock:
+                self._one_thread_users -= 1
 
     def eval(self) -> OnnxModel:  # the torch-module call pipelines make; nothing to switch
         return self

@@ -26,6 +26,7 @@ from transferkit.models.onnx_folder import (
     CONFIG_NAME,
     ONNX_FILE,
     ONNX_FORMAT,
+    default_threads,
     is_onnx_folder,
     open_session,
 )
@@ -71,6 +72,8 @@ class ReadyTextModel:
         )
         self.tokenizer.no_padding()
         self.session = open_session(self.path, self.config, threads)  # checksums verified
+        self.threads = int(threads or default_threads())
+        self._one_thread_session: Any = None  # opened by `run` for several batches
 
     def _feed(self, encs: Sequence[Any]) -> dict[str, np.ndarray]:
         """Encodings (unpadded) → int64 arrays padded to the longest, as the graph takes."""
@@ -89,11 +92,21 @@ class ReadyTextModel:
         if output not in self.outputs:
             raise InputError(f"{self.path} has outputs {self.outputs}; {output!r} is not one")
         encs = self.tokenizer.encode_batch(list(texts))
+        # several batches: one per core at a time, each on a one-thread session (as the
+        # pipelines do, `utils.batching.map_batches`)
+        workers = min(self.threads, -(-len(encs) // batch_size))
+        session = self.session
+        if workers > 1:
+            if self._one_thread_session is None:
+                self._one_thread_session = open_session(self.path, self.config, 1)
+            session = self._one_thread_session
 
         def one(chunk: list[Any]) -> np.ndarray:
-            return self.session.run([output], self._feed(chunk))[0]
+            return session.run([output], self._feed(chunk))[0]
 
-        return run_batched(one, encs, batch_size=batch_size, key=lambda e: len(e.ids))  # type: ignore[return-value]
+        return run_batched(  # type: ignore[return-value]
+            one, encs, batch_size=batch_size, key=lambda e: len(e.ids), workers=workers
+        )
 
     def classify(
         self,

@@ -6,12 +6,18 @@ a list in → a list out, in the same order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from transferkit.core.inference import index_batches
+from transferkit.core.inference import (
+    cpu_workers,
+    index_batches,
+    map_batches,
+    one_thread_per_worker,
+)
 from transferkit.errors import InputError
 from transferkit.utils.progress import progress_bar
 
@@ -31,6 +37,9 @@ class Pipeline:
         self.top_k = top_k
         # where forward runs; `pipeline(..., device=)` moves the model and sets it
         self.device = torch.device("cpu")
+        # batches run at once on the CPU, each on one thread; None: one per thread torch
+        # may use (`core.inference.cpu_workers`); 1: one at a time on all threads
+        self.workers: int | None = None
 
     # -- steps ---------------------------------------------------------------
     def check(self, item: Any, position: int) -> Any:
@@ -99,10 +108,19 @@ class Pipeline:
         kw = {"top_k": self.top_k, **kwargs}
         keys = self.sort_keys([x for _, x in good])
         buckets = index_batches(keys, bs, key=int)  # indices into `good`, longest first
-        with progress_bar(len(good), self.task, enabled=progress) as bar:
-            for idx in buckets:
-                chunk = [good[j] for j in idx]
-                for i, out in self._run_chunk(chunk, kw, report=errors == "report" and not single):
+        chunks = [[good[j] for j in idx] for idx in buckets]
+        report = errors == "report" and not single
+        # on the CPU, one batch per core at a time, each on one thread (`map_batches`)
+        workers = min(self.workers or cpu_workers(self.device, len(chunks)), len(chunks))
+        with (
+            progress_bar(len(good), self.task, enabled=progress) as bar,
+            one_thread_per_worker(self.model, workers),
+            contextlib.closing(
+                map_batches(lambda c: self._run_chunk(c, kw, report=report), chunks, workers)
+            ) as done,
+        ):
+            for chunk, outs in zip(chunks, done, strict=True):
+                for i, out in outs:
                     results[i] = out
                 bar.advance(len(chunk))
         return results[0] if single else results

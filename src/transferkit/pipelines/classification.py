@@ -10,6 +10,7 @@ import torch
 from transferkit.errors import InputError
 from transferkit.models.problems import problem_of
 from transferkit.pipelines.base import Pipeline
+from transferkit.utils.batching import TOKENIZER_LOCK
 
 
 def check_text(item: Any, position: int) -> str:
@@ -45,7 +46,8 @@ def token_lengths(model: Any, texts: Sequence[str]) -> list[int] | None:
         return None
     limit = getattr(holder, "max_length", None) or 512
     try:
-        ids = tok(list(texts), truncation=True, max_length=int(limit))["input_ids"]
+        with TOKENIZER_LOCK:  # one thread at a time (utils.batching)
+            ids = tok(list(texts), truncation=True, max_length=int(limit))["input_ids"]
     except (ValueError, TypeError, RuntimeError):  # the batch step reports the bad input
         return None
     return [len(x) for x in ids]

@@ -15,8 +15,13 @@ little padding. Images (and anything that is not a string) keep their order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import contextlib
+import contextvars
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -41,6 +46,42 @@ def index_batches(items: Sequence[Any], batch_size: int, key: Key | None = None)
 
 
 Output = np.ndarray | dict[str, np.ndarray]
+# A Hugging Face fast tokenizer is not safe to call from two threads at once: each call
+# resets its padding/truncation on the shared Rust object, which fails with "Already
+# borrowed" while another thread encodes (huggingface/transformers#47085). Every
+# tokenizer call of the library holds this lock; tokenizing is a few % of a batch.
+TOKENIZER_LOCK = threading.Lock()
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_batches(
+    fn: Callable[[T], R], batches: Sequence[T], workers: int = 1
+) -> Generator[R, None, None]:
+    """``fn(batch)`` for each of `batches`, yielded in their order, `workers` at a time.
+
+    With workers > 1 the batches run in a thread pool: one batch per core, each on one
+    thread, keeps both cores busy through the small ops, the tokenizer and Python that a
+    single multi-threaded batch runs serially (torch and onnxruntime release the GIL in
+    their kernels). At most 2 × workers batches are in flight; each runs in a copy of the
+    caller's context (context variables such as the current device carry over). An error
+    or Ctrl-C cancels the batches not yet started and waits for the running ones, so
+    nothing keeps running after the call returns.
+    """
+    if workers <= 1 or len(batches) < 2:
+        yield from map(fn, batches)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transferkit-batch")
+    pending: deque[Future[R]] = deque()
+    try:
+        for batch in batches:
+            pending.append(pool.submit(contextvars.copy_context().run, fn, batch))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_batched(
@@ -51,16 +92,20 @@ def run_batched(
     key: Key | None = None,
     progress: bool = False,
     description: str = "encoding",
+    workers: int = 1,
 ) -> Output:
     """Call ``run(batch_items)`` over length-bucketed batches of `items`; return its
-    outputs (an array with one row per item, or a dict of such arrays) in input order."""
+    outputs (an array with one row per item, or a dict of such arrays) in input order.
+    workers > 1: that many batches at a time (:func:`map_batches`)."""
     from transferkit.utils.progress import progress_bar
 
     order: list[int] = []
     parts: list[Output] = []
-    with progress_bar(len(items), description, enabled=progress) as bar:
-        for idx in index_batches(items, batch_size, key):
-            parts.append(run([items[i] for i in idx]))
+    batches = index_batches(items, batch_size, key)
+    done = map_batches(lambda idx: run([items[i] for i in idx]), batches, workers)
+    with progress_bar(len(items), description, enabled=progress) as bar, contextlib.closing(done):
+        for idx, out in zip(batches, done, strict=True):
+            parts.append(out)
             order += idx
             bar.advance(len(idx))
     inverse = np.argsort(np.asarray(order, dtype=np.int64))  # rows back to input order
