@@ -3,8 +3,10 @@
 For mobilenet-v2 and efficientnet-lite0 (ImageNet heads, `image-classification`):
 
 - torch: `pipeline("image-classification", name)` over the files (paths in, top-5 out);
-- torch, parallel decode: the same model and steps, but the next batch is decoded and
-  resized in a worker thread while the current one runs forward (PIL releases the GIL);
+  its batches run one per core at a time, each on one thread, so one batch's decode and
+  resize overlap another's forward (PIL and torch release the GIL);
+- torch, one batch at a time: the same pipeline with `workers = 1` (as before issue 19's
+  parallel batches): decode, resize and forward of each batch in turn, on every thread;
 - onnxruntime fp32: the same pipeline on a folder written by `transferkit export`;
 - onnxruntime int8 (this benchmark only): the fp32 graph through onnxruntime's
   `quantize_static` (QDQ, per-channel weights, calibrated on 32 *train* images), with its
@@ -30,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,24 +62,6 @@ def gflop_per_image(model: torch.nn.Module, crop: int) -> float:
     for h in hooks:
         h.remove()
     return total / 1e9
-
-
-def prefetching(pipe: Any) -> Any:
-    """The pipeline's steps with decode + resize of batch i+1 overlapping forward of batch i."""
-
-    def run(files: list[str]) -> list[Any]:
-        batches = [files[s : s + BATCH] for s in range(0, len(files), BATCH)]
-        out: list[Any] = []
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            nxt = pool.submit(pipe.preprocess, batches[0])
-            for i in range(len(batches)):
-                batch = nxt.result()
-                if i + 1 < len(batches):
-                    nxt = pool.submit(pipe.preprocess, batches[i + 1])
-                out += pipe.postprocess(pipe.forward(batch), top_k=5)
-        return out
-
-    return run
 
 
 def int8_folder(fp32: Path, dst: Path, calib: list[str], transform: Any) -> Path:
@@ -134,7 +117,9 @@ def build(work: Path, files: list[str], calib: list[str]) -> tuple[dict[str, Any
         export_onnx(name, folder)
         q = int8_folder(folder, work / f"{name}-int8", calib, pipe.model.backbone.transform)
         systems[f"{name}: torch"] = lambda xs, p=pipe: p(xs, batch_size=BATCH)
-        systems[f"{name}: torch, parallel decode"] = prefetching(pipe)
+        serial = pipeline("image-classification", name, batch_size=BATCH)
+        serial.workers = 1  # before: one batch (decode, resize, forward) at a time
+        systems[f"{name}: torch, one batch at a time"] = lambda xs, p=serial: p(xs)
         for label, path in (("onnx fp32", folder), ("onnx int8", q)):
             p2 = pipeline("image-classification", path, batch_size=BATCH)
             systems[f"{name}: {label}"] = lambda xs, p=p2: p(xs, batch_size=BATCH)
