@@ -80,7 +80,7 @@ def test_ready_model_answers_like_the_pipeline(saved_clf: Path) -> None:
     many = [f"{t} {i}" for i in range(12) for t in TEXTS]
     two = ReadyTextModel(folder, threads=2)
     parallel = np.stack(two.features(many, batch_size=4))
-    assert two._one_thread_session is not None
+    assert 1 in two._sessions._by_threads  # its batches ran on one-thread sessions
     serial = np.stack(ReadyTextModel(folder, threads=1).features(many, batch_size=4))
     np.testing.assert_allclose(parallel, serial, atol=1e-5)
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import transferkit
-from transferkit.core.inference import cpu_workers, one_thread_per_worker
+from transferkit.core.inference import parallel_batches
 from transferkit.errors import InputError
 from transferkit.pipelines.classification import token_lengths
 from transferkit.utils.batching import TOKENIZER_LOCK, map_batches, run_batched
@@ -80,37 +80,88 @@ def test_run_batched_with_workers_matches_one_at_a_time() -> None:
     assert two[:, 1].tolist() == list(range(50))  # input order
 
 
-def test_cpu_workers_and_one_thread_scope() -> None:
-    threads = torch.get_num_threads()
-    assert cpu_workers(torch.device("cpu"), 1) == 1
-    assert cpu_workers(torch.device("cuda"), 10) == 1
-    assert cpu_workers(torch.device("cpu"), 10) == min(threads, 10)
-    with one_thread_per_worker(object(), 2):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == threads
-    with one_thread_per_worker(object(), 1):
-        assert torch.get_num_threads() == threads
+def test_parallel_batches_sets_threads_and_restores_them() -> None:
+    cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with parallel_batches(object(), cpu, 10) as n:
+            assert n == 2 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        for device, batches in ((torch.device("cuda"), 10), (cpu, 1)):
+            with parallel_batches(object(), device, batches) as n:
+                assert n == 1 and torch.get_num_threads() == 2
+        with parallel_batches(object(), cpu, 10, workers=4) as n:  # asked for: 4 on 1 each
+            assert n == 4 and torch.get_num_threads() == 1
+        with pytest.raises(RuntimeError, match="inside"):
+            with parallel_batches(object(), cpu, 10):
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        # while one call holds the window, another thread's call runs one batch at a time
+        # and leaves its own thread count alone
+        seen: list[tuple[int, int]] = []
+
+        def other() -> None:
+            with parallel_batches(object(), cpu, 10) as n:
+                seen.append((n, torch.get_num_threads()))
+            seen.append((0, torch.get_num_threads()))
+
+        with parallel_batches(object(), cpu, 10) as n:
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+        assert n == 2 and seen[0][0] == 1 and seen[0][1] == seen[1][1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
-def test_pipeline_parallel_batches_match_one_thread(tiny_bert: Path) -> None:
+def test_pipeline_parallel_batches_match_one_thread(
+    tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fx = transferkit.pipeline("feature-extraction", model=str(tiny_bert), batch_size=4)
     texts = [" ".join(["word"] * (1 + i % 9)) + f" number {i}" for i in range(40)]
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert cpu_workers(fx.device, 10) == 2
         parallel = np.stack(fx(texts))
-        torch.set_num_threads(1)  # one worker: the batches run one at a time
+        fx.workers = 1  # one batch at a time
         serial = np.stack(fx(texts))
+        fx.workers = None
+        np.testing.assert_allclose(parallel, serial, atol=1e-5)
+        np.testing.assert_allclose(parallel[7], fx(texts[7]), atol=1e-5)  # order restored
+        # two callers at once (a threaded app): same answers, thread count intact
+        answers: list[np.ndarray] = []
+
+        def call() -> None:
+            answers.append(np.stack(fx(texts)))
+
+        callers = [threading.Thread(target=call) for _ in range(2)]
+        for c in callers:
+            c.start()
+        for c in callers:
+            c.join()
+        assert len(answers) == 2 and all(np.allclose(a, parallel, atol=1e-5) for a in answers)
+        assert torch.get_num_threads() == 2
+        # an input that fails inside a worker's batch is named, or reported in place
+        real = fx.model.preprocess
+
+        def preprocess(items: list[str]) -> dict[str, torch.Tensor]:
+            if "BOOM" in items:
+                raise ValueError("cannot tokenize BOOM")
+            return real(items)
+
+        monkeypatch.setattr(fx.model, "preprocess", preprocess)
+        bad = texts[:25] + ["BOOM"] + texts[25:]
+        with pytest.raises(InputError, match="input 25 cannot be processed"):
+            fx(bad)
+        assert torch.get_num_threads() == 2  # restored after the error
+        out = fx(bad, errors="report")
+        assert "BOOM" in out[25]["error"] and np.allclose(out[26], parallel[25], atol=1e-5)
     finally:
         torch.set_num_threads(threads)
-    np.testing.assert_allclose(parallel, serial, atol=1e-5)
-    np.testing.assert_allclose(parallel[7], fx(texts[7]), atol=1e-5)  # order restored
-    # a bad input among parallel batches is still named, and reported in place
-    with pytest.raises(InputError, match="input 13"):
-        fx(texts[:13] + [None] + texts[13:])
-    out = fx(texts[:13] + [None] + texts[13:], errors="report")
-    assert "error" in out[13] and np.allclose(out[14], parallel[13], atol=1e-5)
+    with pytest.raises(InputError, match="workers"):
+        fx.workers = 0
+        fx(texts)
 
 
 def test_every_tokenizer_call_holds_the_lock(tiny_bert: Path, tmp_path: Path) -> None:
@@ -146,7 +197,7 @@ def test_every_tokenizer_call_holds_the_lock(tiny_bert: Path, tmp_path: Path) ->
     assert held == [True] * 4
 
 
-def test_onnx_pipeline_runs_parallel_batches_on_a_one_thread_session(
+def test_onnx_pipeline_runs_parallel_batches_on_one_thread_sessions(
     tiny_bert: Path, tmp_path: Path
 ) -> None:
     from transferkit.export import export_onnx
@@ -154,16 +205,16 @@ def test_onnx_pipeline_runs_parallel_batches_on_a_one_thread_session(
     export_onnx(str(tiny_bert), tmp_path / "onnx")
     fx = transferkit.pipeline("feature-extraction", model=str(tmp_path / "onnx"), batch_size=4)
     texts = [" ".join(["word"] * (1 + i % 9)) + f" number {i}" for i in range(40)]
-    own = fx.model.session
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         parallel = np.stack(fx(texts))
-        torch.set_num_threads(1)
+        fx.workers = 1
         serial = np.stack(fx(texts))
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_allclose(parallel, serial, atol=1e-5)
-    assert fx.model.session is own  # the caller's session is back
-    one = fx.model._one_thread_session
-    assert one is not None and one.get_session_options().intra_op_num_threads == 1
+    assert fx.model._worker_session is None  # back on its own session
+    one = fx.model._sessions.get(1)  # the workers' session, opened by the parallel call
+    assert one.get_session_options().intra_op_num_threads == 1
+    assert fx.model.session.get_session_options().intra_op_num_threads != 1 or threads == 1

@@ -18,7 +18,6 @@ anything that is not a string) keep their order.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,53 +29,40 @@ from transferkit.utils.batching import (  # noqa: F401  (the helper's home is ut
     index_batches,
     length_order,
     map_batches,
+    parallel_window,
     run_batched,
 )
 
 
-def cpu_workers(device: Any, n_batches: int) -> int:
-    """How many batches to run at once (`map_batches`): on the CPU, torch's thread count
-    (the cores, or what `torch.set_num_threads` / `--threads` chose), each batch on one
-    thread; on an accelerator, or for a single batch, 1."""
-    import torch
-
-    if n_batches < 2 or getattr(device, "type", str(device)) != "cpu":
-        return 1
-    return max(1, min(int(torch.get_num_threads()), n_batches))
-
-
-_one_thread = {"users": 0, "threads": 0}  # callers inside `one_thread_per_worker`, torch's count
-_one_thread_lock = threading.Lock()
-
-
 @contextlib.contextmanager
-def one_thread_per_worker(model: Any, workers: int) -> Iterator[None]:
-    """While `workers` > 1 batches run at once, each runs on one thread: torch's thread
-    count is 1 until the last such caller leaves, then restored; a model with its own
-    runtime (an onnxruntime session, whose threads are fixed when it opens) switches
-    through its `one_thread_per_worker()`."""
+def parallel_batches(
+    model: Any, device: Any, n_batches: int, workers: int | None = None
+) -> Iterator[int]:
+    """How many of `n_batches` to run at once (`map_batches`), set up for the duration.
+
+    On the CPU: one batch per thread torch may use (`torch.set_num_threads`), at most
+    `utils.batching.MAX_WORKERS`, or `workers`; torch runs each on threads // workers
+    threads until the call ends (then restored), and a model with its own runtime (an
+    onnxruntime session, whose threads are fixed when it opens) switches through its
+    `worker_threads(n)`. On an accelerator, for one batch, or while another call of the
+    process runs batches in parallel (`parallel_window`): 1, nothing changed."""
     import torch
 
-    if workers <= 1:
-        yield
+    if getattr(device, "type", str(device)) != "cpu":
+        yield 1
         return
-    own = getattr(model, "one_thread_per_worker", None)
-    if own is not None:
-        with own():
-            yield
-        return
-    with _one_thread_lock:
-        if _one_thread["users"] == 0:
-            _one_thread["threads"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _one_thread["users"] += 1
-    try:
-        yield
-    finally:
-        with _one_thread_lock:
-            _one_thread["users"] -= 1
-            if _one_thread["users"] == 0:
-                torch.set_num_threads(_one_thread["threads"])
+    threads = int(torch.get_num_threads())
+    with parallel_window(threads, n_batches, workers) as (n, per):
+        if n == 1:
+            yield 1
+            return
+        torch.set_num_threads(per)  # torch-side steps of an onnxruntime model too
+        try:
+            own = getattr(model, "worker_threads", None)
+            with own(per) if own is not None else contextlib.nullcontext():
+                yield n
+        finally:
+            torch.set_num_threads(threads)
 
 
 def forward_on_device(model: Any, batch: Any, device: Any) -> np.ndarray:
@@ -101,8 +87,7 @@ def predict_logits(clf: Any, items: Sequence[Any], batch_size: int = 64) -> np.n
     def run(batch: list[Any]) -> np.ndarray:
         return forward_on_device(clf, clf.preprocess(batch), device)
 
-    workers = cpu_workers(device, -(-len(items) // batch_size))
-    with one_thread_per_worker(clf, workers):
+    with parallel_batches(clf, device, -(-len(items) // batch_size)) as workers:
         return run_batched(run, items, batch_size=batch_size, workers=workers)  # type: ignore[return-value]
 
 
@@ -131,9 +116,8 @@ def encode_features(
             batch["pixel_values"] = batch["pixel_values"].flip(-1)  # (b, 3, h, w) mirrored
         return forward_on_device(backbone, batch, device)
 
-    workers = cpu_workers(device, -(-len(items) // batch_size))
     try:
-        with one_thread_per_worker(backbone, workers):
+        with parallel_batches(backbone, device, -(-len(items) // batch_size)) as workers:
             out = run_batched(run, items, batch_size=batch_size, progress=progress, workers=workers)
     finally:
         backbone.train(was_training)

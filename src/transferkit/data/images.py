@@ -98,16 +98,16 @@ def _open_path(path: Path, raw: Any) -> Image.Image:
         raise FileMissingError(f"image file not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image file; pass one image file")
-    import warnings
-
+    # No warnings.catch_warnings() here: it swaps the process-wide filters, and batches
+    # decode in several threads at once. check_pixels refuses an image over our limit
+    # (below Pillow's warning size) before a byte is decoded; Pillow's warning, raised
+    # where warnings are errors, is refused the same way.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                check_pixels(img.width, img.height, str(path))  # before decoding a byte
-                img.seek(0)  # first frame of an animated GIF/WebP
-                img.load()  # read now: a truncated file fails here, not later
-                return _to_rgb(img)
+        with Image.open(path) as img:
+            check_pixels(img.width, img.height, str(path))  # before decoding a byte
+            img.seek(0)  # first frame of an animated GIF/WebP
+            img.load()  # read now: a truncated file fails here, not later
+            return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(
             f"{path} is too large to decode ({exc}); the limit is {MAX_IMAGE_PIXELS:,} "

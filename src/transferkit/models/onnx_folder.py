@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,12 @@ def is_onnx_folder(path: str | os.PathLike[str]) -> bool:
 
 def default_threads() -> int:
     """torch's thread count when torch is already loaded (so `torch.set_num_threads` and
-    benchmarks' --threads apply to both runtimes), else the CPUs this process may use."""
+    benchmarks' --threads apply to both runtimes), else the CPUs this process may use;
+    while a call runs batches in parallel, the count it had before."""
+    from transferkit.utils.batching import threads_outside_window
+
+    if threads_outside_window():
+        return threads_outside_window()
     torch = sys.modules.get("torch")
     if torch is not None:
         return int(torch.get_num_threads() or 1)
@@ -68,3 +74,21 @@ def open_session(path: Path, config: dict[str, Any], threads: int | None) -> Any
             f"{path / ONNX_FILE} cannot be loaded by onnxruntime ({type(e).__name__}: "
             f"{str(e).splitlines()[0][:120]}); {fix}"
         ) from None
+
+
+class WorkerSessions:
+    """Sessions of one graph by thread count, each opened on first use and kept: while a
+    call runs several batches at once (`utils.batching.parallel_window`), each batch runs
+    on a session with that call's threads per batch — onnxruntime fixes a session's
+    threads when it opens, and one session may run from several threads at once."""
+
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        self.path, self.config = path, config
+        self._by_threads: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, threads: int) -> Any:
+        with self._lock:
+            if threads not in self._by_threads:
+                self._by_threads[threads] = open_session(self.path, self.config, threads)
+            return self._by_threads[threads]

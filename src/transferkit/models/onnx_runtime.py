@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from transferkit.models.onnx_folder import (  # noqa: F401  (re-exported names)
     CONFIG_NAME,
     ONNX_FILE,
     ONNX_FORMAT,
+    WorkerSessions,
     is_onnx_folder,
     open_session,
     session_options,
@@ -52,9 +52,8 @@ class OnnxModel:
             )
         self.config: dict[str, Any] = json.loads((self.path / CONFIG_NAME).read_text())
         self.session = open_session(self.path, self.config, threads)
-        self._one_thread_session: Any = None  # opened by `one_thread_per_worker`
-        self._one_thread_users = 0  # callers inside it: runs go to the one-thread session
-        self._one_thread_lock = threading.Lock()
+        self._sessions = WorkerSessions(self.path, self.config)  # for `worker_threads`
+        self._worker_session: Any = None  # set while a call runs batches in parallel
         outputs = list(self.config["outputs"])
         self.output = output or outputs[0]
         if self.output not in outputs:
@@ -109,7 +108,7 @@ class OnnxModel:
         view = object.__new__(OnnxModel)
         view.__dict__.update(self.__dict__)
         view.output = "features"
-        view._one_thread_users, view._one_thread_lock = 0, threading.Lock()
+        view._worker_session = None
         return view
 
     def preprocess(self, inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
@@ -147,24 +146,19 @@ class OnnxModel:
     forward = __call__
 
     def _session(self) -> Any:
-        """The one-thread session while a caller runs batches in parallel, else the own one."""
-        return self._one_thread_session if self._one_thread_users else self.session
+        """The workers' session while a call runs batches in parallel, else the own one."""
+        return self._worker_session or self.session
 
     @contextlib.contextmanager
-    def one_thread_per_worker(self) -> Iterator[None]:
-        """Run on a one-thread session of the same graph while the caller runs several
-        batches at once (`core.inference.map_batches`): onnxruntime fixes a session's
-        threads when it opens, and one session may run from several threads. The
-        one-thread session opens on first use and is kept."""
-        with self._one_thread_lock:
-            if self._one_thread_session is None:
-                self._one_thread_session = open_session(self.path, self.config, 1)
-            self._one_thread_users += 1
+    def worker_threads(self, threads: int) -> Iterator[None]:
+        """Run on a session of the same graph with `threads` threads for the duration,
+        while the caller runs several batches at once (`core.inference.parallel_batches`;
+        one such call per process at a time). The session opens on first use and is kept."""
+        self._worker_session = self._sessions.get(threads)
         try:
             yield
         finally:
-            with self._one_thread_lock:
-                self._one_thread_users -= 1
+            self._worker_session = None
 
     def eval(self) -> OnnxModel:  # the torch-module call pipelines make; nothing to switch
         return self

@@ -26,12 +26,13 @@ from transferkit.models.onnx_folder import (
     CONFIG_NAME,
     ONNX_FILE,
     ONNX_FORMAT,
+    WorkerSessions,
     default_threads,
     is_onnx_folder,
     open_session,
 )
 from transferkit.models.problems import Problem
-from transferkit.utils.batching import run_batched
+from transferkit.utils.batching import parallel_window, run_batched
 
 
 def is_ready_text_folder(path: str | os.PathLike[str]) -> bool:
@@ -73,7 +74,7 @@ class ReadyTextModel:
         self.tokenizer.no_padding()
         self.session = open_session(self.path, self.config, threads)  # checksums verified
         self.threads = int(threads or default_threads())
-        self._one_thread_session: Any = None  # opened by `run` for several batches
+        self._sessions = WorkerSessions(self.path, self.config)  # for parallel batches
 
     def _feed(self, encs: Sequence[Any]) -> dict[str, np.ndarray]:
         """Encodings (unpadded) → int64 arrays padded to the longest, as the graph takes."""
@@ -93,20 +94,17 @@ class ReadyTextModel:
             raise InputError(f"{self.path} has outputs {self.outputs}; {output!r} is not one")
         encs = self.tokenizer.encode_batch(list(texts))
         # several batches: one per core at a time, each on a one-thread session (as the
-        # pipelines do, `utils.batching.map_batches`)
-        workers = min(self.threads, -(-len(encs) // batch_size))
-        session = self.session
-        if workers > 1:
-            if self._one_thread_session is None:
-                self._one_thread_session = open_session(self.path, self.config, 1)
-            session = self._one_thread_session
+        # pipelines do, `utils.batching.parallel_window`)
+        n_batches = -(-len(encs) // batch_size)
+        with parallel_window(self.threads, n_batches) as (workers, per):
+            session = self.session if workers == 1 else self._sessions.get(per)
 
-        def one(chunk: list[Any]) -> np.ndarray:
-            return session.run([output], self._feed(chunk))[0]
+            def one(chunk: list[Any]) -> np.ndarray:
+                return session.run([output], self._feed(chunk))[0]
 
-        return run_batched(  # type: ignore[return-value]
-            one, encs, batch_size=batch_size, key=lambda e: len(e.ids), workers=workers
-        )
+            return run_batched(  # type: ignore[return-value]
+                one, encs, batch_size=batch_size, key=lambda e: len(e.ids), workers=workers
+            )
 
     def classify(
         self,

@@ -12,12 +12,7 @@ from typing import Any
 
 import torch
 
-from transferkit.core.inference import (
-    cpu_workers,
-    index_batches,
-    map_batches,
-    one_thread_per_worker,
-)
+from transferkit.core.inference import index_batches, map_batches, parallel_batches
 from transferkit.errors import InputError
 from transferkit.utils.progress import progress_bar
 
@@ -37,8 +32,8 @@ class Pipeline:
         self.top_k = top_k
         # where forward runs; `pipeline(..., device=)` moves the model and sets it
         self.device = torch.device("cpu")
-        # batches run at once on the CPU, each on one thread; None: one per thread torch
-        # may use (`core.inference.cpu_workers`); 1: one at a time on all threads
+        # batches run at once on the CPU; None: one per thread torch may use, each on one
+        # thread (`core.inference.parallel_batches`); 1: one at a time on all threads
         self.workers: int | None = None
 
     # -- steps ---------------------------------------------------------------
@@ -89,6 +84,7 @@ class Pipeline:
         if errors not in ("raise", "report"):
             raise InputError(f"errors={errors!r}; use 'raise' or 'report'")
         check_number(batch_size, "batch_size", low=1, integer=True, example=32)
+        check_number(self.workers, "workers", low=1, integer=True, example=1)
         check_number(kwargs.get("top_k"), "top_k", low=1, integer=True, example=3)
         single = not isinstance(inputs, list | tuple)
         items = [inputs] if single else list(inputs)
@@ -111,10 +107,9 @@ class Pipeline:
         chunks = [[good[j] for j in idx] for idx in buckets]
         report = errors == "report" and not single
         # on the CPU, one batch per core at a time, each on one thread (`map_batches`)
-        workers = min(self.workers or cpu_workers(self.device, len(chunks)), len(chunks))
         with (
             progress_bar(len(good), self.task, enabled=progress) as bar,
-            one_thread_per_worker(self.model, workers),
+            parallel_batches(self.model, self.device, len(chunks), self.workers) as workers,
             contextlib.closing(
                 map_batches(lambda c: self._run_chunk(c, kw, report=report), chunks, workers)
             ) as done,

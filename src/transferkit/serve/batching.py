@@ -3,7 +3,8 @@
 Requests put their items on a queue and await a future. One worker takes the first job,
 then everything else already queued (up to `max_items` items, after waiting at most
 `max_wait_s` for stragglers), runs the pipeline once on the concatenation in a single
-worker thread (so inference never runs twice at once and the event loop stays free),
+worker thread (so two pipeline calls never overlap and the event loop stays free; within
+the call, the pipeline runs its batches one per core on the CPU),
 and hands each request its own slice of the results, in order.
 
 While a batch runs, new requests pile up in the queue, so under load batches grow by

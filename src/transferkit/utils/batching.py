@@ -55,6 +55,39 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+MAX_WORKERS = 8  # batches at once, at most: each holds its own activations in memory
+_window = threading.Lock()  # one call per process runs batches in parallel at a time
+_threads_outside = [0]  # the thread count the open window's caller had (0: none open)
+
+
+def threads_outside_window() -> int:
+    """The thread count the caller running batches in parallel had before its window
+    (`parallel_window`), or 0 when none is open: what a new session should use."""
+    return _threads_outside[0]
+
+
+@contextlib.contextmanager
+def parallel_window(
+    threads: int, n_batches: int, workers: int | None = None
+) -> Generator[tuple[int, int], None, None]:
+    """(batches at once, threads for each) for one call running `n_batches` with `threads`
+    threads: `workers` (default: one per thread, at most `MAX_WORKERS`), each on
+    threads // workers. One call per process holds the window at a time; a call made
+    meanwhile (another thread of the caller's program) gets (1, threads): its batches
+    one at a time, the thread count left alone, so concurrent callers never change each
+    other's settings."""
+    if workers == 1 or n_batches < 2 or not _window.acquire(blocking=False):
+        yield 1, threads
+        return
+    try:
+        n = min(workers or min(threads, MAX_WORKERS), n_batches)
+        _threads_outside[0] = threads
+        yield (n, max(1, threads // n)) if n > 1 else (1, threads)
+    finally:
+        _threads_outside[0] = 0
+        _window.release()
+
+
 def map_batches(
     fn: Callable[[T], R], batches: Sequence[T], workers: int = 1
 ) -> Generator[R, None, None]:
