@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from transferkit.errors import InputError
-from transferkit.utils.batching import TOKENIZER_LOCK
+from transferkit.utils.batching import tokenize
+from transferkit.utils.checks import check_texts
 from transferkit.zoo.cuts import check_cut
 
 
@@ -99,21 +100,7 @@ class TextBackbone(Backbone):
         self.embedding_dim = int(model.config.hidden_size)
 
     def preprocess(self, inputs: Sequence[Any]) -> dict[str, torch.Tensor]:
-        texts = list(inputs)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(
-                    f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings. "
-                    "Convert it with str() or drop it."
-                )
-        with TOKENIZER_LOCK:  # one thread at a time (utils.batching)
-            enc = self.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
+        enc = tokenize(self.tokenizer, check_texts(inputs), self.max_length, "pt")
         return dict(enc)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -36,8 +36,9 @@ def default_threads() -> int:
     while a call runs batches in parallel, the count it had before."""
     from transferkit.utils.batching import threads_outside_window
 
-    if threads_outside_window():
-        return threads_outside_window()
+    outside = threads_outside_window()
+    if outside:
+        return outside
     torch = sys.modules.get("torch")
     if torch is not None:
         return int(torch.get_num_threads() or 1)

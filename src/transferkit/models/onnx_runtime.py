@@ -32,7 +32,8 @@ from transferkit.models.onnx_folder import (  # noqa: F401  (re-exported names)
     session_options,
 )
 from transferkit.models.problems import Problem
-from transferkit.utils.batching import TOKENIZER_LOCK
+from transferkit.utils.batching import tokenize
+from transferkit.utils.checks import check_texts
 
 
 class OnnxModel:
@@ -116,20 +117,7 @@ class OnnxModel:
             from transferkit.data.images import load_image
 
             return {"pixel_values": self.transform([load_image(x) for x in inputs])}
-        texts = list(inputs)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(
-                    f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings"
-                )
-        with TOKENIZER_LOCK:  # one thread at a time (utils.batching)
-            enc = self.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
+        enc = tokenize(self.tokenizer, check_texts(inputs), self.max_length, "np")
         return {n: torch.from_numpy(np.asarray(enc[n], dtype=np.int64)) for n in self.input_names}
 
     def run(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.errors import InputError, ModelNotFoundError
+from transferkit.errors import ModelNotFoundError
+from transferkit.utils.checks import check_texts
 from transferkit.zoo.registry import FEATURES_ONLY_CARDS
 
 __all__ = ["EXTERNAL_CARDS", "ExternalEncoder", "is_external", "load_external"]
@@ -46,12 +47,7 @@ class ExternalEncoder:
     spec: dict[str, Any] = field(default_factory=dict)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(
-                    f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings. "
-                    "Convert it with str() or drop it."
-                )
+        texts = check_texts(texts)
         # e5 is trained with "query: " for symmetric tasks such as classification.
         out = np.asarray(self.engine.query(list(texts)), dtype=np.float32)
         return out.reshape(len(texts), -1)  # (N, 384)

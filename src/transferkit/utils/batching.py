@@ -51,6 +51,17 @@ Output = np.ndarray | dict[str, np.ndarray]
 # borrowed" while another thread encodes (huggingface/transformers#47085). Every
 # tokenizer call of the library holds this lock; tokenizing is a few % of a batch.
 TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_length: int, tensors: str) -> Any:
+    """A batch of `texts` through a Hugging Face tokenizer, padded to its longest and
+    truncated at `max_length`, as `tensors` ("pt" or "np"), holding `TOKENIZER_LOCK`."""
+    with TOKENIZER_LOCK:
+        return tokenizer(
+            texts, padding=True, truncation=True, max_length=max_length, return_tensors=tensors
+        )
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 

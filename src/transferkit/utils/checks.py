@@ -101,6 +101,18 @@ def check_fit_options(
     check_number(seed, "seed", low=0, high=2**32 - 1, integer=True, example=0)
 
 
+def check_texts(inputs: Any) -> list[str]:
+    """`inputs` as a list of strings; InputError naming the first one that is not."""
+    texts = list(inputs)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise InputError(
+                f"input {i} is {type(t).__name__} {t!r:.60}; text models take strings. "
+                "Convert it with str() or drop it."
+            )
+    return texts
+
+
 def check_port(port: Any) -> int:
     """A TCP port to listen on: 1..65535 (0 would pick a random one nobody can find)."""
     return int(check_number(port, "port", low=1, high=65535, integer=True, example=8000))
